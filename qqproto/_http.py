@@ -1,0 +1,106 @@
+"""HTTP exchanges as plain values.
+
+The core never performs HTTP itself: it hands an :class:`HttpRequest` to a driver and
+takes an :class:`HttpResponse` back.  Both are frozen so a test can compare them whole.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+from . import _jsoncodec
+
+__all__ = ["Headers", "HttpRequest", "HttpResponse", "header_value", "json_request"]
+
+Headers = tuple[tuple[str, str], ...]
+
+
+def _freeze_headers(headers: Iterable[tuple[str, str]] | Mapping[str, str]) -> Headers:
+    items = headers.items() if isinstance(headers, Mapping) else headers
+    return tuple((str(k), str(v)) for k, v in items)
+
+
+def header_value(headers: Headers, name: str) -> str | None:
+    """The first value of header ``name`` (case-insensitive), or ``None``."""
+    wanted = name.lower()
+    for key, value in headers:
+        if key.lower() == wanted:
+            return value
+    return None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HttpRequest:
+    """One HTTP request the core wants a driver to perform.
+
+    ``timeout`` is how long (seconds) the core is prepared to wait for the whole exchange
+    (rest.md §1.5: 30 s for ordinary calls, 120 s for uploads); a driver passes it on.
+    Authorization headers are already present when the target is a QQ API host, and
+    absent otherwise: a driver must send exactly these headers.
+    """
+
+    method: str
+    url: str
+    headers: Headers = ()
+    body: bytes = b""
+    timeout: float = 30.0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "headers", _freeze_headers(self.headers))
+
+    def header(self, name: str) -> str | None:
+        return header_value(self.headers, name)
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.url).hostname or ""
+
+    def __repr__(self) -> str:
+        # Header values may carry a token: show names only.
+        names = ", ".join(k for k, _ in self.headers)
+        return (
+            f"HttpRequest(method={self.method!r}, url={self.url!r}, headers=[{names}], "
+            f"body={len(self.body)} bytes, timeout={self.timeout})"
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HttpResponse:
+    """The answer a driver got for an :class:`HttpRequest`."""
+
+    status: int
+    headers: Headers = ()
+    body: bytes = b""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "headers", _freeze_headers(self.headers))
+
+    def header(self, name: str) -> str | None:
+        return header_value(self.headers, name)
+
+    def json(self) -> Any:
+        """The body decoded as JSON (raises ``qqproto._jsoncodec.JSONDecodeError``)."""
+        return _jsoncodec.loads(self.body)
+
+
+def json_request(
+    method: str,
+    url: str,
+    payload: Any | None = None,
+    *,
+    headers: Iterable[tuple[str, str]] = (),
+    timeout: float = 30.0,
+) -> HttpRequest:
+    """Build a request with a compact JSON body (rest.md §1.2: ``application/json``)."""
+    all_headers = list(headers)
+    body = b""
+    if payload is not None:
+        body = _jsoncodec.dumps(payload)
+        all_headers.append(("Content-Type", "application/json"))
+    return HttpRequest(method=method, url=url, headers=tuple(all_headers), body=body,
+                       timeout=timeout)
+
+

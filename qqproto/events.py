@@ -1,0 +1,164 @@
+"""Events qqproto hands to the application (and to the supervisor).
+
+Every event is an immutable value built whole (DESIGN.md §2.2): compare them with ``==``
+in tests, put them on queues, log them.  ``data`` fields hold the decoded JSON of the
+frame's ``d`` exactly as the server sent it; :mod:`qqproto.models` turns a
+:class:`Dispatch` into typed messages.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = [
+    "BotUser",
+    "ConnectionEnded",
+    "Dispatch",
+    "EndCause",
+    "Event",
+    "HeartbeatAcknowledged",
+    "NextStep",
+    "Ready",
+    "Reconnecting",
+    "Resumed",
+    "SessionStopped",
+    "UnknownOpcode",
+]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Event:
+    """Base class of every qqproto event."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BotUser:
+    """The bot's own user, from READY ``d.user`` (gateway.md §4.8)."""
+
+    id: str
+    username: str = ""
+    bot: bool = True
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Dispatch(Event):
+    """One op 0 frame: ``t`` → ``type``, ``s`` → ``seq``, ``id`` → ``id``, ``d`` → ``data``.
+
+    ``id`` is the *event* id (``"C2C_MESSAGE_CREATE:…"``, gateway.md §3.1), the value a
+    passive reply to an event uses as ``event_id``; it may be absent (``None``).
+    """
+
+    type: str
+    seq: int | None
+    id: str | None
+    data: Any
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Ready(Dispatch):
+    """The READY dispatch: a new session exists (gateway.md §4.8)."""
+
+    session_id: str
+    user: BotUser
+    shard: tuple[int, int] | None = None
+    version: int | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Resumed(Dispatch):
+    """The RESUMED dispatch: every missed event has been replayed (gateway.md §4.9).
+
+    Its ``data`` is the empty string the server sends, not an object.
+    """
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HeartbeatAcknowledged(Event):
+    """op 11 arrived; ``latency`` is the time since the heartbeat it answers was sent."""
+
+    latency: float | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UnknownOpcode(Event):
+    """A well-formed frame with an opcode this version does not know (kept, not fatal)."""
+
+    op: int
+    frame: Any
+
+
+class NextStep(enum.Enum):
+    """What the session may do after a connection ended (gateway.md §7.3)."""
+
+    #: Reconnect and send Resume with the session id and last seq.
+    RESUME = "resume"
+    #: Reconnect and Identify: the session is gone, events in between are lost.
+    IDENTIFY = "identify"
+    #: Do not reconnect: the platform refuses this bot or its configuration.
+    STOP = "stop"
+
+
+class EndCause(enum.Enum):
+    """Why a connection ended."""
+
+    #: The server sent a close frame; see ``close_code``.
+    SERVER_CLOSED = "server closed"
+    #: op 7 Reconnect (gateway.md §4.6).
+    RECONNECT_REQUESTED = "reconnect requested"
+    #: op 9 Invalid Session (gateway.md §4.7).
+    INVALID_SESSION = "invalid session"
+    #: A heartbeat went unacknowledged until the next one was due (zombie connection).
+    HEARTBEAT_TIMEOUT = "heartbeat not acknowledged"
+    #: The byte stream ended (or was reset) without a close frame.
+    CONNECTION_LOST = "connection lost"
+    #: The server broke the WebSocket or gateway protocol.
+    PROTOCOL_ERROR = "protocol error"
+    #: The HTTP upgrade was refused or malformed.
+    HANDSHAKE_FAILED = "handshake failed"
+    #: No upgrade response or no Hello within the handshake timeout.
+    HANDSHAKE_TIMEOUT = "handshake timed out"
+    #: The application closed the connection.
+    LOCAL_CLOSE = "closed locally"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConnectionEnded(Event):
+    """The one event every ending of a gateway connection produces, exactly once.
+
+    ``next_step`` says what the session may do; ``retry_after`` is the minimum wait in
+    seconds before reconnecting (60 for close code 4008); ``refresh_token`` asks for a new
+    access token first (4004).  ``close_code``/``close_reason`` are the server's close frame
+    (``None``/``""`` when there was none).
+    """
+
+    cause: EndCause
+    next_step: NextStep
+    close_code: int | None = None
+    close_reason: str = ""
+    retry_after: float = 0.0
+    refresh_token: bool = False
+    detail: str = ""
+
+    @property
+    def resumable(self) -> bool:
+        return self.next_step is NextStep.RESUME
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Reconnecting(Event):
+    """The supervisor will open a new connection at ``at`` (the caller's clock)."""
+
+    at: float
+    attempt: int
+    next_step: NextStep
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SessionStopped(Event):
+    """The supervisor stopped for good; ``fatal`` is False only for a requested stop."""
+
+    reason: str
+    fatal: bool
+    close_code: int | None = None
