@@ -1,0 +1,1 @@
+"""Drivers for qqproto: asyncio, trio and threads, plus the CLI."""
