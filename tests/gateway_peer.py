@@ -8,7 +8,7 @@ client masks are random by RFC 6455 §5.3, so payload bytes are what can be exac
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Protocol
 
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import (
@@ -24,10 +24,17 @@ from wsproto.events import (
 from qqproto._gateway import GatewayConnection
 
 
+class ClientEnd(Protocol):
+    """Anything that speaks the client side: a GatewayConnection or a GatewaySession."""
+
+    def data_to_send(self) -> bytes: ...
+    def receive_data(self, data: bytes, now: float) -> None: ...
+
+
 class GatewayPeer:
     """The server end of one connection under test."""
 
-    def __init__(self, client: GatewayConnection) -> None:
+    def __init__(self, client: ClientEnd) -> None:
         self.client = client
         self.ws = WSConnection(ConnectionType.SERVER)
         self.request: Request | None = None
