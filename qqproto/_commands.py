@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from ._http import HttpRequest
 
-__all__ = ["CloseConnection", "Command", "OpenConnection", "SendHttpRequest", "Stop"]
+__all__ = ["CloseConnection", "Command", "OpenConnection", "SendHttpRequest", "StartTls", "Stop"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -35,13 +35,25 @@ class SendHttpRequest(Command):
 class OpenConnection(Command):
     """Open a TCP connection to ``host``:``port`` (TLS with SNI ``host`` and full
     certificate verification when ``tls``); answer ``connection_made(id, now)`` or
-    ``connection_failed(id, reason, now)``.  ``url`` is the gateway URL, for proxies/logs."""
+    ``connection_failed(id, reason, now)``.  ``url`` is the gateway URL; ``via`` names
+    the proxy (credentials redacted) when ``host`` is a proxy, for logs."""
 
     id: int
     url: str
     host: str
     port: int
     tls: bool
+    via: str = ""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StartTls(Command):
+    """Start TLS on connection ``id`` (now a tunnel through a proxy) with SNI and
+    certificate checks for ``server_hostname``; answer ``tls_started(id, now)`` or
+    ``connection_failed(id, reason, now)``."""
+
+    id: int
+    server_hostname: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

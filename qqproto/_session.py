@@ -29,7 +29,15 @@ from . import __name__ as _package
 from ._api_errors import ApiError, InvalidCredentialsError
 from ._backoff import Backoff
 from ._close_codes import describe_close_code
-from ._commands import CloseConnection, Command, OpenConnection, SendHttpRequest, Stop
+from ._commands import (
+    CloseConnection,
+    Command,
+    OpenConnection,
+    SendHttpRequest,
+    StartTls,
+    Stop,
+)
+from ._connect import ProxyAuthenticationRequired, ProxyError, Tunnel, open_tunnel
 from ._dedupe import RecentIds
 from ._endpoints import Endpoints
 from ._fsm import StateMachine
@@ -38,6 +46,7 @@ from ._gateway_info import GatewayInfo, gateway_request, parse_gateway_response
 from ._http import HttpRequest, HttpResponse
 from ._intents import Intents
 from ._log import bot_logger
+from ._proxy import Direct, ProxyConfig, ProxyConfigError, resolve_proxy
 from ._secret import Secret
 from ._snapshot import SessionSnapshot
 from ._token import TokenState
@@ -157,6 +166,8 @@ class GatewaySession:
         dedupe_capacity: int = 10_000,
         dedupe_window: float = 3600.0,
         connection_options: Mapping[str, object] | None = None,
+        proxy_env: Mapping[str, str] | None = None,
+        proxy: str | ProxyConfig | Direct | None = None,
     ) -> None:
         if token_state is None:
             if secret is None:
@@ -172,6 +183,9 @@ class GatewaySession:
         self._rng = rng or random.Random()
         self._use_gateway_bot = use_gateway_bot
         self._connection_options = dict(connection_options or {})
+        # Proxy settings: the driver passes its environment as data (DESIGN.md §3).
+        self._proxy_env = dict(proxy_env or {})
+        self._proxy_override = proxy
         self._log = bot_logger(f"{_package}.session", self.app_id)
         self._fsm: StateMachine[SessionState, _Input] = StateMachine(
             "gateway session", SessionState.IDLE, TRANSITIONS, self._log)
@@ -197,6 +211,11 @@ class GatewaySession:
         self._conn_opened_at: float | None = None
         self._conn_live_at: float | None = None
         self._conn_resuming = False
+        self._tunnel: Tunnel | None = None
+        self._current_proxy: ProxyConfig | None = None
+        self._tunnel_id: int | None = None
+        self._awaiting_tls: int | None = None
+        self._target: tuple[str, int, bool] = ("", 0, False)
 
         # Policy bookkeeping.
         self._gateway: GatewayInfo | None = None
@@ -284,13 +303,20 @@ class GatewaySession:
 
     def data_to_send(self) -> bytes:
         conn = self._conn
-        return conn.data_to_send() if conn is not None else b""
+        if conn is not None:
+            return conn.data_to_send()
+        tunnel = self._tunnel
+        return tunnel.data_to_send() if tunnel is not None else b""
 
     def get_timer(self) -> float | None:
         candidates = [t for t in (self._deadline, self._wait_until) if t is not None]
         conn = self._conn
         if conn is not None and self.state is SessionState.CONNECTED:
             timer = conn.get_timer()
+            if timer is not None:
+                candidates.append(timer)
+        if self._tunnel is not None:
+            timer = self._tunnel.get_timer()
             if timer is not None:
                 candidates.append(timer)
         return min(candidates) if candidates else None
@@ -303,6 +329,13 @@ class GatewaySession:
             self._wait_until = None
             self._advance(now)
             return
+        tunnel = self._tunnel
+        if tunnel is not None:
+            try:
+                tunnel.handle_timer(now)
+            except ProxyError as exc:
+                self._tunnel_failed(exc, now)
+                return
         if self._deadline is not None and now >= self._deadline:
             self._deadline = None
             if self._pending_http is not None:
@@ -311,6 +344,9 @@ class GatewaySession:
             elif self._pending_connect is not None:
                 conn_id = self._pending_connect
                 self._pending_connect = None
+                self._tunnel = None
+                self._tunnel_id = None
+                self._awaiting_tls = None
                 self._commands.append(CloseConnection(id=conn_id))
                 self._gateway_stale = True
                 self._attempt_failed(now, "connect timed out")
@@ -357,10 +393,29 @@ class GatewaySession:
         self._attempt_failed(now, f"{self._pending_purpose} request failed: {reason}")
 
     def connection_made(self, connection_id: int, now: float) -> None:
-        """The socket of :class:`OpenConnection` ``connection_id`` is open (TLS done)."""
+        """The socket of :class:`OpenConnection` ``connection_id`` is open (TLS done,
+        unless the connection goes through a proxy)."""
         if connection_id != self._pending_connect:
             self._commands.append(CloseConnection(id=connection_id))
             return
+        proxy = self._current_proxy
+        if proxy is not None:
+            # Tunnel first (the deadline set for the connect keeps running).
+            host, port, _ = self._target
+            self._tunnel = open_tunnel(host, port, proxy)
+            self._tunnel_id = connection_id
+            self._tunnel.initiate(now)
+            return
+        self._open_gateway(connection_id, now, b"")
+
+    def tls_started(self, connection_id: int, now: float) -> None:
+        """TLS asked for by :class:`StartTls` is up on connection ``connection_id``."""
+        if connection_id != self._awaiting_tls:
+            return
+        self._awaiting_tls = None
+        self._open_gateway(connection_id, now, b"")
+
+    def _open_gateway(self, connection_id: int, now: float, initial: bytes) -> None:
         self._pending_connect = None
         self._deadline = None
         gateway = self._gateway
@@ -385,18 +440,25 @@ class GatewaySession:
         self._conn_live_at = None
         self._fsm.fire(_Input.CONNECTED)
         self._conn.initiate(now)
+        if initial:
+            self.receive_data(initial, now)
 
     def connection_failed(self, connection_id: int, reason: str, now: float) -> None:
         """The socket of :class:`OpenConnection` ``connection_id`` could not be opened."""
         if connection_id != self._pending_connect:
             return
         self._pending_connect = None
+        self._awaiting_tls = None
+        self._tunnel = None
         self._deadline = None
         self._gateway_stale = True
         self._attempt_failed(now, f"could not connect: {reason}")
 
     def receive_data(self, data: bytes, now: float) -> None:
         """Bytes (``b""`` = EOF) from the socket of the current connection."""
+        if self._tunnel is not None:
+            self._receive_tunnel_data(data, now)
+            return
         conn = self._conn
         if conn is None or self.state is not SessionState.CONNECTED:
             return  # a socket the driver was told to close; nothing to do
@@ -426,6 +488,46 @@ class GatewaySession:
         self._stop(stop.reason, fatal=False)
 
     # ------------------------------------------------------------------ internals
+
+    def _receive_tunnel_data(self, data: bytes, now: float) -> None:
+        tunnel = self._tunnel
+        assert tunnel is not None and self._tunnel_id is not None
+        try:
+            tunnel.receive_data(data)
+            established = tunnel.next_event()
+        except ProxyError as exc:
+            self._tunnel_failed(exc, now)
+            return
+        if established is None:
+            return
+        connection_id = self._tunnel_id
+        self._tunnel = None
+        self._tunnel_id = None
+        host, _, tls = self._target
+        if tls:
+            if established.trailing_data:
+                # A TLS server never speaks first: these bytes cannot be the target's.
+                self._tunnel_failed(ProxyError("proxy sent data before TLS started",
+                                               retryable=True), now)
+                return
+            self._awaiting_tls = connection_id
+            self._commands.append(StartTls(id=connection_id, server_hostname=host))
+            return
+        self._open_gateway(connection_id, now, established.trailing_data)
+
+    def _tunnel_failed(self, exc: ProxyError, now: float) -> None:
+        connection_id = self._tunnel_id
+        self._tunnel = None
+        self._tunnel_id = None
+        self._pending_connect = None
+        self._deadline = None
+        if connection_id is not None:
+            self._commands.append(CloseConnection(id=connection_id))
+        if isinstance(exc, ProxyAuthenticationRequired):
+            # A configuration error: retrying with the same credentials cannot succeed.
+            self._stop(f"proxy refused: {exc}", fatal=True)
+            return
+        self._attempt_failed(now, f"proxy failed: {exc}")
 
     def _new_id(self) -> int:
         self._next_id += 1
@@ -476,12 +578,24 @@ class GatewaySession:
             port = parts.port or (443 if tls else 80)
         except ValueError:
             port = 443 if tls else 80
+        host = parts.hostname or ""
+        try:
+            proxy = resolve_proxy(url, self._proxy_env, self._proxy_override)
+        except ProxyConfigError as exc:
+            self._stop(f"unusable proxy setting: {exc}", fatal=True)
+            return
+        self._current_proxy = proxy
+        self._target = (host, port, tls)
         conn_id = self._new_id()
         self._pending_connect = conn_id
         self._fsm.fire(_Input.CONNECT)
         self._deadline = now + self.policy.connect_timeout
-        self._commands.append(OpenConnection(id=conn_id, url=url, host=parts.hostname or "",
-                                             port=port, tls=tls))
+        if proxy is None:
+            self._commands.append(OpenConnection(id=conn_id, url=url, host=host, port=port,
+                                                 tls=tls))
+        else:
+            self._commands.append(OpenConnection(id=conn_id, url=url, host=proxy.host,
+                                                 port=proxy.port, tls=False, via=str(proxy)))
 
     def _send_http(self, transition: _Input, request: HttpRequest, purpose: str,
                    now: float) -> None:
@@ -645,7 +759,11 @@ class GatewaySession:
         self._deadline = None
         self._wait_until = None
         self._pending_http = None
+        if self._pending_connect is not None:
+            self._commands.append(CloseConnection(id=self._pending_connect))
         self._pending_connect = None
+        self._tunnel = None
+        self._awaiting_tls = None
         self._fsm.fire(_Input.STOP)
         (self._log.error if fatal else self._log.info)("gateway session stopped: %s", reason)
         self._commands.append(Stop(reason=reason, fatal=fatal, close_code=close_code))

@@ -643,3 +643,83 @@ def test_resumed_seq_is_marked_when_delivered() -> None:
     assert d.session.processed_seq == 1
     assert [type(e) for e in d.events()] == [Resumed]
     assert d.session.processed_seq == 7
+
+
+# ---------------------------------------------------------------- proxies
+
+def proxied(env: dict[str, str], url: str = GATEWAY_URL, **kw: object) -> tuple[Driver, OpenConnection]:
+    session = make_session(proxy_env=env, **kw)  # type: ignore[arg-type]
+    session.start(0.0)
+    d = Driver(session)
+    d.answer_http(token_ok(), 0.0)
+    d.answer_http(gateway_ok(url=url), 0.0)
+    return d, d.take(OpenConnection)
+
+
+def test_gateway_through_an_http_proxy_tunnels_then_starts_tls() -> None:
+    from qqproto._commands import StartTls
+    d, cmd = proxied({"HTTPS_PROXY": "http://proxy.local:3128"})
+    assert (cmd.host, cmd.port, cmd.tls, cmd.via) == ("proxy.local", 3128, False,
+                                                      "http://proxy.local:3128")
+    d.session.connection_made(cmd.id, 1.0)
+    request = d.session.data_to_send()
+    assert request.startswith(b"CONNECT gw.example.test:443 HTTP/1.1\r\n")
+    d.session.receive_data(b"HTTP/1.1 200 Connection established\r\n\r\n", 1.1)
+    assert d.session.next_command() == StartTls(id=cmd.id, server_hostname="gw.example.test")
+    d.session.tls_started(cmd.id, 1.2)
+    assert d.session.data_to_send().startswith(b"GET /websocket/ HTTP/1.1\r\n")
+    assert d.session.state is SessionState.CONNECTED
+
+
+def test_plain_ws_through_a_proxy_keeps_bytes_that_follow_the_connect_answer() -> None:
+    d, cmd = proxied({"ALL_PROXY": "http://proxy.local:3128"}, url="ws://gw.example.test/ws")
+    d.session.connection_made(cmd.id, 1.0)
+    d.session.data_to_send()
+    d.session.receive_data(b"HTTP/1.1 200 OK\r\n\r\n", 1.1)  # no StartTls for ws://
+    assert d.session.data_to_send().startswith(b"GET /ws HTTP/1.1\r\n")
+
+
+def test_no_proxy_connects_directly() -> None:
+    _, cmd = proxied({"HTTPS_PROXY": "http://proxy.local:3128", "NO_PROXY": ".example.test"})
+    assert (cmd.host, cmd.via) == ("gw.example.test", "")
+
+
+def test_proxy_authentication_failure_stops_with_a_clear_reason() -> None:
+    d, cmd = proxied({"HTTPS_PROXY": "http://bob:hunter2@proxy.local:3128"})
+    d.session.connection_made(cmd.id, 1.0)
+    assert b"Proxy-Authorization: Basic " in d.session.data_to_send()
+    d.session.receive_data(b"HTTP/1.1 407 Proxy Authentication Required\r\n"
+                           b"Content-Length: 0\r\n\r\n", 1.1)
+    stopped = d.events()[-1]
+    assert isinstance(stopped, SessionStopped) and stopped.fatal
+    assert stopped.reason.startswith("proxy refused")
+    assert "hunter2" not in stopped.reason
+
+
+def test_proxy_refusal_is_retried_with_backoff() -> None:
+    d, cmd = proxied({"HTTPS_PROXY": "http://proxy.local:3128"})
+    d.session.connection_made(cmd.id, 1.0)
+    d.session.data_to_send()
+    d.session.receive_data(b"HTTP/1.1 502 Bad Gateway\r\nContent-Length: 0\r\n\r\n", 1.1)
+    d.collect()
+    assert d.closed == [cmd.id]
+    assert d.session.state is SessionState.WAITING
+
+
+def test_proxy_that_never_answers_times_out() -> None:
+    d, cmd = proxied({"HTTPS_PROXY": "http://proxy.local:3128"})
+    d.session.connection_made(cmd.id, 1.0)
+    d.fire_timer()
+    d.collect()
+    assert d.closed == [cmd.id]
+    assert d.session.state is SessionState.WAITING
+
+
+def test_an_unusable_proxy_setting_stops_the_session() -> None:
+    d = Driver(make_session(proxy_env={"HTTPS_PROXY": "ftp://nope"}))
+    d.session.start(0.0)
+    d.answer_http(token_ok(), 0.0)
+    d.answer_http(gateway_ok(), 0.0)
+    stopped = d.events()[-1]
+    assert isinstance(stopped, SessionStopped)
+    assert stopped.reason.startswith("unusable proxy setting")
