@@ -647,7 +647,8 @@ def test_resumed_seq_is_marked_when_delivered() -> None:
 
 # ---------------------------------------------------------------- proxies
 
-def proxied(env: dict[str, str], url: str = GATEWAY_URL, **kw: object) -> tuple[Driver, OpenConnection]:
+def proxied(env: dict[str, str], url: str = GATEWAY_URL,
+            **kw: object) -> tuple[Driver, OpenConnection]:
     session = make_session(proxy_env=env, **kw)  # type: ignore[arg-type]
     session.start(0.0)
     d = Driver(session)
