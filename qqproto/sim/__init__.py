@@ -1,0 +1,46 @@
+"""The embedded QQ simulator: the server side of everything a bot talks to, sans-IO.
+
+:class:`Simulator` is the fake platform (tokens, gateway sessions, REST endpoints,
+faults, records); :class:`SimConnection` is one accepted TCP connection, driven by
+``qqproto_transports.sim_server`` or by a test byte by byte.  See docs/simulator.rst.
+"""
+
+from __future__ import annotations
+
+from ._connection import SimConnection
+from ._faults import Faults
+from ._gateway import GatewayLink, LinkState
+from ._records import (
+    Counters,
+    Direction,
+    FrameKind,
+    InteractionAck,
+    RecordedFrame,
+    RecordedRequest,
+    SentMessage,
+    SimEvent,
+)
+from ._rest import Route, Router, SimRequest, SimResponse, error_response, json_response
+from ._simulator import Simulator
+
+__all__ = [
+    "Counters",
+    "Direction",
+    "Faults",
+    "FrameKind",
+    "GatewayLink",
+    "InteractionAck",
+    "LinkState",
+    "RecordedFrame",
+    "RecordedRequest",
+    "Route",
+    "Router",
+    "SentMessage",
+    "SimConnection",
+    "SimEvent",
+    "SimRequest",
+    "SimResponse",
+    "Simulator",
+    "error_response",
+    "json_response",
+]

@@ -1,0 +1,55 @@
+"""Scripted misbehaviour: the knobs a test turns to make the simulator hostile.
+
+Two kinds of fault exist.  *Standing* faults are fields of :class:`Faults`
+(``sim.faults``): they change how the simulator answers from now on, on every connection,
+until reset.  *Counted* faults (``reject_resumes``, ``rate_limit_gateway``,
+``reject_credentials``) apply to the next N occurrences and count themselves down.
+*Immediate* faults act on the connections that exist right now and are methods of the
+simulator because they need ``now``: ``drop_connections``, ``close_connections``,
+``send_reconnect``, ``send_invalid_session``, ``send_garbage``, ``invalidate_tokens``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+__all__ = ["Faults"]
+
+
+@dataclass(slots=True)
+class Faults:
+    """Every scriptable fault of the simulator; the defaults mean "behave correctly"."""
+
+    # --- gateway, standing ---------------------------------------------------------
+    #: ``False``: heartbeats are recorded but never acknowledged (zombie connection).
+    ack_heartbeats: bool = True
+    #: Hold every outgoing gateway frame (Hello included) back by this many seconds;
+    #: order is preserved.  Applies to frames queued while it is non-zero.
+    frame_delay: float = 0.0
+    #: Close code to answer every Identify with instead of READY (``None``: accept).
+    #: 4004 = bad token, 4013/4014 = intents, 4914 = bot offline, 4915 = bot banned.
+    refuse_identify: int | None = None
+    #: A Resume for an unknown session is answered with op 9 ``d=false`` when ``None``,
+    #: else closed with this code (4006 invalid session, 4007 bad seq).
+    unknown_session_close_code: int | None = None
+    #: When ``False`` the server never closes a connection whose heartbeats stopped.
+    close_on_missed_heartbeats: bool = True
+
+    # --- gateway, counted ----------------------------------------------------------
+    #: The next N valid Resumes are refused and their sessions invalidated, so the
+    #: client must Identify (events in between are lost and counted).
+    reject_resumes: int = 0
+    #: How a refused Resume is answered: a close code (4900–4913 "internal error,
+    #: identify", gateway.md §7.1; 4902 by default) or ``None`` for op 9 ``d=false``.
+    resume_reject_code: int | None = 4902
+
+    # --- HTTP ----------------------------------------------------------------------
+    #: The next N ``GET /gateway`` or ``/gateway/bot`` calls answer HTTP 429.
+    rate_limit_gateway: int = 0
+    #: The next N token requests answer code 100016 under HTTP 200 (rest.md §7.2).
+    reject_credentials: int = 0
+
+    def reset(self) -> None:
+        """Back to correct behaviour."""
+        for f in fields(self):
+            setattr(self, f.name, f.default)
