@@ -51,6 +51,7 @@ __all__ = [
     "ProxyConfig",
     "ProxyConfigError",
     "ProxyScheme",
+    "format_authority",
     "no_proxy_matches",
     "parse_proxy_url",
     "proxy_variables_for",

@@ -371,8 +371,9 @@ class ConnectProxy:
             sel.register(self._wake_r, selectors.EVENT_READ)
             open_directions = 2
             while open_directions:
-                ready = [key.fileobj for key, _ in sel.select(_IO_TIMEOUT)]
-                if not ready or self._wake_r in ready:
+                # No idle limit: a tunnel may sit quiet between heartbeats; close() ends it.
+                ready = [key.fileobj for key, _ in sel.select()]
+                if self._wake_r in ready:
                     return
                 for sock in ready:
                     assert isinstance(sock, socket.socket)

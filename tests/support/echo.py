@@ -131,8 +131,9 @@ class EchoServer:
                 # An SSLSocket may hold decrypted bytes the selector cannot see.
                 pending = isinstance(sock, ssl.SSLSocket) and sock.pending() > 0
                 if not pending:
-                    ready = {key.fileobj for key, _ in sel.select(_IO_TIMEOUT)}
-                    if self._wake_r in ready or not ready:
+                    # No idle limit: close() wakes every selector through _wake_r.
+                    ready = {key.fileobj for key, _ in sel.select()}
+                    if self._wake_r in ready:
                         return
                 data = sock.recv(65536)
                 if not data:
