@@ -89,6 +89,17 @@ DEFAULT_HEARTBEAT_FACTOR: Final = 0.8
 MIN_HEARTBEAT_PERIOD: Final = 0.1
 
 
+def _unconsumed(ws: WSConnection) -> int:
+    """Bytes wsproto holds but has not parsed (0 if its internals ever change shape)."""
+    proto = getattr(getattr(ws, "connection", None), "_proto", None)
+    decoder = getattr(proto, "_frame_decoder", None)
+    buffer = getattr(decoder, "buffer", None)
+    try:
+        return len(buffer) if buffer is not None else 0
+    except TypeError:  # pragma: no cover - wsproto changed its internals
+        return 0
+
+
 class ConnectionState(enum.Enum):
     """Where a :class:`GatewayConnection` is in its life."""
 
@@ -472,6 +483,9 @@ class GatewayConnection:
             self._send_text(heartbeat_text(self._seq))
         elif op == Op.HELLO:
             self._on_hello(frame, now)
+        elif self.state is ConnectionState.CLOSING and op in (Op.RECONNECT,
+                                                              Op.INVALID_SESSION):
+            pass  # already on our way out; the first reason stands
         elif op == Op.RECONNECT:
             # gateway.md §4.6: reconnect and resume.
             self._close_and_end(self._end(EndCause.RECONNECT_REQUESTED), now, wait=True)
@@ -546,15 +560,25 @@ class GatewayConnection:
     def _on_close_frame(self, event: CloseConnection) -> None:
         if self._ws.state is not WSState.REMOTE_CLOSING and self._ws.state is not WSState.CLOSED:
             # wsproto reports a frame-level parse failure as a CloseConnection while its
-            # own state stays OPEN: that is the server's protocol violation.
-            self._fail(EndCause.PROTOCOL_ERROR, f"invalid WebSocket frame: {event.reason}",
+            # own state stays OPEN: that is the server's protocol violation.  (Its UTF-8
+            # message names a byte offset that depends on chunking: not kept.)
+            reason = ("invalid UTF-8 in a text frame" if event.code == CLOSE_INVALID_PAYLOAD
+                      else event.reason)
+            self._fail(EndCause.PROTOCOL_ERROR, f"invalid WebSocket frame: {reason}",
                        event.code)
         if self._ws.state is WSState.REMOTE_CLOSING:
             # Complete the close handshake (RFC 6455 §5.5.1).
             self._out += self._ws.send(event.response())
         if self.state is ConnectionState.CLOSING and self._pending_end is not None:
             self._finish(self._pending_end)
-            return
+        else:
+            self._finish_remote_close(event)
+        if _unconsumed(self._ws):
+            # RFC 6455 §5.5.1: nothing may follow a Close frame.
+            self._fail(EndCause.PROTOCOL_ERROR, "bytes received after the connection ended",
+                       None)
+
+    def _finish_remote_close(self, event: CloseConnection) -> None:
         code = event.code
         advice = advice_for_close_code(code)
         next_step = advice.next_step

@@ -727,3 +727,25 @@ def test_repr_and_events_never_show_the_token() -> None:
     peer.close(4004, "auth", 1.0)
     assert TOKEN not in repr(conn)
     assert all(TOKEN not in repr(e) for e in drain(conn))
+
+
+def test_bytes_following_a_close_frame_in_the_same_read_are_a_protocol_error() -> None:
+    conn = make()
+    peer = open_ready(conn)
+    data = peer.ws.send(CloseConnection(code=4009, reason="bye"))
+    trailing = b"\x81\x05hello"  # a text frame after the close: forbidden
+    with pytest.raises(RemoteProtocolError):
+        conn.receive_data(data + trailing, 1.0)
+    events = drain(conn)
+    assert len(events) == 1 and events[0].close_code == 4009  # type: ignore[union-attr]
+
+
+def test_a_second_op7_while_closing_changes_nothing() -> None:
+    conn = make()
+    peer = open_ready(conn)
+    peer.send_json({"op": 7}, 1.0)
+    conn.receive_data(b'\x81\t{"op": 9}', 1.1)
+    assert conn.state is ConnectionState.CLOSING
+    conn.receive_data(b"", 1.2)
+    assert drain(conn) == [ConnectionEnded(cause=EndCause.RECONNECT_REQUESTED,
+                                           next_step=NextStep.RESUME)]
