@@ -43,10 +43,10 @@ def ready_connection() -> GatewayConnection:
     return conn
 
 
-def _run(chunks: list[bytes]) -> tuple[list[Any], int | None | str, bytes]:
+def _run(chunks: list[bytes]) -> tuple[list[Any], int | str | None, bytes]:
     conn = ready_connection()
     events: list[Any] = []
-    outcome: int | None | str = "ok"
+    outcome: int | str | None = "ok"
     for chunk in chunks:
         try:
             conn.receive_data(chunk, NOW)
