@@ -262,6 +262,17 @@ class GatewayLink:
             self._on_peer_close(event, now)
 
     def _on_peer_close(self, event: CloseConnection, now: float) -> None:
+        if self._ws.state is ConnectionState.OPEN:
+            # Not a close frame: wsproto failed to parse the stream (RFC 6455 §7.1.7,
+            # "fail the WebSocket connection").  Say why, then drop TCP.
+            self._record(FrameKind.CLOSE, (event.reason or "").encode(), now,
+                         direction=Direction.OUT, close_code=event.code)
+            self._delayed.clear()
+            self._conn.write(self._ws.send(CloseConnection(code=event.code,
+                                                           reason=event.reason)))
+            self._lost()
+            self._conn.request_close()
+            return
         self._record(FrameKind.CLOSE, (event.reason or "").encode(), now,
                      direction=Direction.IN, close_code=event.code)
         if self._ws.state is ConnectionState.REMOTE_CLOSING:
