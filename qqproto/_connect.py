@@ -429,7 +429,7 @@ class Socks5Tunnel(_TunnelBase):
             # Optional (`pip install 'qqproto[socks]'`) and imported late: socksio loads
             # the socket module (for inet_pton), which `import qqproto` must not.
             import socksio.socks5  # noqa: F401, PLC0415
-        except ImportError:  # pragma: no cover - exercised only without socksio
+        except ImportError:
             raise ProxyConfigError(
                 f"{proxy.source}: SOCKS5 proxies need the optional dependency socksio "
                 "(pip install 'qqproto[socks]')"

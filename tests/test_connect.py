@@ -3,6 +3,9 @@ proxy can answer, byte-by-byte feeding, the handshake timer, and fuzzed answers.
 
 from __future__ import annotations
 
+import re
+import sys
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -17,11 +20,12 @@ from qqproto._connect import (
     ProxyRefused,
     ProxyTimeout,
     Socks5Tunnel,
+    Tunnel,
     TunnelEstablished,
     TunnelState,
     open_tunnel,
 )
-from qqproto._proxy import ProxyConfig, parse_proxy_url
+from qqproto._proxy import ProxyConfig, ProxyConfigError, parse_proxy_url
 from qqproto.errors import LocalProtocolError, RemoteProtocolError
 
 HOST, PORT = "api.sgroup.qq.com", 443
@@ -703,6 +707,31 @@ def test_socks5_handshake_timer() -> None:
     tunnel.receive_data(b"\x05\x00")
     with pytest.raises(ProxyTimeout):
         tunnel.handle_timer(60.0)
+
+
+def test_socks5_without_socksio_is_a_clear_configuration_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # None in sys.modules makes the import fail as if the package were not installed.
+    monkeypatch.setitem(sys.modules, "socksio", None)
+    monkeypatch.setitem(sys.modules, "socksio.socks5", None)
+    with pytest.raises(ProxyConfigError, match=re.escape(
+        "override: SOCKS5 proxies need the optional dependency socksio "
+        "(pip install 'qqproto[socks]')"
+    )):
+        Socks5Tunnel(HOST, PORT, SOCKS)
+    # HTTP CONNECT does not need it.
+    assert type(open_tunnel(HOST, PORT, PLAIN)) is ConnectTunnel
+
+
+def test_both_tunnels_satisfy_the_tunnel_protocol() -> None:
+    _need_socksio()
+    tunnels: list[Tunnel] = [open_tunnel(HOST, PORT, PLAIN), open_tunnel(HOST, PORT, SOCKS)]
+    for tunnel in tunnels:
+        assert tunnel.state is TunnelState.IDLE
+        tunnel.initiate(0.0)
+        assert tunnel.data_to_send()
+        assert tunnel.get_timer() == DEFAULT_HANDSHAKE_TIMEOUT
 
 
 def test_socks5_tunnel_validates_its_inputs() -> None:
