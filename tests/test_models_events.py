@@ -40,6 +40,7 @@ from qqproto.models._lifecycle import (
     SubscribeMessageStatus,
     SubscriptionResult,
 )
+from qqproto.models._messages import Scope
 from qqproto.models._parse import EVENT_CLASSES, parse_event, parse_event_strict
 
 CST = timezone(timedelta(hours=8))
@@ -325,6 +326,17 @@ def test_guild_tap_operator_comes_from_resolved_user_and_chat_from_channel() -> 
         chat_type=0, guild_id="18700000000001", channel_id="100010", data_type=11,
         button_data="7", button_id="b2", resolved_user_id="1444000", message_id="m-9",
         operator_id="1444000", chat_id="100010")
+
+
+@pytest.mark.parametrize(("scene", "scope"), [
+    ("c2c", Scope.C2C), ("group", Scope.GROUP), ("guild", Scope.CHANNEL), ("other", None),
+    (None, None),
+])
+def test_interaction_scope_maps_the_scene_to_a_reply_scope(
+    scene: str | None, scope: Scope | None
+) -> None:
+    event = parse_event(frame("INTERACTION_CREATE", {"id": "i", "scene": scene}))
+    assert isinstance(event, InteractionCreate) and event.scope is scope
 
 
 def test_the_documented_resoloved_typo_is_accepted_as_a_fallback() -> None:
