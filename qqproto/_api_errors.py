@@ -51,6 +51,7 @@ __all__ = [
     "UploadDailyLimitError",
     "api_error_from_response",
     "business_code",
+    "business_codes",
     "decode_json_object",
 ]
 
@@ -326,7 +327,8 @@ def _as_code(value: object) -> int | None:
     return None
 
 
-def _nonzero_codes(body: dict[str, Any]) -> list[int]:
+def business_codes(body: dict[str, Any]) -> list[int]:
+    """The distinct non-zero ``code`` / ``err_code`` values of a decoded body, in that order."""
     # §7.2: OD uses "code", OD2 "err_code"; some answers carry both, possibly different.
     codes = []
     for key in ("code", "err_code"):
@@ -338,7 +340,7 @@ def _nonzero_codes(body: dict[str, Any]) -> list[int]:
 
 def business_code(body: dict[str, Any]) -> int | None:
     """The first non-zero ``code`` / ``err_code`` of a decoded body (ints or digit strings)."""
-    codes = _nonzero_codes(body)
+    codes = business_codes(body)
     return codes[0] if codes else None
 
 
@@ -410,7 +412,7 @@ def api_error_from_response(response: HttpResponse) -> ApiError | None:
         return _build(fallback, f"HTTP {status} with a body that is not a JSON object ({kind})",
                       status=status, code=None, trace_id=trace_id,
                       retry_after=_retry_after(response, None))
-    codes = _nonzero_codes(body)
+    codes = business_codes(body)
     if any(code in AUDIT_PENDING_CODES for code in codes) and 200 <= status < 300:
         return None  # §2.6: accepted, pending manual audit
     if not codes and 200 <= status < 300 and status not in (201, 202):

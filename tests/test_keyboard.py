@@ -47,7 +47,7 @@ def test_every_optional_field_is_sent_when_given() -> None:
 
 
 def test_role_permission() -> None:
-    assert Permission(type=PermissionType.SPECIFIED_ROLES, role_ids=["r"]).to_dict() == {
+    assert Permission(type=PermissionType.SPECIFIED_ROLES, role_ids=("r",)).to_dict() == {
         "type": 3, "specify_role_ids": ["r"]}
 
 

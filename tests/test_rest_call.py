@@ -108,7 +108,7 @@ def test_first_request_is_the_token_request_then_the_signed_call() -> None:
     assert call.state is CallState.NEED_TOKEN
     first = call.next_request(0.0)
     assert first == tokens.request()
-    assert call.state is CallState.AWAITING_TOKEN
+    assert call.state.name == "AWAITING_TOKEN"
     call.receive_response(token_response(), 0.0)
     second = call.next_request(0.0)
     assert second is not None
