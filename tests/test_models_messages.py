@@ -514,3 +514,8 @@ def test_inbound_message_is_none_for_everything_else() -> None:
     assert inbound_message(parse_event(frame("FRIEND_ADD", {"openid": "E4"}))) is None
     assert inbound_message(frame("C2C_MESSAGE_CREATE", [])) is None
     assert inbound_message(frame("SOMETHING_NEW", {"id": "x"})) is None
+
+
+def test_scope_values_are_the_scene_names_used_for_replies() -> None:
+    assert [s.value for s in Scope] == ["c2c", "group", "channel", "dm"]
+    assert Scope.GROUP == "group"

@@ -62,8 +62,12 @@ __all__ = [
 QUOTE_MESSAGE_TYPE = 103
 
 
-class Scope(enum.Enum):
-    """Where a message was said, which decides the endpoint a reply uses (rest.md §2.1)."""
+class Scope(enum.StrEnum):
+    """Where a message was said, which decides the endpoint a reply uses (rest.md §2.1).
+
+    A string enum whose values (``"c2c"``, ``"group"``, ``"channel"``, ``"dm"``) are the
+    scene names the outbound side uses, so a scope converts by value.
+    """
 
     #: One-to-one chat with a user; ``chat_id`` is the user's ``user_openid``.
     C2C = "c2c"
