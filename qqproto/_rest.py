@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._api_errors import UnexpectedResponseError, decode_json_object
+from ._gateway_info import GatewayInfo, parse_gateway_response
 from ._http import HttpRequest, HttpResponse
 from ._interactions import InteractionResult, build_interaction_ack
 from ._keyboard import Keyboard, KeyboardTemplate
@@ -39,29 +40,7 @@ from ._rest_call import RestCall
 from ._split import DEFAULT_LIMIT
 from ._token import TokenState
 
-__all__ = ["BotInfo", "GatewayInfo", "RestClient", "SessionStartLimit"]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class SessionStartLimit:
-    """``session_start_limit`` of ``GET /gateway/bot`` (gateway.md §2.2).
-
-    ``reset_after`` is in **seconds** (the wire value is milliseconds)."""
-
-    total: int
-    remaining: int
-    reset_after: float
-    max_concurrency: int
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class GatewayInfo:
-    """Where to open the WebSocket; ``shards`` and ``session_start_limit`` come only from
-    ``/gateway/bot`` (gateway.md §2.1–2.2)."""
-
-    url: str
-    shards: int | None = None
-    session_start_limit: SessionStartLimit | None = None
+__all__ = ["BotInfo", "RestClient", "parse_bot_info"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -84,37 +63,6 @@ def _body(response: HttpResponse, what: str) -> dict[str, Any]:
 def _unexpected(response: HttpResponse, message: str) -> UnexpectedResponseError:
     return UnexpectedResponseError(message, status=response.status,
                                    trace_id=response.header("X-Tps-trace-ID"))
-
-
-def _nonneg_int(value: object) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) < 19:
-        value = int(value.strip())
-    return value if isinstance(value, int) and value >= 0 else None
-
-
-def parse_gateway(response: HttpResponse) -> GatewayInfo:
-    """``/gateway`` or ``/gateway/bot`` (gateway.md §2)."""
-    body = _body(response, "gateway")
-    url = body.get("url")
-    if not isinstance(url, str) or not url.startswith(("ws://", "wss://")):
-        raise _unexpected(response, "gateway: the answer has no ws(s) url")
-    shards = _nonneg_int(body.get("shards"))
-    limit = None
-    raw = body.get("session_start_limit")
-    if isinstance(raw, dict):
-        total, remaining, reset_after, concurrency = (
-            _nonneg_int(raw.get(name))
-            for name in ("total", "remaining", "reset_after", "max_concurrency"))
-        if total is None or remaining is None or reset_after is None or concurrency is None:
-            raise _unexpected(response, "gateway: session_start_limit is malformed")
-        limit = SessionStartLimit(total=total, remaining=remaining,
-                                  reset_after=reset_after / 1000.0,  # wire: milliseconds
-                                  max_concurrency=concurrency)
-    elif raw is not None:
-        raise _unexpected(response, "gateway: session_start_limit is not an object")
-    return GatewayInfo(url=url, shards=shards, session_start_limit=limit)
 
 
 def parse_bot_info(response: HttpResponse) -> BotInfo:
@@ -300,12 +248,15 @@ class RestClient:
 
     def get_gateway(self) -> RestCall[GatewayInfo]:
         """``GET /gateway``: the WebSocket URL only (gateway.md §2.1)."""
-        return RestCall(self._get("/gateway"), parse_gateway,
+        return RestCall(self._get("/gateway"), parse_gateway_response,
                         token_state=self.token_state, name="get gateway")
 
     def get_gateway_bot(self) -> RestCall[GatewayInfo]:
-        """``GET /gateway/bot``: URL, shard count and session start budget (§2.2)."""
-        return RestCall(self._get("/gateway/bot"), parse_gateway,
+        """``GET /gateway/bot``: URL, shard count and session start budget (§2.2).
+
+        The result type and parser are the gateway supervisor's
+        (:mod:`qqproto._gateway_info`), so both paths yield the same values."""
+        return RestCall(self._get("/gateway/bot"), parse_gateway_response,
                         token_state=self.token_state, name="get gateway/bot")
 
     def get_bot_info(self) -> RestCall[BotInfo]:

@@ -9,12 +9,14 @@ from typing import Any
 import pytest
 
 from qqproto._api_errors import (
+    ApiError,
     DuplicateMessageError,
     RateLimitedError,
     ReplyWindowClosedError,
     UnexpectedResponseError,
 )
 from qqproto._endpoints import Endpoints
+from qqproto._gateway_info import GatewayInfo, SessionStartLimit
 from qqproto._http import HttpRequest, HttpResponse
 from qqproto._keyboard import Button, Keyboard
 from qqproto._messages import (
@@ -27,14 +29,7 @@ from qqproto._messages import (
     UploadedMedia,
 )
 from qqproto._reply import OnExhausted, Reply, ReplyContext, ReplyExhaustedError
-from qqproto._rest import (
-    BotInfo,
-    GatewayInfo,
-    RestClient,
-    SessionStartLimit,
-    parse_bot_info,
-    parse_gateway,
-)
+from qqproto._rest import BotInfo, RestClient, parse_bot_info
 from qqproto._rest_call import RestCall
 from qqproto._token import TokenState
 
@@ -199,24 +194,11 @@ def test_get_gateway_bot() -> None:
                                               reset_after=86400.0, max_concurrency=1))
 
 
-@pytest.mark.parametrize("body", [
-    {}, {"url": "https://not-ws"}, {"url": 5},
-    {"url": "wss://x", "session_start_limit": {"total": 1}},
-    {"url": "wss://x", "session_start_limit": "many"},
-    {"url": "wss://x", "session_start_limit": {"total": -1, "remaining": 1,
-                                               "reset_after": 1, "max_concurrency": 1}},
-])
-def test_malformed_gateway_answers_are_unexpected(body: object) -> None:
-    with pytest.raises(UnexpectedResponseError):
-        parse_gateway(_json(body))
-
-
-def test_gateway_numbers_may_be_strings() -> None:
-    info = parse_gateway(_json({"url": "wss://x", "shards": "2", "session_start_limit": {
-        "total": "10", "remaining": "9", "reset_after": "1500", "max_concurrency": "1"}}))
-    assert info.shards == 2 and info.session_start_limit == SessionStartLimit(
-        total=10, remaining=9, reset_after=1.5, max_concurrency=1)
-    assert parse_gateway(_json({"url": "wss://x", "shards": True})).shards is None
+def test_a_gateway_answer_without_ws_url_fails_the_call() -> None:
+    call = make_client().get_gateway()
+    run(call, lambda r: _json({"url": "https://not-ws"}))
+    with pytest.raises(ApiError):
+        call.result()
 
 
 def test_get_bot_info() -> None:
@@ -301,3 +283,14 @@ def test_exhaustion_is_caught_with_the_server_side_class() -> None:
     replies = ReplyContext()
     with pytest.raises(ReplyWindowClosedError):
         replies.reply(ChatScope.GROUP, msg_id="gone", now=0.0)
+
+
+def test_the_models_scope_is_accepted_by_value() -> None:
+    from qqproto.models._messages import Scope
+
+    replies = ReplyContext()
+    replies.received(Scope.GROUP, msg_id="IN", now=0.0)  # type: ignore[arg-type]
+    reply = replies.reply(Scope.GROUP, msg_id="IN", now=1.0)  # type: ignore[arg-type]
+    call = make_client().send_message(Scope.GROUP, "G", OutgoingMessage(content="x"),  # type: ignore[arg-type]
+                                      reply=reply)
+    assert run(call, lambda r: _json({"id": "o"}))[0].url == API + "/v2/groups/G/messages"
