@@ -13,8 +13,9 @@ stream instead, and h11 is never handed more of a request than they allow.
 
 Limits (all per request): the head (request line + headers + blank line) may use at most
 ``max_header_size`` bytes (else 431); the decoded body at most ``policy.max_body_size``
-bytes (else 413, also announced early by ``Content-Length``); chunked framing (chunk
-headers, extensions, trailers) at most another ``max_header_size`` bytes (else 413).  A
+bytes (else 413, also announced early by ``Content-Length``); the raw request in all
+(head, body, chunk headers, extensions, trailers) at most ``2 * max_header_size +
+policy.max_body_size`` bytes (else 413).  A
 request still incomplete ``request_timeout`` seconds after its first byte gets 408.  Each
 of these answers closes the connection, as does malformed HTTP (400, after which
 ``receive_data`` raises :class:`~qqproto.errors.RemoteProtocolError`).
