@@ -95,12 +95,12 @@ def path_id(value: str, what: str) -> str:
     return quote(value, safe="")
 
 
-def message_url(endpoints: Endpoints, scope: ChatScope, target_id: str) -> str:
+def message_url(endpoints: Endpoints, scope: ChatScope | str, target_id: str) -> str:
     return endpoints.api_url(_MESSAGE_PATHS[ChatScope(scope)].format(
         path_id(target_id, "target id")))
 
 
-def media_base_url(endpoints: Endpoints, scope: ChatScope, target_id: str) -> str:
+def media_base_url(endpoints: Endpoints, scope: ChatScope | str, target_id: str) -> str:
     """``/v2/users/{openid}`` or ``/v2/groups/{group_openid}`` (rest.md §3.1, §4.1)."""
     scope = ChatScope(scope)
     if scope not in _FILES_PATHS:
@@ -202,14 +202,16 @@ class OutgoingMessage:
             return 7
         return 0
 
-    def check_scope(self, scope: ChatScope) -> None:
+    def check_scope(self, scope: ChatScope | str) -> None:
+        scope = ChatScope(scope)
         if scope.is_guild and self.media is not None:
             raise ValueError("guild messages take image=URL, not media (rest.md §2.2)")
         if not scope.is_guild and (self.embed is not None or self.image is not None):
             raise ValueError("embed and image are guild-only (rest.md §2.2, §2.3)")
 
-    def to_body(self, scope: ChatScope) -> dict[str, Any]:
+    def to_body(self, scope: ChatScope | str) -> dict[str, Any]:
         """The message fields of the JSON body, without the reply fields."""
+        scope = ChatScope(scope)
         self.check_scope(scope)
         body: dict[str, Any] = {}
         if not scope.is_guild:
@@ -288,7 +290,7 @@ def _reply_fields(body: dict[str, Any], scope: ChatScope, msg_id: str | None,
         body["msg_seq"] = seq
 
 
-def build_message(endpoints: Endpoints, scope: ChatScope, target_id: str,
+def build_message(endpoints: Endpoints, scope: ChatScope | str, target_id: str,
                   message: OutgoingMessage, *, msg_id: str | None = None,
                   event_id: str | None = None, msg_seq: int | None = None,
                   headers: tuple[tuple[str, str], ...] = ()) -> HttpRequest:
@@ -316,7 +318,7 @@ def build_typing(endpoints: Endpoints, openid: str, *, msg_id: str, msg_seq: int
                         headers=headers, timeout=DEFAULT_TIMEOUT)
 
 
-def build_recall(endpoints: Endpoints, scope: ChatScope, target_id: str, message_id: str,
+def build_recall(endpoints: Endpoints, scope: ChatScope | str, target_id: str, message_id: str,
                  *, hide_tip: bool = False,
                  headers: tuple[tuple[str, str], ...] = ()) -> HttpRequest:
     """``DELETE`` a message (rest.md §2.9); ``hide_tip`` is guild-only (``hidetip``)."""
@@ -329,7 +331,7 @@ def build_recall(endpoints: Endpoints, scope: ChatScope, target_id: str, message
     return HttpRequest(method="DELETE", url=url, headers=headers, timeout=DEFAULT_TIMEOUT)
 
 
-def build_media_upload(endpoints: Endpoints, scope: ChatScope, target_id: str,
+def build_media_upload(endpoints: Endpoints, scope: ChatScope | str, target_id: str,
                        file_type: FileType, *, url: str | None = None,
                        file_data: bytes | None = None, srv_send_msg: bool = False,
                        file_name: str | None = None,

@@ -133,7 +133,7 @@ class _Thread:
         self.used = 0
 
 
-def _key(scope: ChatScope, msg_id: str | None, event_id: str | None
+def _key(scope: ChatScope | str, msg_id: str | None, event_id: str | None
          ) -> tuple[ChatScope, str, str]:
     if (msg_id is None) == (event_id is None):
         raise ValueError("give exactly one of msg_id and event_id")
@@ -175,7 +175,7 @@ class ReplyContext:
         return (f"ReplyContext(tracked={len(self._threads)}, "
                 f"on_exhausted={self.on_exhausted.name})")
 
-    def received(self, scope: ChatScope, *, now: float, msg_id: str | None = None,
+    def received(self, scope: ChatScope | str, *, now: float, msg_id: str | None = None,
                  event_id: str | None = None) -> None:
         """Note an inbound message (or event) at ``now``.  A repeat delivery of the same
         id (rest.md §11.1) keeps the first time and the counters."""
@@ -194,7 +194,7 @@ class ReplyContext:
                 break
             threads.popitem(last=False)
 
-    def reply(self, scope: ChatScope, *, now: float, msg_id: str | None = None,
+    def reply(self, scope: ChatScope | str, *, now: float, msg_id: str | None = None,
               event_id: str | None = None, consumes_slot: bool = True) -> Reply:
         """The :class:`Reply` for the next answer to a message, with a fresh ``msg_seq``.
 
@@ -204,7 +204,7 @@ class ReplyContext:
         return self.replies(scope, count=1, now=now, msg_id=msg_id, event_id=event_id,
                             consumes_slot=consumes_slot)[0]
 
-    def replies(self, scope: ChatScope, *, count: int, now: float,
+    def replies(self, scope: ChatScope | str, *, count: int, now: float,
                 msg_id: str | None = None, event_id: str | None = None,
                 consumes_slot: bool = True) -> list[Reply]:
         """``count`` replies at once (the parts of a split message), all or nothing.
@@ -239,7 +239,7 @@ class ReplyContext:
             raise ReplyExhaustedError(reason, key[0], key[2])
         return [Reply(fallback=reason) for _ in range(count)]
 
-    def remaining(self, scope: ChatScope, *, now: float, msg_id: str | None = None,
+    def remaining(self, scope: ChatScope | str, *, now: float, msg_id: str | None = None,
                   event_id: str | None = None) -> int | None:
         """How many passive replies are left (``None``: no cap); 0 when expired/unknown."""
         thread = self._threads.get(_key(scope, msg_id, event_id))

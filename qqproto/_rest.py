@@ -112,7 +112,7 @@ class RestClient:
 
     # --- messages ---------------------------------------------------------------------
 
-    def send_message(self, scope: ChatScope, target_id: str, message: OutgoingMessage, *,
+    def send_message(self, scope: ChatScope | str, target_id: str, message: OutgoingMessage, *,
                      reply: Reply | None = None) -> RestCall[MessageSent | AuditPending]:
         """Send ``message`` to a c2c user, group, channel or guild DM (rest.md §2).
 
@@ -125,7 +125,7 @@ class RestClient:
         return RestCall(request, parse_message_sent, token_state=self.token_state,
                         name=f"send {ChatScope(scope).value} message")
 
-    def send_split(self, scope: ChatScope, target_id: str, message: OutgoingMessage, *,
+    def send_split(self, scope: ChatScope | str, target_id: str, message: OutgoingMessage, *,
                    now: float, replies: ReplyContext | None = None,
                    msg_id: str | None = None, event_id: str | None = None,
                    limit: int = DEFAULT_LIMIT) -> list[RestCall[MessageSent | AuditPending]]:
@@ -146,7 +146,7 @@ class RestClient:
         return [self.send_message(scope, target_id, part, reply=r)
                 for part, r in zip(parts, plan, strict=True)]
 
-    def _send(self, scope: ChatScope, target_id: str, msg_id: str | None,
+    def _send(self, scope: ChatScope | str, target_id: str, msg_id: str | None,
               event_id: str | None, msg_seq: int | None, **fields: Any
               ) -> RestCall[MessageSent | AuditPending]:
         fields["markdown"] = _markdown(fields.get("markdown"))
@@ -216,7 +216,7 @@ class RestClient:
         return RestCall(request, parse_message_sent, token_state=self.token_state,
                         name="send typing notice")
 
-    def recall_message(self, scope: ChatScope, target_id: str, message_id: str, *,
+    def recall_message(self, scope: ChatScope | str, target_id: str, message_id: str, *,
                        hide_tip: bool = False) -> RestCall[None]:
         """Withdraw a message (rest.md §2.9: the bot's own, within 2 minutes)."""
         request = build_recall(self.endpoints, scope, target_id, message_id,
@@ -226,7 +226,7 @@ class RestClient:
 
     # --- media ------------------------------------------------------------------------
 
-    def upload_media(self, scope: ChatScope, target_id: str, file_type: FileType, *,
+    def upload_media(self, scope: ChatScope | str, target_id: str, file_type: FileType, *,
                      url: str | None = None, file_data: bytes | None = None,
                      srv_send_msg: bool = False, file_name: str | None = None
                      ) -> RestCall[UploadedMedia]:

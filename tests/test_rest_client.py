@@ -289,8 +289,9 @@ def test_the_models_scope_is_accepted_by_value() -> None:
     from qqproto.models._messages import Scope
 
     replies = ReplyContext()
-    replies.received(Scope.GROUP, msg_id="IN", now=0.0)  # type: ignore[arg-type]
-    reply = replies.reply(Scope.GROUP, msg_id="IN", now=1.0)  # type: ignore[arg-type]
-    call = make_client().send_message(Scope.GROUP, "G", OutgoingMessage(content="x"),  # type: ignore[arg-type]
+    replies.received(Scope.GROUP, msg_id="IN", now=0.0)
+    reply = replies.reply(Scope.GROUP, msg_id="IN", now=1.0)
+    call = make_client().send_message(Scope.GROUP, "G", OutgoingMessage(content="x"),
                                       reply=reply)
+    assert OutgoingMessage(content="x").to_body("channel") == {"content": "x"}
     assert run(call, lambda r: _json({"id": "o"}))[0].url == API + "/v2/groups/G/messages"
