@@ -94,10 +94,15 @@ class WebhookPolicy:
     (BOTGO: yes, NB: no — default yes).  ``app_id``, when set, must equal ``X-Bot-Appid``.
     """
 
+    #: The request path the endpoint answers on (the query string is ignored).
     path: str = DEFAULT_WEBHOOK_PATH
+    #: When set, ``X-Bot-Appid`` must be exactly this (else 403).
     app_id: str | None = None
+    #: Seconds a signed timestamp may differ from ``unix_now``, either way (else 401).
     timestamp_window: float = 300.0
+    #: Require a valid signature on op 13 validation requests too (BOTGO; NB does not).
     verify_validation: bool = True
+    #: Largest accepted body in bytes (else 413).
     max_body_size: int = 1 << 20
 
     def __post_init__(self) -> None:

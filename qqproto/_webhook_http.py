@@ -311,9 +311,11 @@ class WebhookReceiver:
             raise self._error
 
     def next_event(self) -> Event | None:
+        """The next event, or ``None`` when there is none (more input or an ack is needed)."""
         return self._events.popleft() if self._events else None
 
     def data_to_send(self) -> bytes:
+        """The answer bytes written since the last call; send them in order."""
         out = bytes(self._out)
         self._out.clear()
         return out
