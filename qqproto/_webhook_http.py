@@ -59,12 +59,12 @@ from .events import Dispatch, Event
 __all__ = [
     "Delivery",
     "HeartbeatAnswered",
-    "ReceiverState",
     "RequestRejected",
     "ValidationAnswered",
     "WebhookConnectionClosed",
     "WebhookDispatch",
     "WebhookReceiver",
+    "WebhookReceiverState",
 ]
 
 DEFAULT_MAX_HEADER_SIZE: Final = 16 * 1024
@@ -148,7 +148,7 @@ class WebhookConnectionClosed(Event):
 
 # ---------------------------------------------------------------------------- state
 
-class ReceiverState(enum.Enum):
+class WebhookReceiverState(enum.Enum):
     """Where a :class:`WebhookReceiver` is in its life."""
 
     #: Reading requests.
@@ -165,10 +165,10 @@ class _Input(enum.Enum):
     ABORT = enum.auto()         # idle timeout or a local close()
 
 
-_S = ReceiverState
+_S = WebhookReceiverState
 
 #: The receiver's transition table (rendered as a diagram in docs/).
-TRANSITIONS: Final[Mapping[tuple[ReceiverState, _Input], ReceiverState]] = {
+TRANSITIONS: Final[Mapping[tuple[WebhookReceiverState, _Input], WebhookReceiverState]] = {
     (_S.OPEN, _Input.STOP_READING): _S.CLOSING,
     (_S.OPEN, _Input.ABORT): _S.CLOSED,
     (_S.CLOSING, _Input.FINISH): _S.CLOSED,
@@ -249,8 +249,8 @@ class WebhookReceiver:
         self._request_timeout = request_timeout
         self._idle_timeout = idle_timeout
         self._log = bot_logger(f"{_package}.webhook", policy.app_id)
-        self._fsm: StateMachine[ReceiverState, _Input] = StateMachine(
-            "webhook connection", ReceiverState.OPEN, TRANSITIONS, self._log)
+        self._fsm: StateMachine[WebhookReceiverState, _Input] = StateMachine(
+            "webhook connection", WebhookReceiverState.OPEN, TRANSITIONS, self._log)
 
         self._now = now
         self._unix_now: float | None = None
@@ -276,13 +276,13 @@ class WebhookReceiver:
     # ------------------------------------------------------------------ properties
 
     @property
-    def state(self) -> ReceiverState:
+    def state(self) -> WebhookReceiverState:
         return self._fsm.state
 
     @property
     def reading_paused(self) -> bool:
         """True while ``max_pipelined`` answers are owed: stop reading from the socket."""
-        return (self.state is ReceiverState.OPEN and self._parser is None
+        return (self.state is WebhookReceiverState.OPEN and self._parser is None
                 and len(self._slots) >= self._max_pipelined)
 
     # ------------------------------------------------------------------ driver API
@@ -300,7 +300,7 @@ class WebhookReceiver:
         self._now, self._unix_now = now, unix_now
         if self._error is not None:
             raise self._error
-        if self.state is not ReceiverState.OPEN:
+        if self.state is not WebhookReceiverState.OPEN:
             return  # a closing answer is queued: the rest of the stream is ignored
         if data:
             self._in += data
@@ -330,7 +330,7 @@ class WebhookReceiver:
         if slot is None or slot.decision is None:
             raise LocalProtocolError(f"no unacknowledged delivery {delivery.request}")
         response = slot.decision.acknowledge(ok)
-        if self.state is ReceiverState.CLOSED:
+        if self.state is WebhookReceiverState.CLOSED:
             return
         slot.data = _render(response, close=slot.close, head=slot.head)
         self._flush()
@@ -338,7 +338,7 @@ class WebhookReceiver:
 
     def get_timer(self) -> float | None:
         """When :meth:`handle_timer` must next be called (the caller's clock), or None."""
-        if self.state is not ReceiverState.OPEN:
+        if self.state is not WebhookReceiverState.OPEN:
             return None
         if self._parser is not None:
             return self._started_at + self._request_timeout
@@ -360,7 +360,7 @@ class WebhookReceiver:
 
     def close(self) -> None:
         """Abandon the connection now (the driver's socket failed or is shutting down)."""
-        if self.state is ReceiverState.CLOSED:
+        if self.state is WebhookReceiverState.CLOSED:
             return
         self._fsm.fire(_Input.ABORT)
         self._slots.clear()
@@ -372,7 +372,7 @@ class WebhookReceiver:
 
     def _pump(self) -> None:
         """Parse as many requests as the pipelining bound allows."""
-        while self.state is ReceiverState.OPEN and self._error is None:
+        while self.state is WebhookReceiverState.OPEN and self._error is None:
             if self._parser is None:
                 if len(self._slots) >= self._max_pipelined:
                     return
@@ -545,7 +545,7 @@ class WebhookReceiver:
                 break  # nothing is parsed after a closing request
         if self._slots or self._parser is not None:
             return
-        if self.state is ReceiverState.CLOSING:
+        if self.state is WebhookReceiverState.CLOSING:
             self._in.clear()
             self._pos = 0
             self._fsm.fire(_Input.FINISH)

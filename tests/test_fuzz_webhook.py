@@ -15,11 +15,11 @@ from hypothesis import strategies as st
 from fuzz.fuzz_webhook import KEY, UNIX_NOW, fuzz_one, http_request, run
 from qqproto._webhook_http import (
     HeartbeatAnswered,
-    ReceiverState,
     RequestRejected,
     ValidationAnswered,
     WebhookConnectionClosed,
     WebhookDispatch,
+    WebhookReceiverState,
 )
 
 json_values = st.recursive(
@@ -130,4 +130,4 @@ def test_fuzz_harness_detects_a_difference() -> None:
     a = run([http_request(b'{"op":1,"d":1}')])
     b = run([http_request(b'{"op":1,"d":2}')])
     assert a != b
-    assert a[0][-1] == ("final state", ReceiverState.CLOSED)
+    assert a[0][-1] == ("final state", WebhookReceiverState.CLOSED)

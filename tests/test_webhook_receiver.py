@@ -14,12 +14,12 @@ from qqproto._webhook_http import (
     TRANSITIONS,
     Delivery,
     HeartbeatAnswered,
-    ReceiverState,
     RequestRejected,
     ValidationAnswered,
     WebhookConnectionClosed,
     WebhookDispatch,
     WebhookReceiver,
+    WebhookReceiverState,
 )
 from qqproto.errors import LocalProtocolError, RemoteProtocolError
 from qqproto.events import Dispatch, Event
@@ -79,7 +79,7 @@ def test_dispatch_is_delivered_and_answered_only_when_acknowledged() -> None:
     r.acknowledge(Delivery(request=1), ok=True)
     assert r.data_to_send() == ACK_OK
     assert drain(r) == []
-    assert r.state is ReceiverState.OPEN
+    assert r.state is WebhookReceiverState.OPEN
 
 
 def test_failed_dispatch_is_answered_with_op12_d1() -> None:
@@ -196,7 +196,7 @@ def test_each_rejection_has_its_exact_status_and_body_and_keeps_the_connection(
     events = feed(r, request_bytes)
     assert events == [RequestRejected(request=1, status=int(status[:3]), reason=reason)]
     assert r.data_to_send() == text_answer(status, reason, allow=allow)
-    assert r.state is ReceiverState.OPEN
+    assert r.state is WebhookReceiverState.OPEN
     assert feed(r, http_request(b'{"op":1,"d":2}')) == [HeartbeatAnswered(request=2, seq=2)]
 
 
@@ -245,7 +245,7 @@ def test_content_length_over_the_limit_is_413_before_the_body_arrives() -> None:
         WebhookConnectionClosed(reason="closed after answering request 1 with 413")]
     assert r.data_to_send() == text_answer("413 Content Too Large", "request body too large",
                                            close=True)
-    assert r.state is ReceiverState.CLOSED
+    assert r.state is WebhookReceiverState.CLOSED
     assert feed(r, DISPATCH) == []  # the rest of the stream is ignored
     assert r.data_to_send() == b""
 
@@ -267,7 +267,7 @@ def test_chunked_framing_beyond_its_allowance_is_413() -> None:
     assert len(request) > 2 * head_size + len(DISPATCH)
     events = feed(r, request)
     assert events[0] == RequestRejected(request=1, status=413, reason="request body too large")
-    assert r.state is ReceiverState.CLOSED
+    assert r.state is WebhookReceiverState.CLOSED
 
 
 def test_head_larger_than_the_limit_is_431() -> None:
@@ -369,7 +369,7 @@ def test_eof_between_requests_closes_cleanly() -> None:
     r = make()
     feed(r, http_request(b'{"op":1,"d":1}'))
     assert feed(r, b"") == [WebhookConnectionClosed(reason="peer closed the connection")]
-    assert r.state is ReceiverState.CLOSED
+    assert r.state is WebhookReceiverState.CLOSED
     assert r.get_timer() is None
 
 
@@ -385,7 +385,7 @@ def test_eof_while_a_dispatch_is_owed_closes_after_its_answer() -> None:
     r = make()
     feed(r, http_request(DISPATCH))
     assert feed(r, b"") == []
-    assert r.state is ReceiverState.CLOSING
+    assert r.state is WebhookReceiverState.CLOSING
     r.acknowledge(Delivery(request=1), ok=True)
     assert r.data_to_send() == ACK_OK
     assert drain(r) == [WebhookConnectionClosed(reason="peer closed the connection")]
@@ -497,7 +497,7 @@ def test_idle_connection_is_closed_after_the_idle_timeout() -> None:
     r.handle_timer(r.get_timer() or 0.0)
     assert drain(r) == [WebhookConnectionClosed(reason="idle timeout")]
     assert r.data_to_send() == b""
-    assert r.state is ReceiverState.CLOSED
+    assert r.state is WebhookReceiverState.CLOSED
     assert r.get_timer() is None
     r.handle_timer(T0 + 1000)  # harmless afterwards
     assert drain(r) == []
@@ -541,7 +541,7 @@ def test_timer_before_the_deadline_does_nothing() -> None:
     feed(r, b"POST")
     r.handle_timer(T0 + 29.0)
     assert drain(r) == []
-    assert r.state is ReceiverState.OPEN
+    assert r.state is WebhookReceiverState.OPEN
 
 
 # --- API misuse and local close ---------------------------------------------------------------
@@ -593,8 +593,9 @@ def test_invalid_receiver_settings_are_refused(kwargs: dict[str, Any]) -> None:
 
 
 def test_transition_table_has_no_way_back_to_open() -> None:
-    assert all(new is not ReceiverState.OPEN for new in TRANSITIONS.values())
-    assert {state for state, _ in TRANSITIONS} == {ReceiverState.OPEN, ReceiverState.CLOSING}
+    assert all(new is not WebhookReceiverState.OPEN for new in TRANSITIONS.values())
+    assert {state for state, _ in TRANSITIONS} == {WebhookReceiverState.OPEN,
+                                                   WebhookReceiverState.CLOSING}
 
 
 def test_events_are_plain_comparable_values() -> None:
