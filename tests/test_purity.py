@@ -23,7 +23,7 @@ def test_importing_qqproto_loads_no_io_framework() -> None:
     code = (
         "import sys, json\n"
         f"before = {{m for m in {FORBIDDEN_MODULES!r} if m in sys.modules}}\n"
-        "import qqproto, qqproto.events, qqproto.errors\n"
+        "import qqproto, qqproto.events, qqproto.errors, qqproto.models\n"
         f"print(json.dumps(sorted({{m for m in {FORBIDDEN_MODULES!r} if m in sys.modules}}"
         " - before)))\n"
     )
