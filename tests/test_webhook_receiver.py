@@ -7,6 +7,8 @@ import logging
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fuzz.fuzz_webhook import KEY, SECRET, UNIX_NOW, http_request
 from qqproto._webhook import ReplayCache, WebhookPolicy
@@ -604,3 +606,48 @@ def test_events_are_plain_comparable_values() -> None:
                            delivery=Delivery(request=1)) == WebhookDispatch(
         dispatch=Dispatch(type="T", seq=None, id=None, data={"x": 1}),
         delivery=Delivery(request=1))
+
+
+# --- properties -------------------------------------------------------------------------------
+
+def _heartbeat_answer(seq: int) -> bytes:
+    body = b'{"op":11,"d":%d}' % seq
+    return (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
+            % len(body) + body)
+
+
+@settings(max_examples=80, deadline=None)
+@given(kinds=st.lists(st.booleans(), min_size=1, max_size=10), data=st.data())
+def test_answers_leave_in_request_order_whatever_the_ack_order_and_split(
+        kinds: list[bool], data: st.DataObject) -> None:
+    # True = a dispatch (answered when acknowledged), False = a heartbeat (answered at once).
+    stream = b"".join(
+        http_request(json.dumps({"op": 0, "t": "X", "id": f"E:{i}", "d": {}}).encode())
+        if is_dispatch else http_request(b'{"op":1,"d":%d}' % i)
+        for i, is_dispatch in enumerate(kinds))
+    cut = data.draw(st.integers(0, len(stream)))
+    r = make(max_pipelined=len(kinds))
+    events = [e for part in (stream[:cut], stream[cut:]) if part for e in feed(r, part)]
+    deliveries = [e.delivery for e in events if isinstance(e, WebhookDispatch)]
+    assert len(deliveries) == sum(kinds)
+    order = data.draw(st.permutations(deliveries))
+    verdicts = {d.request: data.draw(st.booleans()) for d in deliveries}
+    out = r.data_to_send()
+    for delivery in order:
+        r.acknowledge(delivery, ok=verdicts[delivery.request])
+        out += r.data_to_send()
+    expected = b"".join(
+        (ACK_OK if verdicts[i + 1] else ACK_RETRY) if is_dispatch else _heartbeat_answer(i)
+        for i, is_dispatch in enumerate(kinds))
+    assert out == expected
+
+
+@settings(max_examples=60, deadline=None)
+@given(size=st.integers(1, 200), chunked=st.booleans())
+def test_any_body_size_up_to_the_limit_is_accepted_and_one_more_byte_is_not(
+        size: int, chunked: bool) -> None:
+    body = b'{"op":0,"t":"X","id":"E:1","d":"' + b"x" * size + b'"}'
+    for limit, accepted in ((len(body), True), (len(body) - 1, False)):
+        r = make(policy=WebhookPolicy(max_body_size=limit))
+        events = feed(r, http_request(body, chunks=[7] if chunked else None))
+        assert isinstance(events[0], WebhookDispatch) is accepted
