@@ -213,3 +213,5 @@ class Counters:
     filtered_events: int = 0
     #: Gateway connections the simulator closed or dropped on purpose (faults).
     faults_fired: int = 0
+    #: Messages accepted by the send endpoints (``sent_messages`` keeps the latest).
+    messages_sent: int = 0

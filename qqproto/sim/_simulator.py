@@ -197,6 +197,11 @@ class Simulator:
 
     # ================================================================ tokens and auth
 
+    @property
+    def secret(self) -> Secret:
+        """The client secret bots must present (redacted in reprs)."""
+        return self._secret
+
     def secret_matches(self, value: object) -> bool:
         return isinstance(value, str) and value == self._secret.reveal()
 
@@ -254,6 +259,7 @@ class Simulator:
         return _payloads.rfc3339(now + self.unix_offset)
 
     def store_sent(self, message: SentMessage) -> None:
+        self.counters.messages_sent += 1
         self.sent_messages.append(message)
         self._sent_index[message.id] = message
         if len(self._sent_index) > self._record_limit:
