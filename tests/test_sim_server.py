@@ -380,7 +380,7 @@ def test_run_simulator_forever_prints_the_env_and_runs_commands() -> None:
 def test_run_simulator_forever_stops_at_the_end_of_input_when_asked() -> None:
     printed: list[str] = []
     run_simulator_forever(0, print_fn=printed.append, lines=["status"], stop_on_eof=True)
-    assert printed[-1].startswith("connections=0 sessions=0")
+    assert printed[-1].startswith("open_connections=0 sessions=0 | ")
 
 
 def test_run_simulator_forever_prints_what_the_bot_sends() -> None:

@@ -57,10 +57,9 @@ def _split(line: str, words: int) -> list[str] | None:
 
 
 def _status(sim: Simulator) -> str:
-    counts = ", ".join(f"{f.name}={getattr(sim.counters, f.name)}"
-                       for f in fields(sim.counters) if getattr(sim.counters, f.name))
-    return (f"connections={len(sim.connections)} sessions={len(sim.sessions)} "
-            f"{counts}").rstrip()
+    counts = " ".join(f"{f.name}={getattr(sim.counters, f.name)}"
+                      for f in fields(sim.counters) if getattr(sim.counters, f.name))
+    return f"open_connections={len(sim.connections)} sessions={len(sim.sessions)} | {counts}"
 
 
 def run_command(sim: Simulator, line: str, now: float) -> CommandResult:
