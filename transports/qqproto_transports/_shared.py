@@ -1,0 +1,267 @@
+"""What every driver needs and that is neither protocol nor one runtime's I/O.
+
+- :class:`BotSettings`: a bot's configuration in one value (and :meth:`from_env`).
+- :class:`Handlers`: the ``@bot.on(...)`` registry, matched by dispatch type or class.
+- :class:`FileSessionStore`: a session snapshot persisted atomically to a JSON file.
+- httpx glue: TLS contexts that always verify, per-request proxy routing with the same
+  :func:`qqproto._proxy.resolve_proxy` the gateway uses, response conversion.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import ssl
+import tempfile
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+
+from qqproto._endpoints import Endpoints
+from qqproto._http import HttpRequest, HttpResponse
+from qqproto._intents import Intents
+from qqproto._proxy import Direct, ProxyConfig, resolve_proxy
+from qqproto._secret import Secret, as_secret
+from qqproto._session import GatewaySession, ReconnectPolicy
+from qqproto._snapshot import SessionSnapshot, SnapshotError
+from qqproto.events import Dispatch, Event
+
+__all__ = [
+    "BotSettings",
+    "FileSessionStore",
+    "Handlers",
+    "ProxyRouter",
+    "httpx_request_args",
+    "make_session",
+    "to_http_response",
+    "verified_ssl_context",
+]
+
+log = logging.getLogger("qqproto_transports")
+Handler = Callable[[Any], Any]
+H = TypeVar("H", bound=Handler)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class BotSettings:
+    """Everything that configures one bot; no module-level state anywhere."""
+
+    app_id: str
+    secret: Secret
+    endpoints: Endpoints = field(default_factory=Endpoints)
+    intents: int = int(Intents.default())
+    shard: tuple[int, int] = (0, 1)
+    #: ``None``: follow the environment (``HTTPS_PROXY``…); a URL, a
+    #: :class:`~qqproto._proxy.ProxyConfig` or :data:`~qqproto._proxy.DIRECT` override it.
+    proxy: str | ProxyConfig | Direct | None = None
+    #: A custom trust store (tests use a local CA); verification is never switched off.
+    ssl_context: ssl.SSLContext | None = None
+    policy: ReconnectPolicy | None = None
+    auto_mark_processed: bool = True
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], **overrides: Any) -> BotSettings:
+        """``QQBOT_APP_ID``, ``QQBOT_CLIENT_SECRET``, ``QQBOT_API_BASE``, ``QQBOT_TOKEN_URL``."""
+        app_id = env.get("QQBOT_APP_ID", "").strip()
+        secret = env.get("QQBOT_CLIENT_SECRET", "")
+        if not app_id or not secret:
+            raise ValueError("set QQBOT_APP_ID and QQBOT_CLIENT_SECRET")
+        base = Endpoints()
+        endpoints = Endpoints(api_base=env.get("QQBOT_API_BASE") or base.api_base,
+                              token_url=env.get("QQBOT_TOKEN_URL") or base.token_url)
+        return cls(app_id=app_id, secret=as_secret(secret), endpoints=endpoints, **overrides)
+
+
+def make_session(settings: BotSettings, snapshot: SessionSnapshot | None,
+                 env: Mapping[str, str]) -> GatewaySession:
+    """The sans-IO supervisor for ``settings``; ``env`` feeds proxy resolution."""
+    return GatewaySession(
+        app_id=settings.app_id, secret=settings.secret, endpoints=settings.endpoints,
+        intents=settings.intents, shard=settings.shard, snapshot=snapshot,
+        policy=settings.policy, auto_mark_processed=settings.auto_mark_processed,
+        proxy_env=env, proxy=settings.proxy)
+
+
+def verified_ssl_context(context: ssl.SSLContext | None = None) -> ssl.SSLContext:
+    """``context`` (checked to verify) or the system default; never an unverified one."""
+    if context is None:
+        return ssl.create_default_context()
+    if context.verify_mode is not ssl.CERT_REQUIRED or not context.check_hostname:
+        raise ValueError("qqproto always verifies TLS: pass a context that does")
+    return context
+
+
+class Handlers:
+    """``@on("C2C_MESSAGE_CREATE")``, ``@on(Ready)`` or ``@on()`` for everything."""
+
+    def __init__(self) -> None:
+        self._by_type: dict[str, list[Handler]] = {}
+        self._by_class: list[tuple[type[Event], Handler]] = []
+        self._all: list[Handler] = []
+
+    def on(self, what: str | type[Event] | None = None) -> Callable[[H], H]:
+        def register(handler: H) -> H:
+            if what is None:
+                self._all.append(handler)
+            elif isinstance(what, str):
+                self._by_type.setdefault(what, []).append(handler)
+            else:
+                self._by_class.append((what, handler))
+            return handler
+        return register
+
+    def __bool__(self) -> bool:
+        return bool(self._by_type or self._by_class or self._all)
+
+    def matching(self, event: Event) -> Iterator[Handler]:
+        yield from self._all
+        for cls, handler in self._by_class:
+            if isinstance(event, cls):
+                yield handler
+        if isinstance(event, Dispatch):
+            yield from self._by_type.get(event.type, ())
+
+
+class FileSessionStore:
+    """One snapshot in one JSON file, replaced atomically; a corrupt file is ignored."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+
+    def load(self) -> SessionSnapshot | None:
+        try:
+            data = json.loads(self.path.read_text(encoding="utf-8"))
+            return SessionSnapshot.from_dict(data)
+        except FileNotFoundError:
+            return None
+        except (OSError, ValueError, SnapshotError) as exc:
+            log.warning("ignoring unreadable session file %s: %s", self.path, exc)
+            return None
+
+    def save(self, snapshot: SessionSnapshot | None) -> None:
+        if snapshot is None:
+            self.path.unlink(missing_ok=True)
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".session-", suffix=".tmp")
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            json.dump(snapshot.to_dict(), out)
+        os.replace(tmp, self.path)
+
+
+def httpx_request_args(request: HttpRequest) -> dict[str, Any]:
+    return {"method": request.method, "url": request.url, "headers": list(request.headers),
+            "content": request.body or None, "timeout": request.timeout}
+
+
+def to_http_response(response: httpx.Response) -> HttpResponse:
+    return HttpResponse(status=response.status_code, headers=tuple(response.headers.items()),
+                        body=response.content)
+
+
+class ProxyRouter:
+    """Picks a (cached) httpx transport per request: direct, or through the proxy that
+    :func:`~qqproto._proxy.resolve_proxy` chooses for that URL — the same rule as the
+    gateway's, so REST and WebSocket never disagree about ``NO_PROXY``."""
+
+    def __init__(self, env: Mapping[str, str], override: str | ProxyConfig | Direct | None,
+                 make: Callable[[str | None], Any]) -> None:
+        self._env = dict(env)
+        self._override = override
+        self._make = make
+        self._transports: dict[str | None, Any] = {}
+
+    def transport_for(self, url: str) -> Any:
+        proxy = resolve_proxy(url, self._env, self._override)
+        key = proxy.url_for_httpx() if proxy is not None else None
+        transport = self._transports.get(key)
+        if transport is None:
+            transport = self._transports[key] = self._make(key)
+        return transport
+
+    def transports(self) -> list[Any]:
+        return list(self._transports.values())
+
+
+class AsyncRoutingTransport(httpx.AsyncBaseTransport):
+    def __init__(self, router: ProxyRouter) -> None:
+        self._router = router
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        transport = self._router.transport_for(str(request.url))
+        response: httpx.Response = await transport.handle_async_request(request)
+        return response
+
+    async def aclose(self) -> None:
+        for transport in self._router.transports():
+            await transport.aclose()
+
+
+class SyncRoutingTransport(httpx.BaseTransport):
+    def __init__(self, router: ProxyRouter) -> None:
+        self._router = router
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response: httpx.Response = self._router.transport_for(str(request.url)).handle_request(
+            request)
+        return response
+
+    def close(self) -> None:
+        for transport in self._router.transports():
+            transport.close()
+
+
+#: Bounded keep-alive so idle sockets never pile up in CLOSE_WAIT (issue 5).
+HTTP_LIMITS = httpx.Limits(max_connections=20, max_keepalive_connections=4,
+                           keepalive_expiry=15.0)
+
+
+def async_http_client(settings: BotSettings, env: Mapping[str, str]) -> httpx.AsyncClient:
+    ctx = verified_ssl_context(settings.ssl_context)
+    router = ProxyRouter(env, settings.proxy, lambda proxy: httpx.AsyncHTTPTransport(
+        verify=ctx, proxy=proxy, limits=HTTP_LIMITS, trust_env=False))
+    return httpx.AsyncClient(transport=AsyncRoutingTransport(router), trust_env=False,
+                             timeout=30.0)
+
+
+def sync_http_client(settings: BotSettings, env: Mapping[str, str]) -> httpx.Client:
+    ctx = verified_ssl_context(settings.ssl_context)
+    router = ProxyRouter(env, settings.proxy, lambda proxy: httpx.HTTPTransport(
+        verify=ctx, proxy=proxy, limits=HTTP_LIMITS, trust_env=False))
+    return httpx.Client(transport=SyncRoutingTransport(router), trust_env=False, timeout=30.0)
+
+
+async def run_call_async(call: Any, client: httpx.AsyncClient,
+                         clock: Callable[[], float]) -> Any:
+    """Pump a sans-IO REST call (``next_request``/``receive_response``) to its result."""
+    while (request := call.next_request(clock())) is not None:
+        try:
+            response = await client.request(**httpx_request_args(request))
+        except httpx.HTTPError as exc:
+            call.transport_failed(f"{type(exc).__name__}: {exc}", clock())
+            continue
+        call.receive_response(to_http_response(response), clock())
+    return call.result()
+
+
+def run_call_sync(call: Any, client: httpx.Client, clock: Callable[[], float]) -> Any:
+    """The blocking twin of :func:`run_call_async`."""
+    while (request := call.next_request(clock())) is not None:
+        try:
+            response = client.request(**httpx_request_args(request))
+        except httpx.HTTPError as exc:
+            call.transport_failed(f"{type(exc).__name__}: {exc}", clock())
+            continue
+        call.receive_response(to_http_response(response), clock())
+    return call.result()
+
+
+async def maybe_await(value: Any) -> Any:
+    """Handlers may be plain functions or coroutines."""
+    if isinstance(value, Awaitable):
+        return await value
+    return value
