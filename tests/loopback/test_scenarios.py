@@ -8,6 +8,7 @@ reconnect, the right stop.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 from collections.abc import Iterator
 from pathlib import Path
@@ -63,10 +64,8 @@ def sim(request: pytest.FixtureRequest) -> Iterator[SimulatorThread]:
 def bot(request: pytest.FixtureRequest) -> Iterator[BotHandle]:
     handle = make_handle(request.param)
     yield handle
-    try:
+    with contextlib.suppress(AssertionError):  # never started, or already stopped
         handle.stop(timeout=10)
-    except AssertionError:
-        pass  # never started, or already stopped on its own
 
 
 def settings_for(sim: SimulatorThread) -> BotSettings:
