@@ -62,6 +62,12 @@ def test_the_alternative_spellings_of_one_client() -> None:
     assert [(p.index, p.offset, p.length) for p in plan.parts] == [(1, 0, 3), (2, 3, 2)]
 
 
+def test_integral_floats_are_accepted_as_numbers() -> None:
+    parts = [{"index": 1.0, "presigned_url": "https://c/1"}]
+    plan = parse_upload_plan({"upload_id": "U", "block_size": 8.0, "parts": parts}, 6)
+    assert plan.block_size == 8 and plan.parts[0].index == 1 and plan.parts[0].length == 6
+
+
 def test_a_smaller_last_part_block_size_is_used() -> None:
     parts = [{"index": 1, "presigned_url": "https://c/1", "block_size": 4},
              {"index": 2, "presigned_url": "https://c/2", "block_size": "2"}]
