@@ -610,3 +610,53 @@ def test_every_frame_both_ways_is_recorded_in_order() -> None:
         (Direction.OUT, 11, None),
     ]
     assert all(f.connection_id == client.conn.id for f in sim.frames)
+
+
+def test_a_closing_link_records_but_does_not_answer_client_frames() -> None:
+    sim = make_sim()
+    client, _ = connect_ready(sim)
+    client.echo_close = False
+    sim.close_connections(4009, now=0.0)
+    client.pump()
+    link = client.conn.link
+    assert link is not None and link.state is LinkState.CLOSING
+    sent_before = len(sim.frames)
+    # wsproto lets a client that has not answered the close keep talking.
+    client.conn.receive_data(b"\x81\x91\x00\x00\x00\x00" + b'{"op":1,"d":null}', 0.0)
+    assert client.conn.data_to_send() == b""
+    assert [(f.direction, f.op) for f in list(sim.frames)[sent_before:]] == [
+        (Direction.IN, 1)]
+    link.send_text(b'{"op":11}', 0.0)
+    assert client.conn.data_to_send() == b""
+
+
+def test_a_fragmented_binary_message_over_the_limit_closes_4002() -> None:
+    sim = make_sim(max_ws_message_size=8)
+    client = GatewayClient(sim)
+    from wsproto.events import BytesMessage
+
+    client.conn.receive_data(client.ws.send(BytesMessage(data=b"x" * 6,
+                                                         message_finished=False)), 0.0)
+    client.conn.receive_data(client.ws.send(BytesMessage(data=b"y" * 6,
+                                                         message_finished=False)), 0.0)
+    client.pump()
+    assert client.close is not None and client.close.code == 4002
+
+
+def test_op_9_false_before_identify_leaves_the_connection_waiting_for_identify() -> None:
+    sim = make_sim()
+    client = GatewayClient(sim)
+    assert sim.send_invalid_session(False, now=0.0) == 1
+    assert client.pump() == [{"op": 9, "d": False}]
+    assert client.identify(token_for(sim))[0]["t"] == "READY"
+
+
+def test_retiring_a_session_twice_counts_its_losses_once() -> None:
+    sim = make_sim()
+    client, ready = connect_ready(sim)
+    client.eof()
+    sim.inject_c2c_message("U", "x", now=0.0)
+    session = sim.sessions[ready["d"]["session_id"]]
+    sim.retire_session(session)
+    sim.retire_session(session)
+    assert sim.counters.lost_events == 1 and sim.sessions == {}

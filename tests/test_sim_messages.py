@@ -281,3 +281,30 @@ def test_an_interaction_ack_with_a_bad_code_is_refused(body: Any) -> None:
 def test_an_ack_for_an_unknown_interaction_is_refused() -> None:
     sim = make_sim()
     assert error(Bot(sim).call("PUT", "/interactions/nope", {"code": 0})) == (400, 40034025)
+
+
+def test_the_oldest_inbound_ids_are_forgotten_beyond_the_tracking_limit() -> None:
+    sim = make_sim(max_tracked_messages=2)
+    first = sim.inject_c2c_message("U", "1", now=0.0).data["id"]
+    sim.inject_c2c_message("U", "2", now=0.0)
+    sim.inject_c2c_message("U", "3", now=0.0)
+    assert error(Bot(sim).c2c("U", text("late", msg_id=first))) == (400, 40034024)
+
+
+def test_a_guild_interaction_can_be_answered_in_its_channel_by_event_id() -> None:
+    sim = make_sim()
+    event = sim.inject_interaction("guild", now=0.0, guild_id="1", channel_id="CH",
+                                   user_id="U")
+    reply = Bot(sim).call("POST", "/channels/CH/messages",
+                          {"content": "ok", "event_id": event.id})
+    assert reply.status == 200
+
+
+def test_events_without_a_chat_or_an_id_are_not_reply_targets() -> None:
+    sim = make_sim()
+    odd = sim.dispatch("INTERACTION_CREATE", {"id": "I1", "scene": "space"}, now=0.0)
+    nameless = sim.dispatch("C2C_MESSAGE_CREATE", {"author": {"user_openid": "U"}}, now=0.0)
+    bot = Bot(sim)
+    assert error(bot.c2c("U", text("x", event_id=odd.id))) == (400, 40034025)
+    assert error(bot.call("PUT", "/interactions/I1", {"code": 0})) == (400, 40034025)
+    assert error(bot.c2c("U", text("x", event_id=nameless.id))) == (400, 40034027)

@@ -266,3 +266,59 @@ def test_a_failing_handler_answers_500_instead_of_crashing() -> None:
     sim.router.add(Route("GET", "/broken", broken, auth=False))
     reply = HttpClient(sim).request("GET", "/broken")
     assert reply.status == 500 and reply.json()["code"] == 500
+
+
+def test_the_built_in_route_table_lists_every_endpoint() -> None:
+    table = [(r.method, r.pattern, r.auth) for r in make_sim().router.routes]
+    assert table == [
+        ("POST", "/app/getAppAccessToken", False),
+        ("GET", "/gateway", True),
+        ("GET", "/gateway/bot", True),
+        ("GET", "/users/@me", True),
+        ("GET", "/websocket", False),
+        ("POST", "/v2/users/{openid}/messages", True),
+        ("POST", "/v2/groups/{group_openid}/messages", True),
+        ("POST", "/channels/{channel_id}/messages", True),
+        ("POST", "/dms/{guild_id}/messages", True),
+        ("DELETE", "/v2/users/{openid}/messages/{message_id}", True),
+        ("DELETE", "/v2/groups/{group_openid}/messages/{message_id}", True),
+        ("DELETE", "/channels/{channel_id}/messages/{message_id}", True),
+        ("DELETE", "/dms/{guild_id}/messages/{message_id}", True),
+        ("PUT", "/interactions/{interaction_id}", True),
+    ]
+
+
+def test_a_handler_answer_http_cannot_express_closes_the_connection() -> None:
+    sim = make_sim()
+    sim.router.add(Route("GET", "/odd", lambda *a: SimResponse(status=100), auth=False))
+    http = HttpClient(sim)
+    assert http.raw(http.encode("GET", "/odd")) == b""
+    assert http.conn.should_close and sim.requests[-1].status == 100
+
+
+def test_a_204_answer_never_carries_a_body() -> None:
+    sim = make_sim()
+    sim.router.add(Route("GET", "/nobody", lambda *a: SimResponse(status=204, body=b"x"),
+                         auth=False))
+    http = HttpClient(sim)
+    out = http.raw(http.encode("GET", "/nobody"))
+    assert out.startswith(b"HTTP/1.1 204 No Content\r\n") and out.endswith(b"\r\n\r\n")
+    assert b"Content-Length" not in out
+
+
+def test_a_request_repr_shows_no_body() -> None:
+    request = SimRequest(connection_id=3, method="POST", path="/p", query="",
+                         headers=(("Authorization", "QQBot t0k"),), body=b"secret",
+                         trace_id="t")
+    assert repr(request) == "SimRequest(POST /p, body=6 bytes, connection_id=3)"
+
+
+def test_closed_connections_have_no_timer_and_ignore_timers_and_aborts() -> None:
+    sim = make_sim()
+    http = HttpClient(sim)
+    http.conn.abort()
+    http.conn.abort()
+    assert http.conn.get_timer() is None
+    http.conn.handle_timer(1e9)
+    assert http.conn.should_abort and not http.conn.should_close
+    assert repr(http.conn) == f"SimConnection(id={http.conn.id}, http, aborted)"

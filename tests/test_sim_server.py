@@ -402,3 +402,50 @@ def test_run_simulator_forever_prints_what_the_bot_sends() -> None:
 
     run_simulator_forever(print_fn=printed.append, lines=lines())
     assert "bot -> c2c U1: 'hi from the bot'" in printed
+
+
+def test_an_error_in_a_cross_thread_call_is_raised_in_the_calling_thread() -> None:
+    async def main() -> None:
+        async with serve_simulator(Simulator()) as server:
+            with pytest.raises(ValueError, match="garbage"):
+                await asyncio.to_thread(server.send_garbage, "poetry")
+
+    asyncio.run(main())
+
+
+def test_a_client_that_vanishes_leaves_its_session_resumable() -> None:
+    async def main() -> None:
+        async with serve_simulator(Simulator()) as server:
+            token = await token_of(server.port)
+            client, ready = await ready_client(server.port, token)
+            client.writer.transport.abort()
+            await client.close()
+            session_id = ready["d"]["session_id"]
+            for _ in range(10_000):  # until the server has seen the reset
+                if server.sim.sessions[session_id].link is None:
+                    break
+                await asyncio.sleep(0)  # yields to the loop; no time passes on purpose
+            event = server.inject_c2c_message("U", "buffered")
+            assert event.sessions == {session_id: 2}
+
+    asyncio.run(main())
+
+
+def test_leaving_the_block_resets_open_connections_and_cancels_timers() -> None:
+    async def main() -> AsyncWs:
+        async with serve_simulator(Simulator()) as server:
+            client, _ = await ready_client(server.port, await token_of(server.port))
+            assert server.sim.get_timer() is not None
+        with contextlib.suppress(ConnectionResetError):
+            assert await client.next() is None
+        await client.close()
+        return client
+
+    asyncio.run(main())
+
+
+def test_the_thread_has_no_server_before_it_starts() -> None:
+    sim_thread = SimulatorThread()
+    with pytest.raises(RuntimeError, match="not running"):
+        _ = sim_thread.server
+    sim_thread.stop()

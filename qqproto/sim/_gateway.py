@@ -428,15 +428,11 @@ class GatewayLink:
     def invalid_session(self, resumable: bool, now: float) -> None:
         """op 9 (gateway.md §4.7).  ``d=false`` also invalidates the attached session;
         the client may Identify again on this same connection."""
-        if self._fsm.state not in (LinkState.AWAITING_AUTH, LinkState.ACTIVE):
-            return
         self._sim.counters.invalid_sessions += 1
         self.send_text(b'{"op":9,"d":true}' if resumable else b'{"op":9,"d":false}', now)
         if not resumable:
             if self.session is not None:
-                self._sim.retire_session(self.session)
-            self._detach()
-            self.session = None
+                self._sim.retire_session(self.session)  # detaches it from this link
             self._fsm.fire(_Input.INVALIDATED)
 
     # ------------------------------------------------------------------ timers

@@ -166,7 +166,6 @@ def interaction(*, interaction_id: str, scene: str, timestamp: str, application_
                 user_openid: str | None = None, group_openid: str | None = None,
                 member_openid: str | None = None, guild_id: str | None = None,
                 channel_id: str | None = None, user_id: str | None = None,
-                message_id: str | None = None,
                 extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """INTERACTION_CREATE for a button tap in ``scene`` ``"c2c"``, ``"group"`` or
     ``"guild"`` (gateway.md §6.5, rest.md §5.2)."""
@@ -192,8 +191,6 @@ def interaction(*, interaction_id: str, scene: str, timestamp: str, application_
         d["guild_id"] = guild_id or ""
         d["channel_id"] = channel_id or ""
         resolved["user_id"] = user_id or ""
-        if message_id:
-            resolved["message_id"] = message_id
     if extra:
         d.update(extra)
     return d
