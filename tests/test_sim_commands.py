@@ -100,7 +100,7 @@ def test_quit_stops(line: str) -> None:
 
 def test_help_lists_every_command() -> None:
     text = run_command(make_sim(), "help", 0.0).text
-    assert text == COMMAND_HELP
+    assert text == COMMAND_HELP.rstrip("\n")
     for verb in ("c2c", "group", "channel", "dm", "button", "drop", "close", "reconnect",
                  "invalid", "garbage", "tokens", "status", "help", "quit"):
         assert any(line.startswith(verb) for line in text.splitlines()), verb

@@ -660,3 +660,12 @@ def test_retiring_a_session_twice_counts_its_losses_once() -> None:
     sim.retire_session(session)
     sim.retire_session(session)
     assert sim.counters.lost_events == 1 and sim.sessions == {}
+
+
+def test_listeners_see_every_dispatched_event_with_its_time() -> None:
+    sim = make_sim()
+    seen: list[tuple[str, float]] = []
+    sim.listeners.append(lambda event, now: seen.append((event.type, now)))
+    sim.inject_c2c_message("U", "x", now=1.5)
+    sim.dispatch("FRIEND_ADD", {"openid": "U", "timestamp": 1}, now=2.5)
+    assert seen == [("C2C_MESSAGE_CREATE", 1.5), ("FRIEND_ADD", 2.5)]

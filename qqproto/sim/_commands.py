@@ -32,7 +32,8 @@ garbage text|binary|array|unknown-op|no-op   send a frame a client must survive
 tokens                                       invalidate every access token
 status                                       counters and connections
 help                                         this text
-quit                                         stop the simulator"""
+quit                                         stop the simulator
+"""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -75,7 +76,7 @@ def run_command(sim: Simulator, line: str, now: float) -> CommandResult:
     if verb in ("quit", "exit", "stop"):
         return CommandResult(text="stopping", stop=True)
     if verb == "help":
-        return CommandResult(text=COMMAND_HELP)
+        return CommandResult(text=COMMAND_HELP.rstrip("\n"))
     if verb == "status":
         return CommandResult(text=_status(sim))
     if verb == "drop":

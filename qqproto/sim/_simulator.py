@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import random
 from collections import OrderedDict, deque
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Final
 
 from .. import _jsoncodec
@@ -117,6 +117,9 @@ class Simulator:
         self.faults = Faults()
         self.counters = Counters()
         self.router = Router(DEFAULT_ROUTES)
+        #: Called as ``listener(event, now)`` after every dispatch: the extension point
+        #: for other delivery channels (webhook pushes) and for tests that watch events.
+        self.listeners: list[Callable[[SimEvent, float], None]] = []
         self.replies = ReplyBook(max_tracked_messages)
         #: Rings of the most recent ``record_limit`` entries, oldest first.
         self.frames: deque[RecordedFrame] = deque(maxlen=record_limit)
@@ -361,7 +364,10 @@ class Simulator:
         d_json = _jsoncodec.dumps(d)
         self.replies.remember(event_type, event_id, d, now)
         sessions = self._route(event_type, event_id, d, d_json, now)
-        return SimEvent(type=event_type, id=event_id, data=d, sessions=sessions)
+        event = SimEvent(type=event_type, id=event_id, data=d, sessions=sessions)
+        for listener in self.listeners:
+            listener(event, now)
+        return event
 
     def dispatch_many(self, events: Iterable[tuple[str, Any]], *, now: float) -> list[SimEvent]:
         """:meth:`dispatch` for each ``(type, d)``: the burst path of the benchmarks."""
