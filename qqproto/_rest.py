@@ -14,6 +14,7 @@ from typing import Any
 
 from ._api_errors import UnexpectedResponseError, decode_json_object
 from ._gateway_info import GatewayInfo, parse_gateway_response
+from ._hashing import FileHashes
 from ._http import HttpRequest, HttpResponse
 from ._interactions import InteractionResult, build_interaction_ack
 from ._keyboard import Keyboard, KeyboardTemplate
@@ -39,6 +40,8 @@ from ._reply import Reply, ReplyContext
 from ._rest_call import RestCall
 from ._split import DEFAULT_LIMIT
 from ._token import TokenState
+from ._upload import UploadSession, check_file_size
+from ._upload_plan import MAX_CONCURRENCY
 
 __all__ = ["BotInfo", "RestClient", "parse_bot_info"]
 
@@ -100,6 +103,7 @@ class RestClient:
     def __init__(self, token_state: TokenState, *, user_agent: str | None = None) -> None:
         self.token_state = token_state
         self.endpoints = token_state.endpoints
+        self._user_agent = user_agent
         self._headers: tuple[tuple[str, str], ...] = (
             (("User-Agent", user_agent),) if user_agent else ())
 
@@ -233,12 +237,25 @@ class RestClient:
         """Single-call upload by public ``url`` or base64 ``file_data`` (rest.md §3).
 
         See :func:`qqproto._upload.choose_upload_method` for when to use the chunked
-        :class:`~qqproto._upload.UploadSession` instead."""
+        :class:`~qqproto._upload.UploadSession` instead.  ``file_data`` over the hard
+        size limit raises :class:`~qqproto._api_errors.FileTooLargeError` at once."""
+        if file_data is not None:
+            check_file_size(file_type, len(file_data))
         request = build_media_upload(self.endpoints, scope, target_id, file_type, url=url,
                                      file_data=file_data, srv_send_msg=srv_send_msg,
                                      file_name=file_name, headers=self._headers)
         return RestCall(request, parse_uploaded_media, token_state=self.token_state,
                         name=f"upload {ChatScope(scope).value} media")
+
+    def upload_session(self, scope: ChatScope | str, target_id: str, file_type: FileType,
+                       *, file_name: str, file_size: int, hashes: FileHashes | None = None,
+                       max_parts_in_flight: int = MAX_CONCURRENCY,
+                       max_file_size: int | None = None) -> UploadSession:
+        """A chunked :class:`~qqproto._upload.UploadSession` sharing this client's token."""
+        return UploadSession(token_state=self.token_state, scope=scope, target_id=target_id,
+                             file_type=file_type, file_name=file_name, file_size=file_size,
+                             hashes=hashes, max_parts_in_flight=max_parts_in_flight,
+                             max_file_size=max_file_size, user_agent=self._user_agent)
 
     # --- bot, gateway, interactions -----------------------------------------------------
 

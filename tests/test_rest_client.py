@@ -295,3 +295,27 @@ def test_the_models_scope_is_accepted_by_value() -> None:
                                       reply=reply)
     assert OutgoingMessage(content="x").to_body("channel") == {"content": "x"}
     assert run(call, lambda r: _json({"id": "o"}))[0].url == API + "/v2/groups/G/messages"
+
+
+def test_inline_upload_over_the_hard_limit_is_refused_before_sending() -> None:
+    from qqproto._api_errors import FileTooLargeError
+
+    with pytest.raises(FileTooLargeError):
+        make_client().upload_media(ChatScope.C2C, "U", FileType.IMAGE,
+                                   file_data=b"\0" * (200 * 1024 * 1024 + 1))
+
+
+def test_upload_session_shares_the_clients_token_and_user_agent() -> None:
+    from qqproto._hashing import hash_bytes
+
+    client = make_client("ua/1")
+    session = client.upload_session(ChatScope.GROUP, "G", FileType.FILE, file_name="f",
+                                    file_size=3, hashes=hash_bytes(b"abc"))
+    session.start(0.0)
+    cmd = session.next_command()
+    assert cmd is not None and cmd.request.url == TOKEN_URL  # type: ignore[attr-defined]
+    session.http_response(cmd.id, TOKEN_OK, 0.0)  # type: ignore[attr-defined]
+    prepare = session.next_command()
+    assert prepare.request.headers == (  # type: ignore[union-attr]
+        ("User-Agent", "ua/1"), ("Content-Type", "application/json"), *AUTH)
+    assert client.token_state.current(0.0) is not None
