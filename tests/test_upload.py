@@ -205,7 +205,7 @@ def test_a_whole_upload_is_command_exact() -> None:
     assert s.state.name == "COMPLETING"
     s.http_response(14, _json({"file_uuid": "FU", "file_info": "FI", "ttl": 300}), 3.0)
     media = UploadedMedia(file_info="FI", file_uuid="FU", ttl=300)
-    assert s.done and s.state is UploadState.DONE and s.result() == media
+    assert s.done and s.state.name == "DONE" and s.result() == media
     assert events(s)[-1] == UploadFinished(media=media)
     assert s.get_timer() is None and s.next_command() is None
 
