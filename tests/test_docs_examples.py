@@ -179,3 +179,19 @@ class _FailingCall:
 
     def result(self) -> None:
         raise example.ApiError("refused")
+
+
+def test_the_in_memory_example_runs_a_whole_handshake_without_sockets(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    spec = importlib.util.spec_from_file_location(
+        "in_memory", ROOT / "docs" / "examples" / "in_memory.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.main()
+    assert capsys.readouterr().out.splitlines() == [
+        "Ready: logged in as qqproto-sim-bot, seq 1",
+        "Dispatch C2C_MESSAGE_CREATE: seq 2, 'hello'",
+        "HeartbeatAcknowledged at t=24.0: latency 0.0",
+        "state OPEN, last seq 2",
+    ]
