@@ -77,8 +77,10 @@ class ReconnectPolicy:
     - ``backoff``: delays between attempts (§8.5).
     - ``healthy_after``: a connection open this long resets the backoff.
     - ``quick_disconnect``/``quick_disconnect_limit``: a connection that ends this soon
-      after opening is "quick"; this many in a row while resuming drop the session and
-      identify afresh (§8.6 — other SDKs stop for good, which leaves bots dead).
+      after opening (and was not asked to reconnect by the server) is "quick"; it counts
+      as a failure for the backoff, and this many in a row log a warning (§8.6 — other
+      SDKs stop for good here, which leaves bots dead; a quick disconnect says nothing
+      about the session, so the session is kept).
     - ``max_resume_failures``: resumes that end before RESUMED, in a row, before falling
       back to Identify (§8.7 notes SDKs that loop on Resume forever).
     - ``max_resume_age``: a persisted snapshot older than this is not resumed (§8.3).
@@ -695,16 +697,26 @@ class GatewaySession:
                        fatal=True, close_code=code)
             return
 
+        live = live_at is not None
         healthy = live_at is not None and now - live_at >= self.policy.healthy_after
-        if healthy:
+        # The server asked for this reconnect (gateway.md §4.6, §7.3): not a failure.
+        requested = live and (
+            end.cause is EndCause.RECONNECT_REQUESTED
+            or (end.cause is EndCause.SERVER_CLOSED and end.close_code == 4009)
+            or (end.cause is EndCause.INVALID_SESSION and end.next_step is NextStep.RESUME))
+        if healthy or requested:
             self._failures = 0
-            self._quick_disconnects = 0
         else:
             self._failures += 1
-            if live_at is None or now - opened_at < self.policy.quick_disconnect:
-                self._quick_disconnects += 1
-            else:
-                self._quick_disconnects = 0
+        if not requested and (not live or now - opened_at < self.policy.quick_disconnect):
+            self._quick_disconnects += 1
+            if self._quick_disconnects == self.policy.quick_disconnect_limit:
+                # gateway.md §8.6: usually missing permissions or intents.  Other SDKs stop
+                # for good here; a bot that stops is dead for hours, so keep backing off.
+                self._log.warning("%d quick disconnects in a row: check the bot's intents "
+                                  "and permissions", self._quick_disconnects)
+        else:
+            self._quick_disconnects = 0
 
         if end.refresh_token:
             self.token_state.invalidate()
@@ -720,12 +732,6 @@ class GatewaySession:
                 self._log.warning("resume failed %d times in a row; identifying afresh",
                                   self._resume_failures)
                 self._drop_session()
-        if (self._quick_disconnects >= self.policy.quick_disconnect_limit
-                and self._snapshot is not None):
-            self._log.warning("%d quick disconnects in a row; identifying afresh",
-                              self._quick_disconnects)
-            self._drop_session()
-            self._quick_disconnects = 0
 
         limit = self.policy.max_consecutive_failures
         if limit is not None and self._failures > limit:

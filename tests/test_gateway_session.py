@@ -275,23 +275,44 @@ def test_resume_failures_fall_back_to_identify() -> None:
     assert ops == [6, 6, 2]
 
 
-def test_quick_disconnects_while_resuming_fall_back_to_identify() -> None:
-    d = started(policy=ReconnectPolicy(max_resume_failures=100, quick_disconnect_limit=3))
+def test_quick_disconnects_slow_reconnects_and_warn_but_keep_the_session(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    d = started(seed=4, policy=ReconnectPolicy(max_resume_failures=100,
+                                               quick_disconnect_limit=3))
     peer = d.bring_up(seq=1)
     peer.close(4009, "", 100.0)  # a healthy first connection: not quick
-    ops = []
+    ops, attempts = [], []
     for _ in range(4):
         d.events()
         now = d.fire_timer()
         peer = d.connect(now)
         peer.hello(now)
         ops.append(peer.received[0]["op"])
-        if peer.received[0]["op"] == 6:
-            peer.send_json({"op": 0, "s": 2, "t": "RESUMED", "d": ""}, now)
+        peer.send_json({"op": 0, "s": 2, "t": "RESUMED", "d": ""}, now)
+        d.session.receive_data(b"", now + 1.0)  # a network drop one second later
+        attempts.append(d.events()[-1].attempt)
+    assert ops == [6, 6, 6, 6]
+    assert attempts == [1, 2, 3, 4]
+    assert "3 quick disconnects in a row" in caplog.text
+
+
+def test_server_requested_reconnects_are_not_failures() -> None:
+    d = started(seed=4)
+    peer = d.bring_up(seq=1)
+    attempts = []
+    for fault in ({"op": 7}, {"op": 9, "d": True}, None):
+        if fault is None:
+            peer.close(4009, "", 1.0)
         else:
-            peer.ready(now)
-        peer.close(4009, "", now + 1.0)  # alive for only one second each time
-    assert ops == [6, 6, 6, 2]
+            peer.send_json(fault, 1.0)
+            peer.close(4000, "", 1.0)
+        attempts.append(d.events()[-1].attempt)
+        now = d.fire_timer()
+        peer = d.connect(now)
+        peer.hello(now)
+        peer.send_json({"op": 0, "s": 2, "t": "RESUMED", "d": ""}, now)
+    assert attempts == [0, 0, 0]
 
 
 # ---------------------------------------------------------------- backoff

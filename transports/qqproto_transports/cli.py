@@ -8,6 +8,7 @@ and a non-zero exit status; secrets never appear in either.
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 from collections.abc import Mapping, Sequence
@@ -165,8 +166,28 @@ def cmd_demo(args: argparse.Namespace, env: Mapping[str, str], out: TextIO,
 
 # ---------------------------------------------------------------- the parser
 
+def _configure_logging(verbosity: int, err: TextIO) -> None:
+    """Library logs stay off the terminal unless asked for (``-v`` warnings, ``-vv`` info,
+    ``-vvv`` debug): the command's own output is the one-line contract."""
+    levels = {1: logging.WARNING, 2: logging.INFO}
+    for name in ("qqproto", "qqproto_transports", "httpx"):
+        logger = logging.getLogger(name)
+        logger.handlers.clear()
+        logger.propagate = False
+        if verbosity <= 0:
+            logger.addHandler(logging.NullHandler())
+            logger.setLevel(logging.CRITICAL + 1)
+        else:
+            handler = logging.StreamHandler(err)
+            handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+            logger.addHandler(handler)
+            logger.setLevel(levels.get(verbosity, logging.DEBUG))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="qqproto", description=__doc__.split("\n")[0])
+    parser.add_argument("-v", "--verbose", action="count", default=0,
+                        help="show library logs (-v warnings, -vv info, -vvv debug)")
     sub = parser.add_subparsers(dest="command", required=True)
 
     def transport(p: argparse.ArgumentParser) -> None:
@@ -205,6 +226,7 @@ def main(argv: Sequence[str] | None = None, *, env: Mapping[str, str] | None = N
     out = out or sys.stdout
     err = err or sys.stderr
     args = build_parser().parse_args(argv)
+    _configure_logging(args.verbose, err)
     try:
         status: int = args.func(args, os.environ if env is None else env, out, err)
     except CliError as exc:
