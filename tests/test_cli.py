@@ -114,8 +114,8 @@ def test_listen_jsonl_survives_every_fault_with_nothing_lost_or_repeated(
     listener.wait_for(lambda lines: "READY" in types(lines))
     expected: list[str] = []
     faults = [
-        lambda: sim.drop_connections(),
-        lambda: sim.send_reconnect(),
+        sim.drop_connections,
+        sim.send_reconnect,
         lambda: sim.send_invalid_session(True),
         lambda: sim.close_connections(4009, "expired"),
         lambda: sim.set_faults(ack_heartbeats=False, close_on_missed_heartbeats=False),
@@ -127,7 +127,8 @@ def test_listen_jsonl_survives_every_fault_with_nothing_lost_or_repeated(
         if i == len(faults) - 1:
             time.sleep(1.0)  # let the zombie be noticed, then heal
             sim.set_faults(ack_heartbeats=True, close_on_missed_heartbeats=True)
-        listener.wait_for(lambda lines, n=len(expected): len([
+        count = len(expected)
+        listener.wait_for(lambda lines, n=count: len([
             line for line in lines if line["type"] not in ("READY", "RESUMED")]) >= n)
     expected += inject(sim, "last one", "beyond the limit")
     status, err = listener.finish()
