@@ -45,6 +45,7 @@ def test_file_one_byte_over_the_prefix_hashes_only_the_prefix() -> None:
     # Chunks straddling the boundary in odd places.
     for start in range(0, len(data), 3_333_333):
         hasher.update(data[start:start + 3_333_333])
+    hasher.update(b"")  # a chunk fed after the prefix is complete
     hashes = hasher.hashes()
     assert hashes.size == MD5_10M_PREFIX + 1
     assert hashes.md5 == _md5(data)

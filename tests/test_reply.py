@@ -203,3 +203,10 @@ def test_many_chats_never_grow_past_the_bound() -> None:
         ctx.received(ChatScope.C2C, msg_id=f"m{i}", now=float(i))
         assert len(ctx) <= 100
     assert ctx.reply(ChatScope.C2C, msg_id="m4999", now=5000.0).msg_seq == 1
+
+
+def test_a_window_shorter_than_the_margin_is_never_open() -> None:
+    ctx = ReplyContext(windows={ChatScope.C2C: 5.0}, on_exhausted=OnExhausted.ACTIVE)
+    ctx.received(ChatScope.C2C, msg_id="M", now=0.0)
+    assert len(ctx) == 0
+    assert ctx.reply(ChatScope.C2C, msg_id="M", now=0.0).fallback is ExhaustedReason.UNKNOWN

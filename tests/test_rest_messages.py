@@ -373,3 +373,11 @@ def test_unsplittable_kinds_raise_when_too_long() -> None:
         split_message(OutgoingMessage(media="F", content="x" * 100), limit=64)
     template = OutgoingMessage(markdown=Markdown.template("t"))
     assert split_message(template, limit=64) == [template]
+
+
+def test_msg_type_follows_the_content_kind() -> None:
+    assert [m.msg_type for m in (
+        OutgoingMessage(content="t"), OutgoingMessage(markdown=Markdown("m")),
+        OutgoingMessage(ark={"template_id": 23}), OutgoingMessage(embed={"title": "e"}),
+        OutgoingMessage(media="F"), OutgoingMessage(image="https://i/x.png"))] == [
+        0, 2, 3, 4, 7, 0]
