@@ -669,3 +669,8 @@ def test_listeners_see_every_dispatched_event_with_its_time() -> None:
     sim.inject_c2c_message("U", "x", now=1.5)
     sim.dispatch("FRIEND_ADD", {"openid": "U", "timestamp": 1}, now=2.5)
     assert seen == [("C2C_MESSAGE_CREATE", 1.5), ("FRIEND_ADD", 2.5)]
+
+
+def test_the_upgrade_also_works_on_the_production_spelling_with_a_slash() -> None:
+    client = GatewayClient(make_sim(), target="/websocket/")
+    assert client.accepted and client.received[0]["op"] == 10

@@ -205,7 +205,8 @@ class SimConnection:
 
     def _complete(self, now: float) -> None:
         request = self._sim_request()
-        if request.path == "/websocket" and self._is_upgrade(request):
+        # gateway.md §1.1: production hands out ".../websocket/"; accept both spellings.
+        if request.path in ("/websocket", "/websocket/") and self._is_upgrade(request):
             self._upgrade(request, now)
             return
         response = self._sim.handle_request(request, now)
