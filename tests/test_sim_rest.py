@@ -322,3 +322,13 @@ def test_closed_connections_have_no_timer_and_ignore_timers_and_aborts() -> None
     http.conn.handle_timer(1e9)
     assert http.conn.should_abort and not http.conn.should_close
     assert repr(http.conn) == f"SimConnection(id={http.conn.id}, http, aborted)"
+
+
+def test_issued_tokens_are_capped_even_when_each_request_mints_one() -> None:
+    sim = make_sim(token_lifetime=30)  # inside the 60 s overlap: every call mints
+    first = token_for(sim, 0.0)
+    for n in range(1, 1001):
+        token_for(sim, n / 1000)
+    assert sim.counters.tokens_issued == 1001
+    assert not sim.token_is_valid(first, 1.0, prefixed=False)
+    assert sim.token_is_valid(token_for(sim, 1.0), 1.0, prefixed=False)

@@ -1,6 +1,6 @@
 """Scripted misbehaviour: the knobs a test turns to make the simulator hostile.
 
-Two kinds of fault exist.  *Standing* faults are fields of :class:`Faults`
+Three kinds of fault exist.  *Standing* faults are fields of :class:`Faults`
 (``sim.faults``): they change how the simulator answers from now on, on every connection,
 until reset.  *Counted* faults (``reject_resumes``, ``rate_limit_gateway``,
 ``reject_credentials``) apply to the next N occurrences and count themselves down.

@@ -47,7 +47,9 @@ class FrameKind(enum.Enum):
 class RecordedFrame:
     """One WebSocket message on a gateway connection.
 
-    ``raw`` is the message as it went over the wire (UTF-8 JSON for text frames, the bytes
+    Outgoing frames are recorded when queued (a frame held by ``frame_delay`` and then
+    discarded by a drop is still in the record).  ``raw`` is the message as it went over
+    the wire (UTF-8 JSON for text frames, the bytes
     of a binary frame, the UTF-8 reason of a close frame).  :meth:`json` and the ``op`` /
     ``t`` / ``s`` / ``d`` properties decode it on demand, so recording a burst of
     dispatches costs no JSON work.

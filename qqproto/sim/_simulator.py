@@ -44,6 +44,7 @@ DEFAULT_UNIX_OFFSET: Final = 1_735_660_800.0
 #: gateway.md §10: guild events go to shard ``(guild_id >> 22) % num_shards``.
 _GUILD_SHARD_SHIFT: Final = 22
 _LIVE: Final = (LinkState.AWAITING_AUTH, LinkState.ACTIVE)
+_MAX_TOKENS: Final = 1000
 
 
 class Simulator:
@@ -219,6 +220,8 @@ class Simulator:
             return Secret(current), int(self._tokens[current] - now)
         token = self.ids.hex(24)
         self._tokens[token] = now + self.token_lifetime
+        if len(self._tokens) > _MAX_TOKENS:  # a short lifetime and a hammering client
+            del self._tokens[next(iter(self._tokens))]
         self._current_token = token
         self.counters.tokens_issued += 1
         return Secret(token), self.token_lifetime
