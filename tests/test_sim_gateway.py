@@ -674,3 +674,26 @@ def test_listeners_see_every_dispatched_event_with_its_time() -> None:
 def test_the_upgrade_also_works_on_the_production_spelling_with_a_slash() -> None:
     client = GatewayClient(make_sim(), target="/websocket/")
     assert client.accepted and client.received[0]["op"] == 10
+
+
+def test_prepared_events_go_out_later_with_their_ids_and_fresh_seqs() -> None:
+    sim = make_sim()
+    client, _ = connect_ready(sim)
+    prepared = sim.prepare_c2c_messages("U", ["a", "b", "c"], now=1.0)
+    assert client.pump() == []  # preparing sends nothing
+    seen: list[str] = []
+    sim.listeners.append(lambda event, now: seen.append(event.id))
+    assert sim.dispatch_prepared(prepared, now=2.0) == 3
+    frames = client.pump()
+    assert [(f["s"], f["id"], f["d"]["content"]) for f in frames] == [
+        (2, prepared[0].id, "a"), (3, prepared[1].id, "b"), (4, prepared[2].id, "c")]
+    assert client.texts[-1].encode().endswith(b',"d":' + prepared[2].d_json + b"}")
+    assert seen == [e.id for e in prepared]
+    assert repr(prepared[0]).startswith("PreparedEvent('C2C_MESSAGE_CREATE', ")
+
+
+def test_a_prepared_event_keeps_a_given_id_and_refuses_an_empty_type() -> None:
+    sim = make_sim()
+    assert sim.prepare("FRIEND_ADD", {}, event_id="FRIEND_ADD:1").id == "FRIEND_ADD:1"
+    with pytest.raises(ValueError):
+        sim.prepare("", {})

@@ -267,6 +267,20 @@ def test_a_burst_of_dispatches_arrives_complete_and_in_order() -> None:
     asyncio.run(main())
 
 
+def test_a_prepared_burst_is_sent_through_the_driver_in_one_call() -> None:
+    async def main() -> None:
+        async with serve_simulator(Simulator()) as server:
+            client, _ = await ready_client(server.port, await token_of(server.port))
+            prepared = await asyncio.to_thread(server.prepare_c2c_messages, "U",
+                                               [str(n) for n in range(500)])
+            assert await asyncio.to_thread(server.dispatch_prepared, prepared) == 500
+            ids = [(await client.next())["id"] for _ in prepared]
+            assert ids == [event.id for event in prepared]
+            await client.close()
+
+    asyncio.run(main())
+
+
 def test_every_control_shortcut_reaches_the_simulator() -> None:
     async def main() -> None:
         async with serve_simulator(Simulator()) as server:

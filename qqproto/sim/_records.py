@@ -21,6 +21,7 @@ __all__ = [
     "Direction",
     "FrameKind",
     "InteractionAck",
+    "PreparedEvent",
     "RecordedFrame",
     "RecordedRequest",
     "SentMessage",
@@ -180,6 +181,20 @@ class SimEvent:
     id: str
     data: Any
     sessions: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PreparedEvent:
+    """An event with its id chosen and its payload encoded, not yet sent
+    (:meth:`Simulator.prepare`, :meth:`Simulator.dispatch_prepared`)."""
+
+    type: str
+    id: str
+    data: Any
+    d_json: bytes
+
+    def __repr__(self) -> str:
+        return f"PreparedEvent({self.type!r}, {self.id!r}, {len(self.d_json)} bytes)"
 
 
 @dataclass(slots=True)

@@ -10,6 +10,7 @@ with a seq above the one the client names, with the original ids and seqs (gatew
 
 from __future__ import annotations
 
+import functools
 from collections import deque
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
@@ -22,13 +23,18 @@ if TYPE_CHECKING:
 __all__ = ["SimSession", "encode_dispatch"]
 
 
+@functools.lru_cache(maxsize=64)
+def _encoded_type(event_type: str) -> bytes:
+    return _jsoncodec.dumps(event_type)
+
+
 def encode_dispatch(event_type: str, seq: int, event_id: str | None, d_json: bytes) -> bytes:
     """A dispatch frame with keys in the order ``op, s, t, id, d`` (gateway.md §3.1).
 
     ``d_json`` is the already encoded payload: an event going to several sessions (or a
     burst) is encoded once and spliced, not re-encoded per frame.
     """
-    head = b'{"op":0,"s":' + str(seq).encode() + b',"t":' + _jsoncodec.dumps(event_type)
+    head = b'{"op":0,"s":' + str(seq).encode() + b',"t":' + _encoded_type(event_type)
     if event_id is not None:
         head += b',"id":' + _jsoncodec.dumps(event_id)
     return head + b',"d":' + d_json + b"}"

@@ -27,7 +27,14 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any, TypeVar
 
-from qqproto.sim import Counters, SentMessage, SimConnection, SimEvent, Simulator
+from qqproto.sim import (
+    Counters,
+    PreparedEvent,
+    SentMessage,
+    SimConnection,
+    SimEvent,
+    Simulator,
+)
 from qqproto.sim._commands import run_command
 
 __all__ = ["SimulatorServer", "SimulatorThread", "run_simulator_forever", "serve_simulator"]
@@ -75,6 +82,17 @@ class _Controls:
     def dispatch_many(self, events: Iterable[tuple[str, Any]]) -> list[SimEvent]:
         items = list(events)
         return self.call(lambda s, now: s.dispatch_many(items, now=now))
+
+    def prepare_c2c_messages(self, user_openid: str,
+                             contents: Iterable[str]) -> list[PreparedEvent]:
+        """Build and encode a burst ahead of time (send it with :meth:`dispatch_prepared`)."""
+        texts = list(contents)
+        return self.call(lambda s, now: s.prepare_c2c_messages(user_openid, texts, now=now))
+
+    def dispatch_prepared(self, events: Iterable[PreparedEvent]) -> int:
+        """Send events made by :meth:`prepare_c2c_messages` or ``sim.prepare``."""
+        items = list(events)
+        return self.call(lambda s, now: s.dispatch_prepared(items, now=now))
 
     def drop_connections(self, *, gateway_only: bool = True) -> int:
         return self.call(lambda s, now: s.drop_connections(now, gateway_only=gateway_only))
