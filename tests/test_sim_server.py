@@ -463,3 +463,17 @@ def test_the_thread_has_no_server_before_it_starts() -> None:
     with pytest.raises(RuntimeError, match="not running"):
         _ = sim_thread.server
     sim_thread.stop()
+
+
+def test_a_connection_over_the_cap_is_answered_503_and_closed() -> None:
+    async def main() -> None:
+        async with serve_simulator(Simulator(max_connections=1)) as server:
+            first = await AsyncWs.connect(server.port)
+            assert (await first.next())["op"] == 10
+            reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+            answer = await asyncio.wait_for(reader.read(), TIMEOUT)
+            assert answer.startswith(b"HTTP/1.1 503 Service Unavailable\r\n")
+            writer.close()
+            await first.close()
+
+    asyncio.run(main())

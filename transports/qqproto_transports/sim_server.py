@@ -205,8 +205,10 @@ class SimulatorServer(_Controls):
             self._after_pump()
 
     def _on_timer(self) -> None:
+        # asyncio may run a timer a clock tick early: the deadline itself is "now".
+        now = max(self._loop.time(), self._timer_at or 0.0)
         self._timer = self._timer_at = None
-        self.sim.handle_timer(self._loop.time())
+        self.sim.handle_timer(now)
         self.pump()
 
     def _protocol(self) -> asyncio.Protocol:
@@ -240,7 +242,6 @@ class _SimProtocol(asyncio.Protocol):
         server = self._server
         self._conn = server.sim.new_connection(server._loop.time())
         server._transports[self._conn.id] = transport
-        server.sim.touched(self._conn)
         server.pump()
 
     def data_received(self, data: bytes) -> None:
