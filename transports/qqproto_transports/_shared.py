@@ -9,18 +9,25 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
+import math
 import os
+import queue
 import ssl
 import tempfile
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+import threading
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
 
+from qqproto._commands import CloseConnection, OpenConnection, SendHttpRequest, StartTls, Stop
 from qqproto._endpoints import Endpoints
 from qqproto._http import HttpRequest, HttpResponse
 from qqproto._intents import Intents
@@ -28,7 +35,7 @@ from qqproto._proxy import Direct, ProxyConfig, resolve_proxy
 from qqproto._secret import Secret, as_secret
 from qqproto._session import GatewaySession, ReconnectPolicy
 from qqproto._snapshot import SessionSnapshot, SnapshotError
-from qqproto.events import Dispatch, Event
+from qqproto.events import Dispatch, Event, SessionStopped
 
 __all__ = [
     "BotSettings",
@@ -265,3 +272,176 @@ async def maybe_await(value: Any) -> Any:
     if isinstance(value, Awaitable):
         return await value
     return value
+
+
+# -- the runtime-independent half of a bot (added for the trio and threaded drivers) ----
+
+Subscriber = Callable[[Event | None], object]
+
+
+async def send_async(client: httpx.AsyncClient, request: HttpRequest) -> HttpResponse | str:
+    """Perform ``request``: the response, or why there is none."""
+    try:
+        return to_http_response(await client.request(**httpx_request_args(request)))
+    except httpx.HTTPError as exc:
+        return f"{type(exc).__name__}: {exc}"
+
+
+def send_sync(client: httpx.Client, request: HttpRequest) -> HttpResponse | str:
+    """The blocking twin of :func:`send_async`."""
+    try:
+        return to_http_response(client.request(**httpx_request_args(request)))
+    except httpx.HTTPError as exc:
+        return f"{type(exc).__name__}: {exc}"
+
+
+def call_handler(handler: Handler, event: Event) -> None:
+    """Run a plain handler; a failure is logged, never fatal to the bot."""
+    try:
+        handler(event)
+    except Exception:
+        log.exception("event handler %r failed", handler)
+
+
+async def call_handler_async(handler: Handler, event: Event) -> None:
+    """Run a handler that may be a coroutine function; a failure is logged."""
+    try:
+        await maybe_await(handler(event))
+    except Exception:
+        log.exception("event handler %r failed", handler)
+
+
+class BotCore:
+    """What a bot object is on every runtime, minus the I/O.
+
+    It builds the session from :class:`BotSettings` (loading the session file), keeps the
+    handler registry and the event subscribers, and :meth:`_pump` does the driver loop's
+    bookkeeping after every call into the session: flush, execute commands, deliver
+    events, save the snapshot at most once a second.  A driver supplies the I/O hooks
+    ``_write``, ``_http``, ``_open``, ``_start_tls``, ``_close_socket``, ``_run_handler``
+    and re-arms its timer with the deadline :meth:`_pump` returns.
+    """
+
+    def __init__(self, settings: BotSettings, session_file: str | None,
+                 env: Mapping[str, str] | None) -> None:
+        self.settings = settings
+        self._env = dict(os.environ if env is None else env)
+        self._store = FileSessionStore(session_file) if session_file else None
+        self.session: GatewaySession = make_session(
+            settings, self._store.load() if self._store else None, self._env)
+        self.handlers = Handlers()
+        self.on = self.handlers.on
+        self._ssl = verified_ssl_context(settings.ssl_context)
+        self._saved_at = -math.inf
+        self._subscribers: list[Subscriber] = []
+        self._subscribers_lock = threading.Lock()
+        self._ended = False
+        self.stopped: Stop | None = None
+
+    def mark_processed(self, seq: int | None) -> None:
+        """Record that the application has finished with the dispatch carrying ``seq``."""
+        self.session.mark_processed(seq)
+
+    def _subscribe(self, put: Subscriber) -> Subscriber:
+        """``put(event)`` for every event from now on, then ``put(None)`` at the end; a
+        ``put`` that raises is dropped."""
+        with self._subscribers_lock:
+            self._subscribers = [*self._subscribers, put]
+            ended = self._ended
+        if ended:
+            put(None)
+        return put
+
+    def _unsubscribe(self, put: Subscriber) -> None:
+        with self._subscribers_lock:
+            self._subscribers = [p for p in self._subscribers if p is not put]
+
+    def _iterate(self, items: queue.SimpleQueue[Event | None],
+                 put: Subscriber) -> Iterator[Event]:
+        """The events a subscriber ``put`` into a thread queue, until ``None``."""
+        try:
+            while (event := items.get()) is not None:
+                yield event
+        finally:
+            self._unsubscribe(put)
+
+    async def _aiterate(self, items: asyncio.Queue[Event | None],
+                        put: Subscriber) -> AsyncIterator[Event]:
+        """The events a subscriber ``put`` into an asyncio queue, until ``None``."""
+        try:
+            while (event := await items.get()) is not None:
+                yield event
+        finally:
+            self._unsubscribe(put)
+
+    def _end_subscribers(self) -> None:
+        with self._subscribers_lock:
+            self._ended = True
+        for put in self._subscribers:
+            with contextlib.suppress(Exception):
+                put(None)
+
+    def _pump(self, now: float) -> float | None:
+        """Flush, execute the session's commands, deliver its events; the next timer.
+
+        Bytes are flushed before each command (a command may call into the session)."""
+        session = self.session
+        while True:
+            data = session.data_to_send()
+            if data:
+                self._write(data)
+            if (cmd := session.next_command()) is None:
+                break
+            if isinstance(cmd, SendHttpRequest):
+                self._http(cmd)
+            elif isinstance(cmd, OpenConnection):
+                self._open(cmd)
+            elif isinstance(cmd, StartTls):
+                self._start_tls(cmd)
+            elif isinstance(cmd, CloseConnection):
+                self._close_socket(cmd.id)
+            elif isinstance(cmd, Stop):
+                self.stopped = cmd
+        while (event := session.next_event()) is not None:
+            for put in self._subscribers:
+                try:
+                    put(event)
+                    if isinstance(event, SessionStopped):
+                        put(None)
+                except Exception:  # a closed channel, a closed loop: drop the subscriber
+                    self._unsubscribe(put)
+            for handler in self.handlers.matching(event):
+                self._run_handler(handler, event)
+        if self._store is not None and now - self._saved_at >= 1.0:
+            self._save(now)
+        return session.get_timer()
+
+    def _save(self, now: float) -> None:
+        self._saved_at = now
+        if self._store is not None:
+            self._store.save(self.session.snapshot(time.time()))
+
+    def _http_done(self, cmd_id: int, result: HttpResponse | str, now: float) -> None:
+        if isinstance(result, str):
+            self.session.http_failed(cmd_id, result, now)
+        else:
+            self.session.http_response(cmd_id, result, now)
+
+    # The I/O hooks a driver implements.
+    def _write(self, data: bytes) -> None:
+        raise NotImplementedError
+
+    def _http(self, cmd: SendHttpRequest) -> None:
+        raise NotImplementedError
+
+    def _open(self, cmd: OpenConnection) -> None:
+        raise NotImplementedError
+
+    def _start_tls(self, cmd: StartTls) -> None:
+        raise NotImplementedError
+
+    def _close_socket(self, conn_id: int) -> None:
+        raise NotImplementedError
+
+    def _run_handler(self, handler: Handler, event: Event) -> None:
+        raise NotImplementedError
