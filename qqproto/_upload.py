@@ -428,7 +428,8 @@ class UploadSession:
             else:
                 self._queue_finish(key, now)
 
-    def part_data(self, command_id: int, data: bytes, now: float) -> None:
+    def part_data(self, command_id: int, data: bytes | bytearray | memoryview,
+                  now: float) -> None:
         """The bytes a :class:`ReadPart` asked for."""
         kind, target = self._take(command_id, "read")
         if kind is None:
@@ -589,7 +590,7 @@ class UploadSession:
 
     # --- internals: the phases --------------------------------------------------------------
 
-    def _hashed_chunk(self, data: bytes, now: float) -> None:
+    def _hashed_chunk(self, data: bytes | bytearray | memoryview, now: float) -> None:
         done = self._hasher.size
         expected = min(self._hash_chunk, self.file_size - done)
         if len(data) != expected:
