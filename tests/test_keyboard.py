@@ -137,3 +137,40 @@ def test_values_are_frozen_and_comparable() -> None:
     assert kb == Keyboard(([_button(1)],))
     with pytest.raises(AttributeError):
         kb.rows = ()  # type: ignore[misc]
+
+
+def test_the_approval_keyboard_convention_can_be_expressed() -> None:
+    # rest.md §6.4: one row, three callback buttons sharing group_id "approval".
+    key = "agent:main:qqbot:c2c:OPENID"
+    row = [
+        Button(id="allow", label="✅ 允许一次", visited_label="已允许",
+               data=f"approve:{key}:allow-once", group_id="approval"),
+        Button(id="always", label="⭐ 始终允许", visited_label="已始终允许",
+               data=f"approve:{key}:allow-always", group_id="approval"),
+        Button(id="deny", label="❌ 拒绝", visited_label="已拒绝",
+               data=f"approve:{key}:deny", style=ButtonStyle.GREY_OUTLINE,
+               group_id="approval"),
+    ]
+    content = Keyboard([row]).to_dict()["content"]
+    assert _jsoncodec.dumps(content["rows"][0]["buttons"][2]) == (
+        '{"id":"deny","render_data":{"label":"❌ 拒绝","visited_label":"已拒绝","style":0},'
+        '"action":{"type":1,"permission":{"type":2},'
+        '"data":"approve:agent:main:qqbot:c2c:OPENID:deny"},"group_id":"approval"}'
+    ).encode()
+    assert [b["render_data"]["style"] for b in content["rows"][0]["buttons"]] == [1, 1, 0]
+
+
+def test_link_and_command_buttons() -> None:
+    link = Button(id="doc", label="文档", data="https://q.qq.com", action=ActionType.LINK)
+    command = Button(id="help", label="帮助", data="/help", action=ActionType.COMMAND,
+                     enter=True)
+    assert link.to_dict()["action"] == {"type": 0, "permission": {"type": 2},
+                                        "data": "https://q.qq.com"}
+    assert command.to_dict()["action"] == {"type": 2, "permission": {"type": 2},
+                                           "data": "/help", "enter": True}
+
+
+def test_admin_only_permission() -> None:
+    button = Button(id="x", label="x", data="x", permission=Permission(
+        type=PermissionType.ADMINS))
+    assert button.to_dict()["action"]["permission"] == {"type": 1}

@@ -342,3 +342,27 @@ def test_hashing_progress_then_prepare_without_known_hashes() -> None:
     assert json.loads(prepare.request.body)["md5"] == hashlib.md5(DATA).hexdigest()
     assert [(e.phase, e.bytes_done) for e in events(s)] == [
         (UploadPhase.HASHING, 16), (UploadPhase.HASHING, 32), (UploadPhase.HASHING, 40)]
+
+
+def test_calls_and_uploads_share_one_token_refresh() -> None:
+    from qqproto._rest import RestClient
+
+    state = _tokens(None)
+    client = RestClient(state)
+    call = client.send_c2c_message("U", content="hi")
+    token_request = call.next_request(0.0)
+    assert token_request is not None and token_request.url == TOKEN_URL
+    call.receive_response(_json({"access_token": "SHARED", "expires_in": 7200}), 0.0)
+    s = client.upload_session(ChatScope.C2C, "U", FileType.FILE, file_name="f",
+                              file_size=len(DATA), hashes=hash_bytes(DATA))
+    s.start(1.0)
+    (prepare,) = drain(s)  # no second token request: the call's refresh is reused
+    assert prepare.purpose == "upload_prepare"
+    assert prepare.request.header("Authorization") == "QQBot SHARED"
+    # The upload's refresh after a 401 serves the next call, too.
+    s.http_response(prepare.id, _json({}, 401), 2.0)
+    (token,) = drain(s)
+    s.http_response(token.id, _json({"access_token": "FRESH", "expires_in": 7200}), 2.0)
+    later = client.get_bot_info()
+    request = later.next_request(3.0)
+    assert request is not None and request.header("Authorization") == "QQBot FRESH"
