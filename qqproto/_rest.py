@@ -40,8 +40,9 @@ from ._reply import Reply, ReplyContext
 from ._rest_call import RestCall
 from ._split import DEFAULT_LIMIT
 from ._token import TokenState
-from ._upload import UploadSession, check_file_size
+from ._upload import UploadSession
 from ._upload_plan import MAX_CONCURRENCY
+from ._upload_values import check_file_size
 
 __all__ = ["BotInfo", "RestClient", "parse_bot_info"]
 
@@ -236,7 +237,7 @@ class RestClient:
                      ) -> RestCall[UploadedMedia]:
         """Single-call upload by public ``url`` or base64 ``file_data`` (rest.md §3).
 
-        See :func:`qqproto._upload.choose_upload_method` for when to use the chunked
+        See :func:`qqproto._upload_values.choose_upload_method` for when to use the chunked
         :class:`~qqproto._upload.UploadSession` instead.  ``file_data`` over the hard
         size limit raises :class:`~qqproto._api_errors.FileTooLargeError` at once."""
         if file_data is not None:
