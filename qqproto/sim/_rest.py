@@ -52,7 +52,7 @@ TOKEN_INVALID: Final = 11244
 #: The simulator's code for a body or parameter it cannot use (rest.md has no general
 #: "bad request" code; 40061001 is the documented "bad params" of the recall family).
 BAD_PARAMS: Final = 40061001
-#: HTTP-level failures (unknown path, method, upgrade required) use the status as code.
+# HTTP-level failures (unknown path or method, 413, 426, 431, 503) use the status as code.
 
 
 class BadRequest(Exception):
