@@ -356,6 +356,19 @@ class BotCore:
         with self._subscribers_lock:
             self._subscribers = [p for p in self._subscribers if p is not put]
 
+    def events_to(self, loop: asyncio.AbstractEventLoop,
+                  items: asyncio.Queue[Event | None]) -> Subscriber:
+        """Put every event from now on into ``items`` on ``loop`` (any thread may run the
+        bot), then ``None``: the bridge to an asyncio application."""
+        return self._subscribe(lambda event: loop.call_soon_threadsafe(items.put_nowait, event))
+
+    def aiter_events(self, loop: asyncio.AbstractEventLoop | None = None,
+                     ) -> AsyncIterator[Event]:
+        """``async for event in bot.aiter_events():`` on an asyncio loop (default: the
+        running one), whichever thread the bot runs on; subscribed at the call."""
+        items: asyncio.Queue[Event | None] = asyncio.Queue()
+        return self._aiterate(items, self.events_to(loop or asyncio.get_running_loop(), items))
+
     def _iterate(self, items: queue.SimpleQueue[Event | None],
                  put: Subscriber) -> Iterator[Event]:
         """The events a subscriber ``put`` into a thread queue, until ``None``."""

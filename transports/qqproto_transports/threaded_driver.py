@@ -8,7 +8,6 @@ minutes and heartbeats still go out on time.  Only dialling blocks the I/O threa
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import queue
 import selectors
@@ -16,7 +15,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -26,7 +25,7 @@ from qqproto._commands import OpenConnection, SendHttpRequest, StartTls, Stop
 from qqproto.events import Event
 
 from . import _shared
-from ._shared import BotCore, BotSettings, Handler, Subscriber
+from ._shared import BotCore, BotSettings, Handler
 
 __all__ = ["WRITE_TIMEOUT", "ThreadedBot"]
 #: A write that cannot hand its bytes to the kernel in this long ends the connection.
@@ -70,8 +69,7 @@ class ThreadedBot(BotCore):
 
     def start(self) -> None:
         """``run()`` on a background thread named ``qqproto-io``."""
-        self._thread = threading.Thread(target=self._run_caught, name="qqproto-io",
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._run_caught, name="qqproto-io", daemon=True)
         self._thread.start()
 
     def join(self, timeout: float | None = None) -> Stop:
@@ -84,8 +82,12 @@ class ThreadedBot(BotCore):
         """Close the gateway cleanly (the session stays resumable).  Unless called on one
         of the bot's own threads, wait up to ``timeout`` for ``run()`` to return."""
         self._submit(lambda: self.session.close(time.monotonic()))
-        if (self._wake is not None and threading.get_ident() != self._io_thread
-                and not threading.current_thread().name.startswith("qqproto-")):
+        if (threading.get_ident() == self._io_thread
+                or threading.current_thread().name.startswith("qqproto-")):
+            return  # a handler or the I/O thread itself cannot wait for the end
+        if self._thread is not None:
+            self._thread.join(timeout)
+        elif self._wake is not None:
             self._finished.wait(timeout)
 
     def mark_processed(self, seq: int | None) -> None:
@@ -102,17 +104,6 @@ class ThreadedBot(BotCore):
         """Every event from now on, in order; the iterator ends after SessionStopped."""
         items: queue.SimpleQueue[Event | None] = queue.SimpleQueue()
         return self._iterate(items, self._subscribe(items.put))
-
-    def events_to(self, loop: asyncio.AbstractEventLoop,
-                  items: asyncio.Queue[Event | None]) -> Subscriber:
-        """Put every event from now on into ``items`` on ``loop``, then ``None``."""
-        return self._subscribe(lambda event: loop.call_soon_threadsafe(items.put_nowait, event))
-
-    def aiter_events(self, loop: asyncio.AbstractEventLoop | None = None,
-                     ) -> AsyncIterator[Event]:
-        """``async for event in bot.aiter_events():`` on an asyncio loop (the running one)."""
-        items: asyncio.Queue[Event | None] = asyncio.Queue()
-        return self._aiterate(items, self.events_to(loop or asyncio.get_running_loop(), items))
 
     # -- the I/O thread ---------------------------------------------------------------
     def _loop(self, wake: socket.socket) -> None:

@@ -1,0 +1,210 @@
+"""Helpers for the trio and threaded driver tests (real sockets on 127.0.0.1 only).
+
+* :class:`TlsForwarder` — terminates TLS with the local CA's certificate and forwards the
+  plaintext to the simulator, so a driver can be proved to speak ``wss://`` and
+  ``https://`` with full verification and SNI (the simulator itself serves plain TCP).
+* :func:`wait_until` — poll a condition that depends on real sockets, with a deadline.
+* small readers of the simulator's records (thread-safe through ``server.call``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import selectors
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Callable, Iterator
+from types import TracebackType
+from typing import Any
+
+from qqproto_transports._shared import BotSettings
+from qqproto_transports.sim_server import SimulatorThread
+
+from qqproto.events import Event
+from qqproto.sim import Direction, FrameKind, RecordedFrame, Simulator
+
+__all__ = [
+    "TlsForwarder",
+    "bot_close_codes",
+    "event_names",
+    "frames",
+    "new_threads",
+    "settings_for",
+    "simulator",
+    "tls_settings_for",
+    "wait_until",
+]
+
+_IO_TIMEOUT = 10.0
+
+
+def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "") -> Any:
+    """Poll ``predicate()`` until it is truthy (real sockets need real time); its value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out waiting for {what or predicate}")
+        time.sleep(0.005)
+
+
+def settings_for(server: SimulatorThread, **overrides: Any) -> BotSettings:
+    """Settings that point a bot at ``server`` over plain HTTP/WebSocket."""
+    return BotSettings.from_env(server.env(), **overrides)
+
+
+def tls_settings_for(server: SimulatorThread, forwarder: TlsForwarder,
+                     client_context: ssl.SSLContext, **overrides: Any) -> BotSettings:
+    """Settings for ``https://`` and ``wss://`` through ``forwarder`` (host ``localhost``,
+    so SNI is sent); the simulator hands out the ``wss://`` gateway URL."""
+    base = f"https://localhost:{forwarder.port}"
+    server.call(lambda sim, now: setattr(sim, "gateway_url",
+                                         f"wss://localhost:{forwarder.port}/websocket"))
+    env = {**server.env(), "QQBOT_API_BASE": base,
+           "QQBOT_TOKEN_URL": f"{base}/app/getAppAccessToken"}
+    return BotSettings.from_env(env, ssl_context=client_context, **overrides)
+
+
+def frames(server: SimulatorThread) -> list[RecordedFrame]:
+    return server.call(lambda sim, now: list(sim.frames))
+
+
+def bot_close_codes(server: SimulatorThread) -> list[int | None]:
+    """Close codes of the close frames the bot sent, in order."""
+    return [f.close_code for f in frames(server)
+            if f.direction is Direction.IN and f.kind is FrameKind.CLOSE]
+
+
+def event_names(events: list[Event]) -> list[str]:
+    return [type(e).__name__ for e in events]
+
+
+def new_threads(before: set[threading.Thread]) -> set[threading.Thread]:
+    """Threads alive now that were not in ``before`` (trio's idle worker-thread cache
+    excepted: it is process-wide and its threads end on their own)."""
+    return {t for t in threading.enumerate()
+            if t not in before and t.is_alive() and not t.name.startswith("Trio thread")}
+
+
+class TlsForwarder:
+    """``with TlsForwarder(server_ctx, upstream_port) as fwd:`` — TLS on 127.0.0.1:fwd.port,
+    plaintext to 127.0.0.1:upstream_port, one thread per connection.
+
+    ``server_names`` records the SNI of every handshake; ``handshake_failures`` counts
+    clients that refused the certificate (or were refused).
+    """
+
+    def __init__(self, ssl_context: ssl.SSLContext, upstream_port: int) -> None:
+        self._ctx = ssl_context
+        self._upstream = upstream_port
+        self.server_names: list[str | None] = []
+        self.handshake_failures = 0
+        ssl_context.sni_callback = self._record_sni
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self._listener.getsockname()[1]
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        self._open: set[socket.socket] = set()
+        self._closed = False
+        self._accept_thread = threading.Thread(target=self._accept_loop, daemon=True,
+                                               name=f"tls-forwarder-{self.port}")
+
+    def _record_sni(self, sslobj: Any, name: str | None, ctx: ssl.SSLContext) -> None:
+        with self._lock:
+            self.server_names.append(name)
+
+    def __enter__(self) -> TlsForwarder:
+        self._accept_thread.start()
+        return self
+
+    def __exit__(self, t: type[BaseException] | None, e: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            sockets = list(self._open)
+        self._wake_w.send(b"x")  # every selector here watches _wake_r
+        for sock in sockets:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        self._accept_thread.join(_IO_TIMEOUT)
+        for thread in list(self._threads):
+            thread.join(_IO_TIMEOUT)
+        self._listener.close()
+        self._wake_r.close()
+        self._wake_w.close()
+
+    def _accept_loop(self) -> None:
+        with selectors.DefaultSelector() as sel:
+            sel.register(self._listener, selectors.EVENT_READ)
+            sel.register(self._wake_r, selectors.EVENT_READ)
+            while True:
+                ready = {key.fileobj for key, _ in sel.select()}
+                if self._wake_r in ready:
+                    return
+                conn, _ = self._listener.accept()
+                with self._lock:
+                    if self._closed:
+                        conn.close()
+                        return
+                    self._open.add(conn)
+                thread = threading.Thread(target=self._serve, args=(conn,), daemon=True)
+                self._threads.append(thread)
+                thread.start()
+
+    def _serve(self, raw: socket.socket) -> None:
+        sockets = [raw]
+        try:
+            raw.settimeout(_IO_TIMEOUT)
+            try:
+                tls = self._ctx.wrap_socket(raw, server_side=True)
+            except (ssl.SSLError, OSError):
+                with self._lock:
+                    self.handshake_failures += 1
+                return
+            sockets.append(tls)
+            upstream = socket.create_connection(("127.0.0.1", self._upstream), _IO_TIMEOUT)
+            sockets.append(upstream)
+            with self._lock:
+                self._open.update((tls, upstream))
+            self._pipe(tls, upstream)
+        except OSError:
+            pass  # a peer went away; the test decides what that means
+        finally:
+            with self._lock:
+                self._open.difference_update(sockets)
+            for sock in reversed(sockets):
+                sock.close()
+
+    def _pipe(self, tls: ssl.SSLSocket, upstream: socket.socket) -> None:
+        with selectors.DefaultSelector() as sel:
+            for sock in (tls, upstream, self._wake_r):
+                sel.register(sock, selectors.EVENT_READ)
+            while True:
+                pending = tls.pending() > 0  # decrypted bytes the selector cannot see
+                ready = {key.fileobj for key, _ in sel.select(0 if pending else None)}
+                if self._wake_r in ready:
+                    return
+                for source, target in ((tls, upstream), (upstream, tls)):
+                    if source in ready or (source is tls and pending):
+                        data = source.recv(65536)
+                        if not data:
+                            return
+                        target.sendall(data)
+
+
+@contextlib.contextmanager
+def simulator(**options: Any) -> Iterator[SimulatorThread]:
+    """A simulator on its own thread with a short heartbeat (200 ms) unless told."""
+    options.setdefault("heartbeat_interval_ms", 200)
+    with SimulatorThread(Simulator(**options)) as server:
+        yield server
