@@ -15,9 +15,7 @@ from typing import Any
 import pytest
 from qqproto_transports.sim_server import SimulatorThread
 
-from qqproto._backoff import Backoff
-from qqproto._commands import Stop
-from qqproto._session import GatewaySession, ReconnectPolicy
+from qqproto import Backoff, GatewaySession, ReconnectPolicy, Stop
 from qqproto.events import (
     ConnectionEnded,
     Dispatch,

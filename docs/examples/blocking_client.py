@@ -20,20 +20,23 @@ import urllib.request
 from collections.abc import Callable, Mapping
 from typing import TypeVar
 
-from qqproto import ApiError, Endpoints, HttpRequest, HttpResponse
-from qqproto._commands import (
+from qqproto import (
+    ApiError,
     CloseConnection,
     Command,
+    Endpoints,
+    GatewaySession,
+    HttpRequest,
+    HttpResponse,
     OpenConnection,
     SendHttpRequest,
     StartTls,
     Stop,
+    inbound_message,
 )
 from qqproto._rest import RestClient
 from qqproto._rest_call import RestCall
-from qqproto._session import GatewaySession
 from qqproto.events import Dispatch, Event
-from qqproto.models import inbound_message
 
 # -- step 1: carry out the HTTP requests the core builds ----------------------------
 # Proxies are the core's business (GatewaySession(proxy_env=...)): urllib must not

@@ -7,7 +7,7 @@ moves by arithmetic.  tests/test_docs_examples.py checks the output line for lin
 
 from __future__ import annotations
 
-from qqproto._gateway import GatewayConnection
+from qqproto import GatewayConnection
 from qqproto.events import Dispatch, HeartbeatAcknowledged, Ready
 from qqproto.sim import SimConnection, Simulator
 
