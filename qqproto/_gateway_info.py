@@ -7,7 +7,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from . import _jsoncodec
-from ._api_errors import ApiError
+from ._api_errors import ApiError, api_error_from_response
 from ._endpoints import Endpoints
 from ._http import HttpRequest, HttpResponse
 from ._secret import Secret
@@ -53,7 +53,11 @@ def _int(value: Any, default: int) -> int:
 
 
 def parse_gateway_response(response: HttpResponse) -> GatewayInfo:
-    """Parse a discovery answer; :class:`ApiError` for anything that is not one."""
+    """Parse a discovery answer; :class:`ApiError` for anything that is not one (classified
+    by business code like every REST answer, rest.md §7)."""
+    error = api_error_from_response(response)
+    if error is not None:
+        raise error
     trace_id = response.header("X-Tps-trace-ID")
     try:
         body = _jsoncodec.loads(response.body) if response.body else None

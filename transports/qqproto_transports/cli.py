@@ -11,7 +11,7 @@ import argparse
 import logging
 import os
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TextIO
 
 from qqproto import _jsoncodec
@@ -166,12 +166,15 @@ def cmd_demo(args: argparse.Namespace, env: Mapping[str, str], out: TextIO,
 
 # ---------------------------------------------------------------- the parser
 
-def _configure_logging(verbosity: int, err: TextIO) -> None:
+def _configure_logging(verbosity: int, err: TextIO) -> Callable[[], None]:
     """Library logs stay off the terminal unless asked for (``-v`` warnings, ``-vv`` info,
-    ``-vvv`` debug): the command's own output is the one-line contract."""
+    ``-vvv`` debug): the command's own output is the one-line contract.  Returns a
+    function that puts the previous configuration back (``main`` may run in-process)."""
     levels = {1: logging.WARNING, 2: logging.INFO}
+    saved = []
     for name in ("qqproto", "qqproto_transports", "httpx"):
         logger = logging.getLogger(name)
+        saved.append((logger, list(logger.handlers), logger.propagate, logger.level))
         logger.handlers.clear()
         logger.propagate = False
         if verbosity <= 0:
@@ -182,6 +185,13 @@ def _configure_logging(verbosity: int, err: TextIO) -> None:
             handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
             logger.addHandler(handler)
             logger.setLevel(levels.get(verbosity, logging.DEBUG))
+
+    def restore() -> None:
+        for logger, handlers, propagate, level in saved:
+            logger.handlers[:] = handlers
+            logger.propagate = propagate
+            logger.setLevel(level)
+    return restore
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -226,7 +236,7 @@ def main(argv: Sequence[str] | None = None, *, env: Mapping[str, str] | None = N
     out = out or sys.stdout
     err = err or sys.stderr
     args = build_parser().parse_args(argv)
-    _configure_logging(args.verbose, err)
+    restore_logging = _configure_logging(args.verbose, err)
     try:
         status: int = args.func(args, os.environ if env is None else env, out, err)
     except CliError as exc:
@@ -234,6 +244,8 @@ def main(argv: Sequence[str] | None = None, *, env: Mapping[str, str] | None = N
         return exc.status
     except KeyboardInterrupt:
         return EXIT_OK
+    finally:
+        restore_logging()
     return status
 
 
