@@ -29,13 +29,13 @@ from qqproto import (
     HttpRequest,
     HttpResponse,
     OpenConnection,
+    RestCall,
+    RestClient,
     SendHttpRequest,
     StartTls,
     Stop,
     inbound_message,
 )
-from qqproto._rest import RestClient
-from qqproto._rest_call import RestCall
 from qqproto.events import Dispatch, Event
 
 # -- step 1: carry out the HTTP requests the core builds ----------------------------
