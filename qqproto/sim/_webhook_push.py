@@ -309,14 +309,15 @@ class WebhookPusher:
 
     def push_event(self, event_type: str, d: Any, *, event_id: str | None = None,
                    seq: int | None = None) -> PushJob | None:
-        """Queue one op 0 event; ``None`` (and a dropped count) when the queue is full.
+        """Queue one op 0 event; ``None`` (and a dropped count) when the queue is full or
+        the URL failed validation.
 
         ``seq`` defaults to the pusher's own counter (1, 2, …) unless ``include_seq`` is
         off.  The body is fixed now; each attempt signs it with its own timestamp.
         """
         if not isinstance(event_type, str) or not event_type:
             raise ValueError("event_type must be a non-empty string")
-        if len(self._jobs) >= self.max_queued:
+        if len(self._jobs) >= self.max_queued or self.state is PusherState.FAILED:
             self.counters.events_dropped += 1
             return None
         if seq is None and self.include_seq:
@@ -432,18 +433,26 @@ class WebhookPusher:
             self.counters.rejected += 1
             if outcome is PushOutcome.VALIDATION_FAILED:
                 self._log.warning("callback URL validation failed: %s", detail)
-                self._fsm.fire(_Input.VALIDATION_FAILED)
+                self._validation_failed()
         elif job.attempts >= self.max_attempts:
             self._finish(job, JobState.GAVE_UP)
             self.counters.gave_up += 1
             if job.kind is PushKind.VALIDATION:
-                self._fsm.fire(_Input.VALIDATION_FAILED)
+                self._validation_failed()
         else:
             if outcome is PushOutcome.REDELIVER:
                 self.counters.redeliveries += 1
             job.state = JobState.WAITING
             delay = self.retry_delay * self.retry_factor ** (job.attempts - 1)
             job.not_before = now + min(delay, self.max_retry_delay)
+
+    def _validation_failed(self) -> None:
+        """The platform never pushes to a URL that failed its check: the queued events
+        are refused without being sent."""
+        self._fsm.fire(_Input.VALIDATION_FAILED)
+        for job in list(self._jobs.values()):
+            self._finish(job, JobState.REJECTED)
+            self.counters.rejected += 1
 
     def _finish(self, job: PushJob, state: JobState) -> None:
         job.state = state

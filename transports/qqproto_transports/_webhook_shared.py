@@ -1,0 +1,346 @@
+"""What the webhook servers and the ASGI app share that is neither protocol nor one runtime's I/O.
+
+The protocol (HTTP parsing, signatures, replay, op 13 and op 12) lives in the core
+(:mod:`qqproto._webhook`, :mod:`qqproto._webhook_http`).  This module is the part of a
+webhook *bot* that every runtime has in common: the settings, key, policy and replay
+cache; the handler registry and the event subscribers, with the same API as the gateway
+bots; and the bookkeeping that decides **when a dispatch is acknowledged and with what**.
+
+ACK rule (op 12, gateway.md §9.5).  Each verified dispatch gets a :class:`Ticket`.  It is
+answered once
+
+* every handler matching it has finished — ``d = 1`` if any of them raised, else ``d = 0``;
+* and, when ``settings.auto_mark_processed`` is false and an ``events()`` iterator was
+  subscribed at delivery time, the application has marked it with
+  :meth:`WebhookCore.mark_processed` (cumulative, like the gateway's processed seq) or
+  :meth:`WebhookCore.mark_failed` (``d = 1``).
+
+With no handler and (auto-marking or) no iterator the answer is ``d = 0`` at once.
+Deliveries still unanswered when the bot gives up on them (shutdown, a dropped
+connection) count as failed: the replay cache forgets them so a redelivery gets through.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import queue
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Final
+
+from qqproto._commands import Stop
+from qqproto._signing import WebhookKey
+from qqproto._token import TokenState
+from qqproto._webhook import DEFAULT_WEBHOOK_PATH, ReplayCache, WebhookPolicy
+from qqproto._webhook_http import (
+    Delivery,
+    WebhookConnectionClosed,
+    WebhookDispatch,
+    WebhookReceiver,
+)
+from qqproto.events import Dispatch, Event, SessionStopped
+
+from ._shared import BotSettings, Handler, Handlers, log, maybe_await
+
+__all__ = [
+    "DEFAULT_CLOSE_TIMEOUT",
+    "Ticket",
+    "WebhookCore",
+    "WebhookServing",
+    "WebhookSession",
+    "run_handler_async",
+    "run_handler_sync",
+]
+
+#: How long ``close()`` lets deliveries in progress finish before dropping them.
+DEFAULT_CLOSE_TIMEOUT: Final = 10.0
+STOP_REASON: Final = "closed by the application"
+Subscriber = Callable[[Event | None], object]
+Observer = Callable[[Event], object]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WebhookServing(Event):
+    """The webhook server accepts callbacks at ``url`` (the webhook channel's "ready")."""
+
+    url: str
+    host: str
+    port: int
+
+
+class WebhookSession:
+    """The part of a gateway session an application uses that the webhook channel has too.
+
+    ``bot.session.token_state`` feeds a :class:`~qqproto._rest.RestClient` exactly as on
+    the gateway, so reply code moves between channels unchanged.  There is no
+    connection state to resume: every callback stands alone.
+    """
+
+    def __init__(self, settings: BotSettings) -> None:
+        self.app_id = settings.app_id
+        self.endpoints = settings.endpoints
+        self._token_state = (TokenState(app_id=settings.app_id, secret=settings.secret,
+                                        endpoints=settings.endpoints)
+                             if settings.app_id else None)
+
+    @property
+    def token_state(self) -> TokenState:
+        """The app access token shared by every REST call of this bot."""
+        if self._token_state is None:
+            raise ValueError("REST calls need the bot's app id (BotSettings.app_id is empty)")
+        return self._token_state
+
+
+class Ticket:
+    """One verified dispatch awaiting its op 12 answer (see the module docstring)."""
+
+    __slots__ = ("ack", "dispatch", "done", "failed", "handlers", "marked", "to_run")
+
+    def __init__(self, dispatch: Dispatch, ack: Callable[[bool], object],
+                 to_run: list[Handler], await_mark: bool) -> None:
+        self.dispatch = dispatch
+        self.ack = ack
+        self.to_run = to_run
+        self.handlers = len(to_run)
+        self.marked = not await_mark
+        self.failed = False
+        self.done = False
+
+
+def run_handler_sync(handler: Handler, event: Event) -> bool:
+    """Run a plain handler; False (and a log record) when it raised."""
+    try:
+        handler(event)
+    except Exception:
+        log.exception("webhook handler %r failed", handler)
+        return False
+    return True
+
+
+async def run_handler_async(handler: Handler, event: Event) -> bool:
+    """Run a handler that may be a coroutine function; False when it raised."""
+    try:
+        await maybe_await(handler(event))
+    except Exception:
+        log.exception("webhook handler %r failed", handler)
+        return False
+    return True
+
+
+class WebhookCore:
+    """A webhook bot minus the I/O: what ``AsyncioWebhookBot`` and friends delegate to.
+
+    Thread-safe: the threaded server delivers on its I/O thread while handlers finish
+    on workers and the application marks events from its own threads.
+    """
+
+    def __init__(self, settings: BotSettings, *, path: str = DEFAULT_WEBHOOK_PATH,
+                 policy: WebhookPolicy | None = None, replay_cache: ReplayCache | None = None,
+                 env: Mapping[str, str] | None = None,
+                 receiver_options: Mapping[str, Any] | None = None) -> None:
+        self.settings = settings
+        self.env = dict(os.environ if env is None else env)
+        self.key = WebhookKey(settings.secret)
+        #: ``policy`` wins over ``path``.  By default ``X-Bot-Appid`` must be the bot's app
+        #: id when one is configured (§9.1: DOC's example and NB, which routes by it).
+        self.policy = policy if policy is not None else WebhookPolicy(
+            path=path, app_id=settings.app_id or None)
+        self.replay_cache = replay_cache if replay_cache is not None else ReplayCache()
+        self.receiver_options = dict(receiver_options or {})
+        self.session = WebhookSession(settings)
+        self.handlers = Handlers()
+        self.observers: list[Observer] = []
+        self.stopped: Stop | None = None
+        self.url: str | None = None
+        self._lock = threading.RLock()
+        self._tickets: set[Ticket] = set()
+        self._awaiting: list[Ticket] = []  # delivery order, waiting for a mark
+        self._subscribers: list[Subscriber] = []
+        self._ended = False
+
+    # -- receivers and their events -----------------------------------------------------
+    def new_receiver(self, now: float) -> WebhookReceiver:
+        """A receiver for one accepted connection, sharing this bot's replay cache."""
+        return WebhookReceiver(self.key, now=now, replay_cache=self.replay_cache,
+                               policy=self.policy, **self.receiver_options)
+
+    def drain(self, receiver: WebhookReceiver, post_ack: Callable[[Delivery, bool], object],
+              run_handlers: Callable[[Ticket], object]) -> bool:
+        """Hand every event of ``receiver`` on; True once the connection is finished.
+
+        ``post_ack(delivery, ok)`` must arrange for ``receiver.acknowledge`` on the
+        receiver's own thread or task, later (it may be called from inside this loop).
+        """
+        closed = False
+        while (event := receiver.next_event()) is not None:
+            if isinstance(event, WebhookDispatch):
+                ticket = self.accept(event.dispatch, functools.partial(post_ack, event.delivery))
+                if ticket.to_run:
+                    run_handlers(ticket)
+            else:
+                closed = closed or isinstance(event, WebhookConnectionClosed)
+                self.observe(event)
+        return closed
+
+    def observe(self, event: Event) -> None:
+        """Connection-level events (validation, rejections, closes) go to observers only:
+        they are unauthenticated noise an attacker can cause, not application events."""
+        for observer in self.observers:
+            try:
+                observer(event)
+            except Exception:
+                log.exception("webhook observer %r failed", observer)
+
+    # -- tickets ----------------------------------------------------------------------
+    def accept(self, dispatch: Dispatch, ack: Callable[[bool], object]) -> Ticket:
+        """Register a verified dispatch and publish it.  The caller runs
+        ``ticket.to_run`` and reports each with :meth:`handler_done`."""
+        to_run = list(self.handlers.matching(dispatch))
+        with self._lock:
+            manual = bool(self._subscribers) and not self.settings.auto_mark_processed
+            ticket = Ticket(dispatch, ack, to_run, manual)
+            self._tickets.add(ticket)
+            if manual:
+                self._awaiting.append(ticket)
+        self.publish(dispatch)
+        self._settle(ticket)
+        return ticket
+
+    def handler_done(self, ticket: Ticket, ok: bool) -> None:
+        with self._lock:
+            ticket.handlers -= 1
+            ticket.failed = ticket.failed or not ok
+        self._settle(ticket)
+
+    def mark_processed(self, which: int | Dispatch | None) -> None:
+        """The application is done with the dispatch ``which`` (its seq, or the event
+        itself when it carries no seq) and with every delivery handed out before it."""
+        self._mark(which, ok=True)
+
+    def mark_failed(self, which: int | Dispatch | None) -> None:
+        """The application could not handle ``which``: answer op 12 ``d = 1`` for it
+        alone, so that the platform delivers it again."""
+        self._mark(which, ok=False)
+
+    def _mark(self, which: int | Dispatch | None, *, ok: bool) -> None:
+        if which is None:
+            return  # as on the gateway: nothing to mark
+        with self._lock:
+            found = None
+            for index in range(len(self._awaiting) - 1, -1, -1):
+                dispatch = self._awaiting[index].dispatch
+                if dispatch is which or (isinstance(which, int) and dispatch.seq == which):
+                    found = index
+                    break
+            if found is None:
+                return
+            if ok:
+                chosen = self._awaiting[:found + 1]
+                del self._awaiting[:found + 1]
+            else:
+                chosen = [self._awaiting.pop(found)]
+            for ticket in chosen:
+                ticket.marked = True
+                ticket.failed = ticket.failed or not ok
+        for ticket in chosen:
+            self._settle(ticket)
+
+    def _settle(self, ticket: Ticket) -> None:
+        with self._lock:
+            if ticket.done or ticket.handlers > 0 or not ticket.marked:
+                return
+            ticket.done = True
+            self._tickets.discard(ticket)
+        try:
+            ticket.ack(not ticket.failed)
+        except Exception:  # a closed loop during shutdown: nothing left to answer
+            log.debug("webhook ack could not be delivered", exc_info=True)
+
+    def abandon(self) -> None:
+        """Give up on every unanswered delivery: each counts as failed (``d = 1``)."""
+        with self._lock:
+            tickets = list(self._tickets)
+            self._tickets.clear()
+            self._awaiting.clear()
+            for ticket in tickets:
+                ticket.done = True
+        for ticket in tickets:
+            with contextlib.suppress(Exception):
+                ticket.ack(False)
+
+    @property
+    def unanswered(self) -> int:
+        """How many deliveries still wait for their op 12 answer."""
+        with self._lock:
+            return len(self._tickets)
+
+    # -- subscribers and the lifecycle events ------------------------------------------
+    def publish(self, event: Event) -> None:
+        """Give ``event`` to every subscriber."""
+        for put in self._subscribers:
+            try:
+                put(event)
+            except Exception:  # a closed channel or loop: drop the subscriber
+                self.unsubscribe(put)
+
+    def serving(self, host: str, port: int, *, tls: bool, path: str | None = None,
+                ) -> tuple[Event, list[Handler]]:
+        """Listening now: set :attr:`url` and publish :class:`WebhookServing`."""
+        shown = f"[{host}]" if ":" in host else host
+        scheme = "https" if tls else "http"
+        self.url = f"{scheme}://{shown}:{port}{path or self.policy.path}"
+        event = WebhookServing(url=self.url, host=host, port=port)
+        self.publish(event)
+        return event, list(self.handlers.matching(event))
+
+    def stopping(self, reason: str = STOP_REASON) -> tuple[Event, list[Handler]]:
+        """Record the final :class:`Stop` and publish :class:`SessionStopped`."""
+        self.stopped = Stop(reason=reason, fatal=False)
+        event = SessionStopped(reason=reason, fatal=False)
+        self.publish(event)
+        return event, list(self.handlers.matching(event))
+
+    def subscribe(self, put: Subscriber) -> Subscriber:
+        """``put(event)`` for every event from now on, then ``put(None)`` at the end."""
+        with self._lock:
+            self._subscribers = [*self._subscribers, put]
+            ended = self._ended
+        if ended:
+            put(None)
+        return put
+
+    def unsubscribe(self, put: Subscriber) -> None:
+        with self._lock:
+            self._subscribers = [p for p in self._subscribers if p is not put]
+
+    def end_subscribers(self) -> None:
+        with self._lock:
+            self._ended = True
+            subscribers = self._subscribers
+        for put in subscribers:
+            with contextlib.suppress(Exception):
+                put(None)
+
+    def iterate(self, items: queue.SimpleQueue[Event | None]) -> Iterator[Event]:
+        """Subscribe a thread queue now; iterate it until the end."""
+        put = self.subscribe(items.put)
+        return self._iterate(items, put)
+
+    def _iterate(self, items: queue.SimpleQueue[Event | None], put: Subscriber,
+                 ) -> Iterator[Event]:
+        try:
+            while (event := items.get()) is not None:
+                yield event
+        finally:
+            self.unsubscribe(put)
+
+    async def aiterate(self, get: Callable[[], Any], put: Subscriber) -> AsyncIterator[Event]:
+        """Iterate events some runtime's queue receives through ``put`` (``await get()``)."""
+        try:
+            while (event := await get()) is not None:
+                yield event
+        finally:
+            self.unsubscribe(put)
