@@ -197,6 +197,10 @@ class Lines:
                     self._queue.put(line[len(TAG):].rstrip("\n"))
         self._queue.put(None)
 
+    def pending(self) -> bool:
+        """Whether a line (or the end of output) is waiting to be read."""
+        return not self._queue.empty()
+
     def next(self, timeout: float) -> str | None:
         """The next tagged line; ``None`` at end of output; TimeoutError after ``timeout``."""
         try:
@@ -435,6 +439,8 @@ def worker_main(client: Client, events: int, sim_env: dict[str, str], *,
     stop = StopSignal()
     printed = threading.Lock()
     reported = False
+    started = threading.Event()
+    client_ended = threading.Event()
 
     def report(sample: Sample) -> None:
         nonlocal reported
@@ -452,16 +458,18 @@ def worker_main(client: Client, events: int, sim_env: dict[str, str], *,
                 stop.request()  # the orchestrator went away
                 return
             counter.clock.start()
+            started.set()
             print(TAG + "started", flush=True)
-            finished = counter.done.wait(timeout)
-            if finished and counter.elapsed is not None:
+            counter.done.wait(timeout)  # also set when the client ends by itself
+            if counter.elapsed is not None:
                 wall, cpu = counter.elapsed
                 report(Sample(events=counter.seen, expected=events, wall=wall, cpu=cpu))
             else:
                 wall, cpu = counter.clock.read()
+                why = "the client stopped" if client_ended.is_set() else f"{timeout:g} s"
                 report(Sample(events=counter.seen, expected=events, wall=wall, cpu=cpu,
-                              status=f"incomplete: {counter.seen}/{events} events in "
-                                     f"{timeout:g} s"))
+                              status=f"incomplete: {counter.seen}/{events} events "
+                                     f"({why})"))
         finally:
             stop.request()
 
@@ -482,7 +490,10 @@ def worker_main(client: Client, events: int, sim_env: dict[str, str], *,
     except BaseException as exc:  # any failure of a client is a row, not a crash
         report(failed(events, f"failed: {type(exc).__name__}: {exc}"[:200]))
         code = 2
-    controller.join(5.0)
+    client_ended.set()
+    if started.is_set():
+        counter.done.set()  # wake the controller: it reports what arrived
+        controller.join(5.0)
     if profiler is not None and profile:
         with contextlib.suppress(Exception):  # on another thread it may still be on
             profiler.disable()
@@ -521,8 +532,8 @@ def _drive(worker: Child, sim: SimProcess, events: int, ready_timeout: float,
     deadline = time.monotonic() + ready_timeout
     try:
         while not sim.ready():
-            if worker.proc.poll() is not None:
-                return _result(worker, events, 5.0)
+            if worker.proc.poll() is not None or worker.lines.pending():
+                return _result(worker, events, 5.0)  # it gave up (import, connect…)
             if time.monotonic() > deadline:
                 return failed(events, f"failed: not connected after {ready_timeout:g} s "
                                       f"({worker.last_error()})")

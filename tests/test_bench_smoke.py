@@ -5,10 +5,12 @@ Not a performance test (figures are not asserted): it keeps the benchmark from r
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 BENCH = Path(__file__).resolve().parent.parent / "bench" / "gateway_throughput.py"
 
@@ -61,3 +63,26 @@ def test_an_unknown_contender_is_refused() -> None:
     done = _run("--only", "floor,nonesuch")
     assert done.returncode == 2
     assert "nonesuch" in done.stderr
+
+
+def _bench_module() -> Any:
+    spec = importlib.util.spec_from_file_location("bench_gateway_throughput", BENCH)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_missing_competitor_is_a_row_not_a_crash() -> None:
+    bench = _bench_module()
+    ghost = bench.Contender("ghost", "a client nobody installed", "competitor",
+                            needs=("qqproto_bench_no_such_module",),
+                            client=bench.client_botpy)
+    sample = bench.run_once(ghost, 10, None, None)
+    assert sample.status == "not installed (qqproto_bench_no_such_module)"
+    assert not sample.complete
+    rows = [bench.Row(ghost, sample, [sample])]
+    text = bench.render(rows, bench.targets(rows), 10, 1, "digest")
+    assert "ghost" in text and "not installed" in text
+    assert "SKIP" in text
