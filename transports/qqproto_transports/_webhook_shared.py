@@ -34,9 +34,20 @@ from typing import Any, Final
 from qqproto._commands import Stop
 from qqproto._signing import WebhookKey
 from qqproto._token import TokenState
-from qqproto._webhook import DEFAULT_WEBHOOK_PATH, ReplayCache, WebhookPolicy
+from qqproto._webhook import (
+    DEFAULT_WEBHOOK_PATH,
+    ReplayCache,
+    WebhookDecision,
+    WebhookHeartbeat,
+    WebhookPolicy,
+    WebhookRejection,
+    WebhookValidation,
+)
 from qqproto._webhook_http import (
     Delivery,
+    HeartbeatAnswered,
+    RequestRejected,
+    ValidationAnswered,
     WebhookConnectionClosed,
     WebhookDispatch,
     WebhookReceiver,
@@ -51,6 +62,7 @@ __all__ = [
     "WebhookCore",
     "WebhookServing",
     "WebhookSession",
+    "decision_event",
     "run_handler_async",
     "run_handler_sync",
 ]
@@ -108,6 +120,17 @@ class Ticket:
         self.marked = not await_mark
         self.failed = False
         self.done = False
+
+
+def decision_event(request: int, decision: WebhookDecision) -> Event:
+    """The receiver's event for a verdict the ASGI path answered by itself."""
+    if isinstance(decision, WebhookRejection):
+        log.info("request %d rejected: %d %s", request, decision.status, decision.reason)
+        return RequestRejected(request=request, status=decision.status, reason=decision.reason)
+    if isinstance(decision, WebhookValidation):
+        return ValidationAnswered(request=request, plain_token=decision.plain_token)
+    assert isinstance(decision, WebhookHeartbeat)
+    return HeartbeatAnswered(request=request, seq=decision.seq)
 
 
 def run_handler_sync(handler: Handler, event: Event) -> bool:
@@ -258,6 +281,14 @@ class WebhookCore:
             ticket.ack(not ticket.failed)
         except Exception:  # a closed loop during shutdown: nothing left to answer
             log.debug("webhook ack could not be delivered", exc_info=True)
+
+    def discard(self, ticket: Ticket) -> None:
+        """Forget ``ticket`` without answering it (its request was cancelled)."""
+        with self._lock:
+            ticket.done = True
+            self._tickets.discard(ticket)
+            if ticket in self._awaiting:
+                self._awaiting.remove(ticket)
 
     def abandon(self) -> None:
         """Give up on every unanswered delivery: each counts as failed (``d = 1``)."""

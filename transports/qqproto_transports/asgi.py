@@ -1,0 +1,214 @@
+"""The webhook channel as an ASGI application: mount it in Starlette, FastAPI or any ASGI
+server (uvicorn, hypercorn; asyncio or trio, through anyio).
+
+The server has already parsed HTTP, so :class:`WebhookApp` uses the decision function
+:func:`~qqproto._webhook.handle_webhook_request` on each ``(headers, body)``: the same
+checks, answers and replay cache as the raw servers.  Events reach the application with
+the gateway bots' API (``@app.on(...)`` handlers, ``app.events()``, ``mark_processed``,
+``call``, ``http``, ``session.token_state``); a dispatch's op 12 answer waits, inside its
+own request, until it has been handled (the rule in
+:mod:`~qqproto_transports._webhook_shared`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from typing import Any
+
+import anyio
+import httpx
+
+from qqproto._commands import Stop
+from qqproto._http import HttpResponse
+from qqproto._webhook import (
+    DEFAULT_WEBHOOK_PATH,
+    ReplayCache,
+    WebhookDelivery,
+    WebhookHeartbeat,
+    WebhookPolicy,
+    WebhookRejection,
+    WebhookValidation,
+    handle_webhook_request,
+)
+from qqproto.events import Dispatch, Event
+
+from ._shared import BotSettings, Handler, async_http_client, run_call_async
+from ._webhook_shared import (
+    DEFAULT_CLOSE_TIMEOUT,
+    Ticket,
+    WebhookCore,
+    decision_event,
+    run_handler_async,
+)
+
+__all__ = ["WebhookApp"]
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+
+class _Inbox:
+    """An unbounded queue filled synchronously and awaited on asyncio or trio."""
+
+    def __init__(self) -> None:
+        self._items: deque[Event | None] = deque()
+        self._waiter: anyio.Event | None = None
+
+    def put(self, item: Event | None) -> None:
+        self._items.append(item)
+        if self._waiter is not None:
+            self._waiter.set()
+
+    async def get(self) -> Event | None:
+        while not self._items:
+            self._waiter = anyio.Event()
+            await self._waiter.wait()
+        return self._items.popleft()
+
+
+class WebhookApp:
+    """An ASGI 3 application answering QQ webhook callbacks.
+
+    ``path`` is where callbacks arrive (``root_path`` is stripped first); ``path=None``
+    answers on every path, for an app mounted at a route that already matched.
+    ``policy`` wins over ``path`` for the other checks.  ``lifespan`` events are
+    supported: shutdown runs :meth:`aclose`.  Without lifespan, call ``aclose()``
+    yourself when the server stops.
+    """
+
+    def __init__(self, settings: BotSettings, *, path: str | None = DEFAULT_WEBHOOK_PATH,
+                 policy: WebhookPolicy | None = None, replay_cache: ReplayCache | None = None,
+                 env: dict[str, str] | None = None,
+                 close_timeout: float = DEFAULT_CLOSE_TIMEOUT) -> None:
+        self._core = core = WebhookCore(settings, path=path or DEFAULT_WEBHOOK_PATH,
+                                        policy=policy, replay_cache=replay_cache, env=env)
+        self.settings, self.session, self.handlers = settings, core.session, core.handlers
+        self.on = core.handlers.on
+        self.observers = core.observers
+        self.http: httpx.AsyncClient = async_http_client(settings, core.env)
+        self.path, self.close_timeout = path, close_timeout
+        self._requests = 0
+        self._closed = False
+        self.stopped: Stop | None = None
+
+    # -- application API ------------------------------------------------------------
+    def events(self) -> AsyncIterator[Event]:
+        """Every event from now on, in order, until :meth:`aclose`."""
+        inbox = _Inbox()
+        put = self._core.subscribe(inbox.put)
+        return self._core.aiterate(inbox.get, put)
+
+    def mark_processed(self, seq: int | Dispatch | None) -> None:
+        """Done with this dispatch (by seq, or the event) and all delivered before it."""
+        self._core.mark_processed(seq)
+
+    def mark_failed(self, seq: int | Dispatch | None) -> None:
+        """Answer op 12 ``d = 1`` for this dispatch: the platform should redeliver it."""
+        self._core.mark_failed(seq)
+
+    async def call(self, call: Any) -> Any:
+        """Run a sans-IO REST call (``qqproto`` RestClient) to completion."""
+        return await run_call_async(call, self.http, anyio.current_time)
+
+    async def aclose(self) -> None:
+        """Answer what is still owed with ``d = 1``, end the iterators, close ``http``."""
+        if self._closed:
+            return
+        self._closed = True
+        self._core.abandon()
+        event, handlers = self._core.stopping()
+        with anyio.move_on_after(self.close_timeout):
+            async with anyio.create_task_group() as group:
+                for handler in handlers:
+                    group.start_soon(run_handler_async, handler, event)
+        await self.http.aclose()
+        self._core.end_subscribers()
+        self.stopped = self._core.stopped
+
+    # -- ASGI -------------------------------------------------------------------------
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            await self._http(scope, receive, send)
+        elif scope["type"] == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await self.aclose()
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+        elif scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 1008})  # not a webhook
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self._requests += 1
+        number, core = self._requests, self._core
+        body = await self._body(receive, core.policy.max_body_size)
+        if body is None:
+            return  # the client went away
+        decision = handle_webhook_request(
+            core.key, scope["headers"], body, method=scope["method"],
+            path=None if self.path is None else _route_path(scope), unix_now=time.time(),
+            replay_cache=core.replay_cache, policy=core.policy)
+        if isinstance(decision, WebhookDelivery):
+            response = await self._deliver(decision)
+        else:
+            assert isinstance(decision, WebhookRejection | WebhookValidation | WebhookHeartbeat)
+            response = decision.response
+            core.observe(decision_event(number, decision))
+        headers = [(name.lower().encode("latin-1"), value.encode("latin-1"))
+                   for name, value in response.headers]
+        headers.append((b"content-length", str(len(response.body)).encode("ascii")))
+        await send({"type": "http.response.start", "status": response.status,
+                    "headers": headers})
+        await send({"type": "http.response.body", "body": response.body})
+
+    @staticmethod
+    async def _body(receive: Receive, limit: int) -> bytes | None:
+        """The body, cut at ``limit + 1`` bytes (enough for the decision's 413)."""
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return None
+            chunk = bytes(message.get("body", b""))
+            chunks.append(chunk[:limit + 1 - size])
+            size += len(chunks[-1])
+            if size > limit or not message.get("more_body", False):
+                return b"".join(chunks)
+
+    async def _deliver(self, decision: WebhookDelivery) -> HttpResponse:
+        answered, verdict = anyio.Event(), [True]
+
+        def ack(ok: bool) -> None:
+            verdict[0] = ok
+            answered.set()
+
+        ticket = self._core.accept(decision.dispatch, ack)
+        try:
+            async with anyio.create_task_group() as group:
+                for handler in ticket.to_run:
+                    group.start_soon(self._handle, handler, ticket)
+                await answered.wait()
+        except BaseException:  # cancelled (server shutdown): let a redelivery through
+            self._core.discard(ticket)
+            decision.acknowledge(False)
+            raise
+        return decision.acknowledge(verdict[0])
+
+    async def _handle(self, handler: Handler, ticket: Ticket) -> None:
+        self._core.handler_done(ticket, await run_handler_async(handler, ticket.dispatch))
+
+
+def _route_path(scope: Scope) -> str:
+    """The path below ``root_path`` (ASGI servers disagree on whether ``path`` has it)."""
+    path, root = str(scope.get("path") or "/"), str(scope.get("root_path") or "")
+    if root and (path == root or path.startswith(root + "/")):
+        path = path[len(root):] or "/"
+    return path
