@@ -65,6 +65,8 @@ class SimConnection:
         self.should_abort = False
         self._request: h11.Request | None = None
         self._body = bytearray()
+        self._body_limit = sim.max_request_size
+        self._record_cap: int | None = None
         self._idle_deadline = now + sim.idle_timeout
         if refused:
             self._out.append(_refusal())
@@ -167,7 +169,7 @@ class SimConnection:
                 self._start(event, now)
             elif isinstance(event, h11.Data):
                 self._body += event.data
-                if len(self._body) > self._sim.max_request_size:
+                if len(self._body) > self._body_limit:
                     self._fail(413, "request body too large", now)
             elif isinstance(event, h11.EndOfMessage):
                 self._complete(now)
@@ -177,8 +179,14 @@ class SimConnection:
     def _start(self, event: h11.Request, now: float) -> None:
         self._request = event
         self._body = bytearray()
+        # A route may take larger bodies (the pre-signed upload target) and record less.
+        route, _, _ = self._sim.router.match(event.method.decode("latin-1").upper(),
+                                             event.target.decode("latin-1").partition("?")[0])
+        limit = route.max_body if route is not None else None
+        self._body_limit = self._sim.max_request_size if limit is None else limit
+        self._record_cap = route.record_body if route is not None else None
         for name, value in event.headers:
-            if name == b"content-length" and int(value) > self._sim.max_request_size:
+            if name == b"content-length" and int(value) > self._body_limit:
                 self._fail(413, "request body too large", now)
                 return
 
@@ -237,9 +245,11 @@ class SimConnection:
         self._sim.counters.http_requests += 1
         self._sim.requests.append(RecordedRequest(
             connection_id=self.id, at=now, method=request.method, path=request.path,
-            query=request.query, headers=request.headers, body=request.body, status=status,
-            code=code))
+            query=request.query, headers=request.headers,
+            body=request.body if self._record_cap is None else request.body[:self._record_cap],
+            status=status, code=code))
         self._request = None
+        self._record_cap = None
 
     @staticmethod
     def _is_upgrade(request: SimRequest) -> bool:

@@ -3,7 +3,8 @@
 Three kinds of fault exist.  *Standing* faults are fields of :class:`Faults`
 (``sim.faults``): they change how the simulator answers from now on, on every connection,
 until reset.  *Counted* faults (``reject_resumes``, ``rate_limit_gateway``,
-``reject_credentials``) apply to the next N occurrences and count themselves down.
+``reject_credentials``, ``http_errors``, ``upload_busy``, ``upload_daily_limit``) apply to
+the next N occurrences and count themselves down.
 *Immediate* faults act on the connections that exist right now and are methods of the
 simulator because they need ``now``: ``drop_connections``, ``close_connections``,
 ``send_reconnect``, ``send_invalid_session``, ``send_garbage``, ``invalidate_tokens``.
@@ -13,7 +14,28 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
-__all__ = ["Faults"]
+__all__ = ["Faults", "HttpFault"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HttpFault:
+    """A scripted answer for the next ``times`` requests whose path contains ``path``
+    (and whose method is ``method``, when given), on any route of the simulator.
+
+    ``HttpFault(path="/upload_part_finish", status=200, code=40093001, times=3)`` answers
+    three part_finish calls with a business error under HTTP 200 (rest.md §7.3);
+    ``HttpFault(path="/presigned/", status=503)`` fails one pre-signed PUT.  ``code``
+    defaults to the status.  A 5xx without a ``code`` answers with an HTML page, as the
+    gateways in front of the API do (rest.md §7.5, TS row); every other fault answers
+    with the JSON error body.  Checked after authentication.
+    """
+
+    path: str
+    status: int
+    code: int | None = None
+    method: str | None = None
+    times: int = 1
+    message: str = "injected fault"
 
 
 @dataclass(slots=True)
@@ -48,6 +70,17 @@ class Faults:
     rate_limit_gateway: int = 0
     #: The next N token requests answer code 100016 under HTTP 200 (rest.md §7.2).
     reject_credentials: int = 0
+    #: Scripted answers on any route (see :class:`HttpFault`), first match first; each
+    #: counts itself down and leaves the tuple when spent.
+    http_errors: tuple[HttpFault, ...] = ()
+
+    # --- media upload, counted (qqproto.sim._uploads) ---------------------------------
+    #: The next N ``upload_part_finish`` calls answer 40093001, "upload channel busy,
+    #: retry" (rest.md §3.9, §4.17), before looking at the part.
+    upload_busy: int = 0
+    #: The next N ``upload_prepare`` calls answer 40093002, the daily upload limit
+    #: (rest.md §4.25), whatever the quota says.
+    upload_daily_limit: int = 0
 
     def reset(self) -> None:
         """Back to correct behaviour."""

@@ -127,6 +127,12 @@ class Route:
     pattern: str
     handler: Handler
     auth: bool = True
+    #: The largest body this route takes (``None``: the simulator's ``max_request_size``);
+    #: the pre-signed upload target takes whole parts, so only it raises the limit.
+    max_body: int | None = None
+    #: Keep at most this many body bytes in ``sim.requests`` (``None``: all), so recorded
+    #: upload parts do not keep megabytes alive.
+    record_body: int | None = None
     regex: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
