@@ -22,12 +22,15 @@ connection) count as failed: the replay cache forgets them so a redelivery gets 
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import os
 import queue
+import ssl
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -58,7 +61,9 @@ from ._shared import BotSettings, Handler, Handlers, log, maybe_await
 
 __all__ = [
     "DEFAULT_CLOSE_TIMEOUT",
+    "BackgroundRun",
     "Ticket",
+    "WebhookBotBase",
     "WebhookCore",
     "WebhookServing",
     "WebhookSession",
@@ -238,6 +243,10 @@ class WebhookCore:
             ticket.failed = ticket.failed or not ok
         self._settle(ticket)
 
+    async def handle_async(self, handler: Handler, ticket: Ticket) -> None:
+        """Run one of ``ticket``'s handlers (plain or coroutine) and report it."""
+        self.handler_done(ticket, await run_handler_async(handler, ticket.dispatch))
+
     def mark_processed(self, which: int | Dispatch | None) -> None:
         """The application is done with the dispatch ``which`` (its seq, or the event
         itself when it carries no seq) and with every delivery handed out before it."""
@@ -375,3 +384,88 @@ class WebhookCore:
                 yield event
         finally:
             self.unsubscribe(put)
+
+
+class WebhookBotBase:
+    """The application API every webhook bot shares (delegated to :class:`WebhookCore`).
+
+    ``settings`` is the bot's :class:`~qqproto_transports._shared.BotSettings` (the secret
+    derives the key; ``app_id``, when set, is checked against ``X-Bot-Appid`` and feeds
+    ``session.token_state``).  Servers listen on ``host``:``port`` (0: any free port;
+    :attr:`url` says which) and answer callbacks on ``path``; ``policy`` (path, window,
+    body limit, app id check) wins over ``path``.  ``ssl_context`` is a *server* context
+    with certificate and key loaded: the platform only calls HTTPS URLs, so without one
+    put a TLS-terminating proxy in front.  ``replay_cache`` may be shared with other
+    endpoints of the same bot.  ``close_timeout`` bounds how long ``close()`` lets
+    deliveries in progress finish; ``receiver_options`` go to each
+    :class:`~qqproto._webhook_http.WebhookReceiver` (limits, timeouts).
+    """
+
+    def __init__(self, settings: BotSettings, *, host: str = "127.0.0.1", port: int = 0,
+                 path: str = DEFAULT_WEBHOOK_PATH, policy: WebhookPolicy | None = None,
+                 ssl_context: ssl.SSLContext | None = None,
+                 replay_cache: ReplayCache | None = None, env: Mapping[str, str] | None = None,
+                 close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
+                 receiver_options: Mapping[str, Any] | None = None) -> None:
+        self._core = core = WebhookCore(settings, path=path, policy=policy,
+                                        replay_cache=replay_cache, env=env,
+                                        receiver_options=receiver_options)
+        self.settings, self.session, self.handlers = settings, core.session, core.handlers
+        self.on = core.handlers.on
+        #: Called with every connection-level event (validation answered, rejections…).
+        self.observers = core.observers
+        self.host, self.port, self.close_timeout = host, port, close_timeout
+        self._ssl = ssl_context
+        self.stopped: Stop | None = None
+
+    @property
+    def url(self) -> str | None:
+        """The callback URL being served, once ``run()`` listens."""
+        return self._core.url
+
+    def mark_processed(self, seq: int | Dispatch | None) -> None:
+        """Done with this dispatch (by seq, or the event) and all delivered before it."""
+        self._core.mark_processed(seq)
+
+    def mark_failed(self, seq: int | Dispatch | None) -> None:
+        """Answer op 12 ``d = 1`` for this dispatch: the platform should redeliver it."""
+        self._core.mark_failed(seq)
+
+    def aiter_events(self, loop: asyncio.AbstractEventLoop | None = None,
+                     ) -> AsyncIterator[Event]:
+        """``async for event in bot.aiter_events():`` on an asyncio loop (the running one),
+        for bots whose server runs on another thread."""
+        items: asyncio.Queue[Event | None] = asyncio.Queue()
+        target = loop or asyncio.get_running_loop()
+        put = self._core.subscribe(
+            lambda event: target.call_soon_threadsafe(items.put_nowait, event))
+        return self._core.aiterate(items.get, put)
+
+
+class BackgroundRun:
+    """``start()`` runs a blocking ``run()`` on a daemon thread; ``join()`` returns its Stop."""
+
+    _thread: threading.Thread | None = None
+
+    def run(self) -> Stop:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        """``run()`` on a background thread named ``qqproto-webhook``."""
+        self._result: Future[Stop] = Future()
+        self._thread = threading.Thread(target=self._run_caught, name="qqproto-webhook",
+                                        daemon=True)
+        self._thread.start()
+
+    def join(self, timeout: float | None = None) -> Stop:
+        """Wait for the background ``run()``: its Stop, its exception, or TimeoutError."""
+        if self._thread is None:
+            raise RuntimeError("start() was not called")
+        self._thread.join(timeout)
+        return self._result.result(timeout=0)
+
+    def _run_caught(self) -> None:
+        try:
+            self._result.set_result(self.run())
+        except BaseException as exc:
+            self._result.set_exception(exc)

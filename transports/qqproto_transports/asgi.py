@@ -34,10 +34,9 @@ from qqproto._webhook import (
 )
 from qqproto.events import Dispatch, Event
 
-from ._shared import BotSettings, Handler, async_http_client, run_call_async
+from ._shared import BotSettings, async_http_client, run_call_async
 from ._webhook_shared import (
     DEFAULT_CLOSE_TIMEOUT,
-    Ticket,
     WebhookCore,
     decision_event,
     run_handler_async,
@@ -194,16 +193,13 @@ class WebhookApp:
         try:
             async with anyio.create_task_group() as group:
                 for handler in ticket.to_run:
-                    group.start_soon(self._handle, handler, ticket)
+                    group.start_soon(self._core.handle_async, handler, ticket)
                 await answered.wait()
         except BaseException:  # cancelled (server shutdown): let a redelivery through
             self._core.discard(ticket)
             decision.acknowledge(False)
             raise
         return decision.acknowledge(verdict[0])
-
-    async def _handle(self, handler: Handler, ticket: Ticket) -> None:
-        self._core.handler_done(ticket, await run_handler_async(handler, ticket.dispatch))
 
 
 def _route_path(scope: Scope) -> str:

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ssl
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -22,18 +21,12 @@ from typing import Any
 import httpx
 
 from qqproto._commands import Stop
-from qqproto._webhook import DEFAULT_WEBHOOK_PATH, ReplayCache, WebhookPolicy
 from qqproto._webhook_http import Delivery
 from qqproto.errors import RemoteProtocolError
-from qqproto.events import Dispatch, Event
+from qqproto.events import Event
 
 from ._shared import BotSettings, Handler, async_http_client, log, run_call_async
-from ._webhook_shared import (
-    DEFAULT_CLOSE_TIMEOUT,
-    Ticket,
-    WebhookCore,
-    run_handler_async,
-)
+from ._webhook_shared import Ticket, WebhookBotBase, run_handler_async
 
 __all__ = ["AsyncioWebhookBot"]
 
@@ -119,42 +112,19 @@ class _Conn(asyncio.Protocol):
                 transport.resume_reading()
 
 
-class AsyncioWebhookBot:
+class AsyncioWebhookBot(WebhookBotBase):
     """A QQ bot on the webhook channel, on asyncio.  ``await bot.run()``; ``bot.close()``.
 
-    Listens on ``host``:``port`` (0: any free port; :attr:`url` says which) and answers
-    callbacks on ``path``.  ``ssl_context`` is a *server* context (certificate and key
-    loaded): the platform only calls HTTPS URLs, so without it put a TLS-terminating
-    proxy in front.  ``policy`` (path, window, body limit, app id check) wins over
-    ``path``; ``replay_cache`` may be shared with other endpoints of the same bot.
+    Parameters: :class:`~qqproto_transports._webhook_shared.WebhookBotBase`.
     """
 
-    def __init__(self, settings: BotSettings, *, host: str = "127.0.0.1", port: int = 0,
-                 path: str = DEFAULT_WEBHOOK_PATH, policy: WebhookPolicy | None = None,
-                 ssl_context: ssl.SSLContext | None = None,
-                 replay_cache: ReplayCache | None = None, env: dict[str, str] | None = None,
-                 close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
-                 receiver_options: dict[str, Any] | None = None) -> None:
-        self._core = core = WebhookCore(settings, path=path, policy=policy,
-                                        replay_cache=replay_cache, env=env,
-                                        receiver_options=receiver_options)
-        self.settings, self.session, self.handlers = settings, core.session, core.handlers
-        self.on = core.handlers.on
-        #: Called with every connection-level event (validation answered, rejections…).
-        self.observers = core.observers
-        self.http: httpx.AsyncClient = async_http_client(settings, core.env)
-        self.host, self.port, self.close_timeout = host, port, close_timeout
-        self._ssl = ssl_context
+    def __init__(self, settings: BotSettings, **options: Any) -> None:
+        super().__init__(settings, **options)
+        self.http: httpx.AsyncClient = async_http_client(settings, self._core.env)
         self._conns: set[_Conn] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closing = asyncio.Event()
         self._no_conns = asyncio.Event()
-        self.stopped: Stop | None = None
-
-    @property
-    def url(self) -> str | None:
-        """The callback URL being served, once ``run()`` listens."""
-        return self._core.url
 
     # -- application API ------------------------------------------------------------
     async def run(self) -> Stop:
@@ -162,10 +132,11 @@ class AsyncioWebhookBot:
 
         Cancelling ``run()`` stops at once; unanswered deliveries count as failed."""
         loop = asyncio.get_running_loop()
-        server = await loop.create_server(lambda: _Conn(self, loop), self.host, self.port,
-                                          ssl=self._ssl)
+        server: asyncio.Server | None = None
         graceful = False
         try:
+            server = await loop.create_server(lambda: _Conn(self, loop), self.host,
+                                              self.port, ssl=self._ssl)
             self.port = server.sockets[0].getsockname()[1]
             self._spawn_handlers(*self._core.serving(self.host, self.port,
                                                      tls=self._ssl is not None))
@@ -187,14 +158,6 @@ class AsyncioWebhookBot:
         put = self._core.subscribe(items.put_nowait)  # subscribed now, not when iterated
         return self._core.aiterate(items.get, put)
 
-    def mark_processed(self, seq: int | Dispatch | None) -> None:
-        """Done with this dispatch (by seq, or the event) and all delivered before it."""
-        self._core.mark_processed(seq)
-
-    def mark_failed(self, seq: int | Dispatch | None) -> None:
-        """Answer op 12 ``d = 1`` for this dispatch: the platform should redeliver it."""
-        self._core.mark_failed(seq)
-
     async def call(self, call: Any) -> Any:
         """Run a sans-IO REST call (``qqproto`` RestClient) to completion."""
         return await run_call_async(call, self.http, asyncio.get_running_loop().time)
@@ -202,10 +165,7 @@ class AsyncioWebhookBot:
     # -- internals ----------------------------------------------------------------------
     def _run_ticket(self, ticket: Ticket) -> None:
         for handler in ticket.to_run:
-            self._spawn(self._handle(handler, ticket))
-
-    async def _handle(self, handler: Handler, ticket: Ticket) -> None:
-        self._core.handler_done(ticket, await run_handler_async(handler, ticket.dispatch))
+            self._spawn(self._core.handle_async(handler, ticket))
 
     def _spawn_handlers(self, event: Event, handlers: list[Handler]) -> None:
         for handler in handlers:
@@ -221,8 +181,9 @@ class AsyncioWebhookBot:
         if not self._conns:
             self._no_conns.set()
 
-    async def _shutdown(self, server: asyncio.Server, graceful: bool) -> None:
-        server.close()
+    async def _shutdown(self, server: asyncio.Server | None, graceful: bool) -> None:
+        if server is not None:
+            server.close()
         if graceful and self._conns:
             self._no_conns.clear()
             for conn in list(self._conns):

@@ -1,11 +1,11 @@
 """The trio webhook server: a QQ bot that receives its events as HTTP callbacks.
 
 :class:`TrioWebhookBot` has the application API of
-:class:`~qqproto_transports.trio_driver.TrioBot`.  Per accepted connection three tasks
+:class:`~qqproto_transports.trio_driver.TrioBot`.  Per accepted connection two tasks
 share one :class:`~qqproto._webhook_http.WebhookReceiver`: a reader (which waits while
-``reading_paused``), a writer (answers are serialised through a memory channel, then
-the stream is closed), and a control task whose cancel-scope deadline follows
-``get_timer()`` and which also applies the acknowledgements handlers post to it.
+``reading_paused``) and a control task whose cancel-scope deadline follows
+``get_timer()``; it also applies the acknowledgements handlers post to it and writes
+the answers, then closes the stream.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
-import ssl
 import time
 from typing import Any
 
@@ -21,38 +20,46 @@ import httpx
 import trio
 
 from qqproto._commands import Stop
-from qqproto._webhook import DEFAULT_WEBHOOK_PATH, ReplayCache, WebhookPolicy
 from qqproto._webhook_http import Delivery, WebhookReceiverState
 from qqproto.errors import RemoteProtocolError
-from qqproto.events import Dispatch, Event
+from qqproto.events import Event
 
 from ._shared import BotSettings, Handler, async_http_client, log, run_call_async
-from ._webhook_shared import DEFAULT_CLOSE_TIMEOUT, Ticket, WebhookCore, run_handler_async
+from ._webhook_shared import Ticket, WebhookBotBase, run_handler_async
 
 __all__ = ["TrioWebhookBot"]
 _BROKEN = (trio.BrokenResourceError, trio.ClosedResourceError)
 
 
 class _Conn:
-    """One accepted connection and the state its three tasks share."""
+    """One accepted connection: a reader task and a control task share its receiver."""
 
     def __init__(self, bot: TrioWebhookBot, stream: trio.abc.Stream) -> None:
         self.bot, self.stream = bot, stream
         self.rx = bot._core.new_receiver(trio.current_time())
-        self.send, self.outbox = trio.open_memory_channel[bytes](math.inf)
+        self.out = bytearray()
         self.acks: list[tuple[Delivery, bool]] = []
-        self.wake_at = math.inf
+        self.wake_at = -math.inf
         self.scope = trio.CancelScope()  # replaced by the control task's live scope
         self.resume = trio.Event()
         self.eof = self.finished = False
 
     async def serve(self) -> None:
         async with trio.open_nursery() as nursery:
-            self.nursery = nursery
-            nursery.start_soon(self._writer)
-            nursery.start_soon(self._control)
-            self._after()
-            await self._reader()
+            nursery.start_soon(self._reader)
+            try:
+                await self._control()
+            except _BROKEN:
+                pass
+            finally:
+                if not self.finished:  # the peer went away first, or we are cancelled
+                    self.finished = True
+                    self.rx.close()
+                    self.bot._core.drain(self.rx, self.post_ack, self.bot._run_ticket)
+                nursery.cancel_scope.cancel()
+                with trio.move_on_after(1.0):
+                    await self.stream.aclose()
+                await trio.aclose_forcefully(self.stream)
 
     async def _reader(self) -> None:
         while self.rx.state is WebhookReceiverState.OPEN and not self.eof:
@@ -80,9 +87,10 @@ class _Conn:
             self.rx.acknowledge(delivery, ok)
             return
         self.acks.append((delivery, ok))
-        self.scope.cancel()  # wakes the control task
+        self.wake_at = self.scope.deadline = -math.inf  # wakes the control task
 
     async def _control(self) -> None:
+        """Applies acks and timers and writes the answers; returns once finished."""
         while True:
             with trio.CancelScope(deadline=self.wake_at) as self.scope:
                 await trio.sleep_forever()
@@ -93,88 +101,60 @@ class _Conn:
             if timer is not None and now >= timer:
                 self.rx.handle_timer(now)
             self._after()
+            if self.out:
+                data = bytes(self.out)
+                self.out.clear()
+                await self.stream.send_all(data)
+            elif self.finished:
+                return
 
     def _after(self) -> None:
-        if self.finished:
-            return
-        data = self.rx.data_to_send()
-        if data:
-            self.send.send_nowait(data)
-        if self.bot._core.drain(self.rx, self.post_ack, self.bot._run_ticket):
-            self.finished = True
-            self.send.close()  # the writer sends what is queued, then closes
-        if not self.rx.reading_paused:
-            self.resume.set()
+        if not self.finished:
+            self.out += self.rx.data_to_send()
+            self.finished = self.bot._core.drain(self.rx, self.post_ack, self.bot._run_ticket)
+            if not self.rx.reading_paused:
+                self.resume.set()
         timer = self.rx.get_timer()
-        self.wake_at = -math.inf if self.acks else math.inf if timer is None else timer
+        busy = self.acks or self.out or self.finished
+        self.wake_at = -math.inf if busy else math.inf if timer is None else timer
         self.scope.deadline = self.wake_at
 
-    async def _writer(self) -> None:
-        try:
-            async for data in self.outbox:
-                await self.stream.send_all(data)
-            with trio.move_on_after(1.0):
-                await self.stream.aclose()
-        except _BROKEN:
-            pass
-        finally:
-            if not self.finished:  # the peer went away first
-                self.finished = True
-                self.rx.close()
-                self.bot._core.drain(self.rx, self.post_ack, self.bot._run_ticket)
-            await trio.aclose_forcefully(self.stream)
-            self.nursery.cancel_scope.cancel()
 
-
-class TrioWebhookBot:
+class TrioWebhookBot(WebhookBotBase):
     """A QQ bot on the webhook channel, on trio.  ``await bot.run()``; ``bot.close()``.
 
-    Parameters as for :class:`~qqproto_transports.asyncio_webhook.AsyncioWebhookBot`.
+    Parameters: :class:`~qqproto_transports._webhook_shared.WebhookBotBase`.
     """
 
-    def __init__(self, settings: BotSettings, *, host: str = "127.0.0.1", port: int = 0,
-                 path: str = DEFAULT_WEBHOOK_PATH, policy: WebhookPolicy | None = None,
-                 ssl_context: ssl.SSLContext | None = None,
-                 replay_cache: ReplayCache | None = None, env: dict[str, str] | None = None,
-                 close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
-                 receiver_options: dict[str, Any] | None = None) -> None:
-        self._core = core = WebhookCore(settings, path=path, policy=policy,
-                                        replay_cache=replay_cache, env=env,
-                                        receiver_options=receiver_options)
-        self.settings, self.session, self.handlers = settings, core.session, core.handlers
-        self.on = core.handlers.on
-        self.observers = core.observers
-        self.http: httpx.AsyncClient = async_http_client(settings, core.env)
-        self.host, self.port, self.close_timeout = host, port, close_timeout
-        self._ssl = ssl_context
+    def __init__(self, settings: BotSettings, **options: Any) -> None:
+        super().__init__(settings, **options)
+        self.http: httpx.AsyncClient = async_http_client(settings, self._core.env)
         self._conns: set[_Conn] = set()
         self._tasks: trio.Nursery | None = None
         self._closing = trio.Event()
-        self._no_conns = trio.Event()
-        self.stopped: Stop | None = None
-
-    @property
-    def url(self) -> str | None:
-        """The callback URL being served, once ``run()`` listens."""
-        return self._core.url
 
     # -- application API ------------------------------------------------------------
     async def run(self) -> Stop:
-        """Serve callbacks until :meth:`close`; return the final Stop.
-
-        Cancelling ``run()`` stops at once; unanswered deliveries count as failed."""
+        """Serve callbacks until :meth:`close`; return the final Stop (cancelling ``run()``
+        stops at once: unanswered deliveries count as failed)."""
         try:
+            listeners = await trio.open_tcp_listeners(self.port, host=self.host)
+            self.port = listeners[0].socket.getsockname()[1]
+            served: list[Any] = listeners if self._ssl is None else [
+                trio.SSLListener(one, self._ssl, https_compatible=True) for one in listeners]
             async with trio.open_nursery() as tasks:
                 self._tasks = tasks
                 async with trio.open_nursery() as conns:
-                    await self._serve_until_closed(conns)
-                    if self._conns:  # graceful: owed answers still go out
-                        self._no_conns = trio.Event()
-                        for conn in list(self._conns):
-                            conn.feed(b"")
-                        with trio.move_on_after(self.close_timeout):
-                            await self._no_conns.wait()
-                    conns.cancel_scope.cancel()
+                    async with trio.open_nursery() as listen:
+                        listen.start_soon(functools.partial(
+                            trio.serve_listeners, self._serve, served, handler_nursery=conns))
+                        self._spawn_handlers(*self._core.serving(
+                            self.host, self.port, tls=self._ssl is not None))
+                        await self._closing.wait()
+                        listen.cancel_scope.cancel()
+                    for conn in list(self._conns):
+                        conn.feed(b"")  # as if the peer closed: owed answers still go out
+                    conns.cancel_scope.deadline = trio.current_time() + self.close_timeout
                 self._core.abandon()
                 self._spawn_handlers(*self._core.stopping())
                 tasks.cancel_scope.deadline = trio.current_time() + self.close_timeout
@@ -189,21 +169,6 @@ class TrioWebhookBot:
         assert self.stopped is not None
         return self.stopped
 
-    async def _serve_until_closed(self, conns: trio.Nursery) -> None:
-        listeners = await trio.open_tcp_listeners(self.port, host=self.host)
-        self.port = listeners[0].socket.getsockname()[1]
-        served: list[Any] = list(listeners)
-        if self._ssl is not None:
-            served = [trio.SSLListener(listener, self._ssl, https_compatible=True)
-                      for listener in listeners]
-        async with trio.open_nursery() as listen:
-            listen.start_soon(functools.partial(trio.serve_listeners, self._serve, served,
-                                                handler_nursery=conns))
-            self._spawn_handlers(*self._core.serving(self.host, self.port,
-                                                     tls=self._ssl is not None))
-            await self._closing.wait()
-            listen.cancel_scope.cancel()
-
     def close(self) -> None:
         """Stop accepting; deliveries in progress get up to ``close_timeout`` seconds to
         be answered; then ``run()`` returns.  On the bot's trio thread only."""
@@ -215,14 +180,6 @@ class TrioWebhookBot:
         self._core.subscribe(lambda event: send.close() if event is None
                              else send.send_nowait(event))
         return receive
-
-    def mark_processed(self, seq: int | Dispatch | None) -> None:
-        """Done with this dispatch (by seq, or the event) and all delivered before it."""
-        self._core.mark_processed(seq)
-
-    def mark_failed(self, seq: int | Dispatch | None) -> None:
-        """Answer op 12 ``d = 1`` for this dispatch: the platform should redeliver it."""
-        self._core.mark_failed(seq)
 
     async def call(self, call: Any) -> Any:
         """Run a sans-IO REST call (``qqproto`` RestClient) to completion."""
@@ -238,16 +195,11 @@ class TrioWebhookBot:
             log.exception("webhook connection failed")
         finally:
             self._conns.discard(conn)
-            if not self._conns:
-                self._no_conns.set()
 
     def _run_ticket(self, ticket: Ticket) -> None:
         assert self._tasks is not None
         for handler in ticket.to_run:
-            self._tasks.start_soon(self._handle, handler, ticket)
-
-    async def _handle(self, handler: Handler, ticket: Ticket) -> None:
-        self._core.handler_done(ticket, await run_handler_async(handler, ticket.dispatch))
+            self._tasks.start_soon(self._core.handle_async, handler, ticket)
 
     def _spawn_handlers(self, event: Event, handlers: list[Handler]) -> None:
         assert self._tasks is not None
