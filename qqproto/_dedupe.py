@@ -15,7 +15,7 @@ __all__ = ["RecentIds"]
 class RecentIds:
     """``seen(key, now)`` answers "was this key seen recently?" and remembers it."""
 
-    __slots__ = ("_capacity", "_seen", "_window")
+    __slots__ = ("_capacity", "_oldest", "_seen", "_window")
 
     def __init__(self, *, capacity: int = 10_000, window: float = 3600.0) -> None:
         if capacity < 1 or window <= 0:
@@ -23,6 +23,7 @@ class RecentIds:
         self._capacity = capacity
         self._window = window
         self._seen: OrderedDict[str, float] = OrderedDict()
+        self._oldest = float("inf")  # time of the oldest entry, or inf when empty
 
     def __len__(self) -> int:
         return len(self._seen)
@@ -33,17 +34,27 @@ class RecentIds:
     def seen(self, key: str, now: float) -> bool:
         seen = self._seen
         first = seen.get(key)
-        if first is not None and now - first < self._window:
-            return True
         if first is not None:
+            if now - first < self._window:
+                return True
             del seen[key]
         seen[key] = now
         if len(seen) > self._capacity:
             seen.popitem(last=False)
-        # Expire from the old end while it is stale; amortised O(1).
+            self._oldest = next(iter(seen.values()))
+        elif self._oldest == float("inf"):
+            self._oldest = now
+        if now - self._oldest >= self._window:
+            self._expire(now)
+        return False
+
+    def _expire(self, now: float) -> None:
+        """Drop entries older than the window from the old end; amortised O(1)."""
+        seen = self._seen
         while seen:
             oldest_key, oldest = next(iter(seen.items()))
             if now - oldest < self._window:
-                break
+                self._oldest = oldest
+                return
             del seen[oldest_key]
-        return False
+        self._oldest = float("inf")

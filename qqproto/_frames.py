@@ -19,6 +19,7 @@ __all__ = [
     "Frame",
     "FrameError",
     "Op",
+    "check_frame",
     "decode_frame",
     "heartbeat_text",
     "identify_text",
@@ -66,15 +67,20 @@ def _is_int(value: object) -> bool:
 
 
 def decode_frame(text: str | bytes) -> Frame:
-    """Decode and check the envelope (gateway.md §3.1).
-
-    ``op`` must be an integer; ``s`` an integer or null; ``t`` and ``id`` strings or null;
-    op 0 needs a non-empty ``t``.  ``d`` is left as decoded: its shape depends on the op.
-    """
+    """Decode and check the envelope (gateway.md §3.1); see :func:`check_frame`."""
     try:
         obj = _jsoncodec.loads(text)
     except _jsoncodec.JSONDecodeError as exc:
         raise FrameError(f"frame is not JSON: {exc}") from None
+    return check_frame(obj)
+
+
+def check_frame(obj: Any) -> Frame:
+    """Check a decoded frame's envelope.
+
+    ``op`` must be an integer; ``s`` an integer or null; ``t`` and ``id`` strings or null;
+    op 0 needs a non-empty ``t``.  ``d`` is left as decoded: its shape depends on the op.
+    """
     if type(obj) is not dict:
         raise FrameError(f"frame is a JSON {type(obj).__name__}, not an object")
     op = obj.get("op")

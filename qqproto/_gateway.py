@@ -33,7 +33,7 @@ from ._frames import (
     Frame,
     FrameError,
     Op,
-    decode_frame,
+    check_frame,
     heartbeat_text,
     identify_text,
     is_known_op,
@@ -43,6 +43,8 @@ from ._frames import (
 )
 from ._fsm import StateMachine
 from ._intents import Intents
+from ._jsoncodec import JSONDecodeError
+from ._jsoncodec import loads as _loads
 from ._log import bot_logger
 from ._secret import Secret, as_secret
 from ._snapshot import SessionSnapshot
@@ -61,7 +63,6 @@ from .errors import LocalProtocolError, RemoteProtocolError
 from .events import (
     BotUser,
     ConnectionEnded,
-    Dispatch,
     EndCause,
     Event,
     HeartbeatAcknowledged,
@@ -69,6 +70,7 @@ from .events import (
     Ready,
     Resumed,
     UnknownOpcode,
+    new_dispatch,
 )
 
 __all__ = ["ConnectionState", "GatewayConnection"]
@@ -126,6 +128,8 @@ class _Input(enum.Enum):
 
 
 _S = ConnectionState
+_OPEN = ConnectionState.OPEN
+_LIFECYCLE = frozenset({"READY", "RESUMED"})
 _LIVE = (_S.CONNECTING, _S.AWAITING_HELLO, _S.IDENTIFYING, _S.RESUMING, _S.OPEN)
 
 #: The connection's transition table (rendered as a diagram in docs/).
@@ -484,7 +488,26 @@ class GatewayConnection:
 
     def _on_text(self, text: bytes, now: float) -> None:
         try:
-            frame = decode_frame(text)
+            obj = _loads(text)
+        except JSONDecodeError as exc:
+            self._fail(EndCause.PROTOCOL_ERROR, f"frame is not JSON: {exc}",
+                       CLOSE_INVALID_PAYLOAD)
+        if type(obj) is dict and self._fsm.state is _OPEN:
+            # The hot path: a well-formed dispatch on a live session (gateway.md §3.1).
+            t = obj.get("t")
+            s = obj.get("s")
+            event_id = obj.get("id")
+            op = obj.get("op")
+            if (type(op) is int and op == 0 and type(t) is str and t
+                    and t not in _LIFECYCLE
+                    and (s is None or (type(s) is int and s >= 0))
+                    and (event_id is None or type(event_id) is str)):
+                if s is not None and (self._seq is None or s > self._seq):
+                    self._seq = s  # gateway.md §8.2: the highest seq wins
+                self._events.append(new_dispatch(t, s, event_id, obj.get("d")))
+                return
+        try:
+            frame = check_frame(obj)
         except FrameError as exc:
             self._fail(EndCause.PROTOCOL_ERROR, str(exc), CLOSE_INVALID_PAYLOAD)
         op = frame.op
@@ -575,7 +598,7 @@ class GatewayConnection:
         if self.state is ConnectionState.RESUMING:
             # Replays keep coming: the wait for RESUMED restarts with each one.
             self._deadline = now + self._ready_timeout
-        self._events.append(Dispatch(type=t, seq=frame.s, id=frame.id, data=frame.d))
+        self._events.append(new_dispatch(t, frame.s, frame.id, frame.d))
 
     def _on_close_frame(self, code: int, reason: str) -> None:
         # Complete the close handshake by echoing the code (RFC 6455 §5.5.1).

@@ -56,6 +56,28 @@ class Dispatch(Event):
     data: Any
 
 
+_new = object.__new__
+_set_type = Dispatch.__dict__["type"].__set__
+_set_seq = Dispatch.__dict__["seq"].__set__
+_set_id = Dispatch.__dict__["id"].__set__
+_set_data = Dispatch.__dict__["data"].__set__
+
+
+def new_dispatch(type: str, seq: int | None, id: str | None, data: Any) -> Dispatch:
+    """``Dispatch(type=…, seq=…, id=…, data=…)`` for the hot path.
+
+    The same immutable value (equal, hashable alike, same repr), built by setting the four
+    slots directly instead of through the frozen dataclass ``__init__``: measured at less
+    than half the cost, which matters once per event.
+    """
+    event: Dispatch = _new(Dispatch)
+    _set_type(event, type)
+    _set_seq(event, seq)
+    _set_id(event, id)
+    _set_data(event, data)
+    return event
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Ready(Dispatch):
     """The READY dispatch: a new session exists (gateway.md §4.8)."""

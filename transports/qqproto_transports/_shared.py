@@ -109,9 +109,11 @@ class Handlers:
         self._by_type: dict[str, list[Handler]] = {}
         self._by_class: list[tuple[type[Event], Handler]] = []
         self._all: list[Handler] = []
+        self._cache: dict[tuple[type[Event], str | None], tuple[Handler, ...]] = {}
 
     def on(self, what: str | type[Event] | None = None) -> Callable[[H], H]:
         def register(handler: H) -> H:
+            self._cache.clear()
             if what is None:
                 self._all.append(handler)
             elif isinstance(what, str):
@@ -124,7 +126,15 @@ class Handlers:
     def __bool__(self) -> bool:
         return bool(self._by_type or self._by_class or self._all)
 
-    def matching(self, event: Event) -> Iterator[Handler]:
+    def matching(self, event: Event) -> tuple[Handler, ...]:
+        """The handlers for ``event`` in registration-group order (cached per kind)."""
+        key = (type(event), event.type if isinstance(event, Dispatch) else None)
+        found = self._cache.get(key)
+        if found is None:
+            found = self._cache[key] = tuple(self._find(event))
+        return found
+
+    def _find(self, event: Event) -> Iterator[Handler]:
         yield from self._all
         for cls, handler in self._by_class:
             if isinstance(event, cls):

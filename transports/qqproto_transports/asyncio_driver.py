@@ -10,6 +10,7 @@ Events reach the application through ``async for event in bot.events()`` and/or
 from __future__ import annotations
 
 import asyncio
+import inspect
 import os
 import time
 from collections.abc import AsyncIterator
@@ -29,7 +30,6 @@ from ._shared import (
     httpx_request_args,
     log,
     make_session,
-    maybe_await,
     run_call_async,
     to_http_response,
     verified_ssl_context,
@@ -169,7 +169,13 @@ class AsyncioBot:
             if isinstance(event, SessionStopped):
                 queue.put_nowait(None)
         for handler in self.handlers.matching(event):
-            self._spawn(maybe_await(handler(event)))
+            try:
+                result = handler(event)  # plain functions run inline: no task per event
+            except Exception:
+                log.exception("handler %r failed on %s", handler, type(event).__name__)
+                continue
+            if inspect.isawaitable(result):
+                self._spawn(result)
 
     def _on_timer(self) -> None:
         assert self._loop is not None
