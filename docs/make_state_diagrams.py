@@ -73,6 +73,8 @@ MACHINES: tuple[MachineSpec, ...] = (
                 "OPEN"),
     MachineSpec("sim-gateway-link", "Simulator gateway link (server side)",
                 "qqproto.sim._gateway._TABLE", "AWAITING_AUTH"),
+    MachineSpec("sim-webhook-pusher", "Simulator webhook pusher",
+                "qqproto.sim._webhook_push.TRANSITIONS", "NEW"),
 )
 
 
@@ -296,7 +298,9 @@ def svg(machine: Machine) -> str:
     right_x = box_x + box_w
     straight_label = max((_text_width(_label(b.inputs), _LABEL_FONT) for b in straight),
                          default=0.0)
-    first_lane_x = max(right_x + 26.0, centre_x + 8.0 + straight_label + 14.0)
+    # A lane's rotated label sits up to ~16 px left of the lane: keep clear of the box and
+    # of the straight arrows' labels.
+    first_lane_x = max(right_x + 26.0, centre_x + 8.0 + straight_label + 24.0)
 
     # Port positions: bundles whose other end lies higher get the higher ports.
     def centre_of(bundle: _Bundle) -> float:
