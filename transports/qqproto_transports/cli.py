@@ -228,6 +228,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--session-file")
     p.add_argument("--intents")
     p.set_defaults(func=cmd_echo)
+    from ._webhook_cli import add_webhook_parser
+    add_webhook_parser(sub)
     return parser
 
 

@@ -1,0 +1,227 @@
+"""``qqproto webhook serve``: receive callbacks, verify them, print them like ``listen``.
+
+The secret comes from ``QQBOT_CLIENT_SECRET``; ``QQBOT_APP_ID``, when set, must match each
+request's ``X-Bot-Appid``.  The first line on stderr is ``listening on <url>`` (with the
+real port when ``--port 0``).  Dispatches go to stdout, one line each (``--jsonl``: one
+JSON object with ``type``, ``seq``, ``id``, ``data``), flushed per line; each is
+acknowledged (op 12 ``d = 0``) once printed.  Validations and rejected requests are
+reported on stderr unless ``--jsonl``.  SIGINT/SIGTERM stop cleanly with status 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import ssl
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any, TextIO
+
+from qqproto._commands import Stop
+from qqproto._endpoints import Endpoints
+from qqproto._secret import as_secret
+from qqproto._webhook import WebhookPolicy
+from qqproto._webhook_http import HeartbeatAnswered, RequestRejected, ValidationAnswered
+from qqproto.events import Dispatch, Event
+
+from ._runners import TRANSPORTS
+from ._shared import BotSettings
+from ._webhook_shared import WebhookServing
+from .cli import EXIT_FAILED, EXIT_OK, CliError, _describe, _dispatch_line
+
+__all__ = ["add_webhook_parser", "cmd_webhook_serve"]
+
+#: What the printer wants done with an event: mark it, fail it, and maybe stop.
+MARK, FAIL, IGNORE = "mark", "fail", "ignore"
+
+
+def add_webhook_parser(subparsers: Any) -> None:
+    """Add ``webhook serve`` to the ``qqproto`` parser's subcommands."""
+    webhook = subparsers.add_parser("webhook", help="the webhook (HTTP callback) channel")
+    sub = webhook.add_subparsers(dest="webhook_command", required=True)
+    p = sub.add_parser("serve", help="verify and print every callback, like listen")
+    p.add_argument("--transport", choices=TRANSPORTS, default="asyncio",
+                   help="the runtime that serves the connections (default: asyncio)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    p.add_argument("--port", type=int, default=8080, help="TCP port (0: any free port)")
+    p.add_argument("--path", default="/qqbot", help="the callback path (default /qqbot)")
+    p.add_argument("--jsonl", action="store_true", help="one JSON object per dispatch")
+    p.add_argument("--max-events", type=int, default=None, help="exit after N dispatches")
+    p.add_argument("--certfile", help="serve HTTPS with this certificate chain (PEM)")
+    p.add_argument("--keyfile", help="the certificate's private key (PEM)")
+    p.set_defaults(func=cmd_webhook_serve)
+
+
+class _Printer:
+    """Prints events; says what to do with each (thread-safe: observers call it too)."""
+
+    def __init__(self, args: argparse.Namespace, out: TextIO, err: TextIO) -> None:
+        self.args, self.out, self.err = args, out, err
+        self.left = args.max_events
+        self.lock = threading.Lock()
+
+    def event(self, event: Event) -> str:
+        with self.lock:
+            if isinstance(event, WebhookServing):
+                print(f"listening on {event.url}", file=self.err, flush=True)
+            if not isinstance(event, Dispatch):
+                return IGNORE
+            if self.left is not None and self.left <= 0:
+                return FAIL  # past the limit: not printed, the platform redelivers it
+            if self.args.jsonl:
+                self.out.buffer.write(_dispatch_line(event) + b"\n")
+                self.out.flush()
+            else:
+                print(_describe(event), file=self.out, flush=True)
+            if self.left is not None:
+                self.left -= 1
+            return MARK
+
+    @property
+    def done(self) -> bool:
+        return self.left is not None and self.left <= 0
+
+    def observe(self, event: Event) -> None:
+        if self.args.jsonl:
+            return
+        if isinstance(event, RequestRejected):
+            line = f"rejected request {event.request}: {event.status} {event.reason}"
+        elif isinstance(event, ValidationAnswered):
+            line = "callback URL validation answered"
+        elif isinstance(event, HeartbeatAnswered):
+            line = "heartbeat answered"
+        else:
+            return
+        with self.lock:
+            print(line, file=self.err, flush=True)
+
+
+def _settings(env: Mapping[str, str]) -> BotSettings:
+    secret = env.get("QQBOT_CLIENT_SECRET", "")
+    if not secret:
+        raise CliError("set QQBOT_CLIENT_SECRET")
+    base = Endpoints()
+    endpoints = Endpoints(api_base=env.get("QQBOT_API_BASE") or base.api_base,
+                          token_url=env.get("QQBOT_TOKEN_URL") or base.token_url)
+    return BotSettings(app_id=env.get("QQBOT_APP_ID", "").strip(), secret=as_secret(secret),
+                       endpoints=endpoints, auto_mark_processed=False)
+
+
+def _server_context(args: argparse.Namespace) -> ssl.SSLContext | None:
+    if not args.certfile and not args.keyfile:
+        return None
+    if not args.certfile:
+        raise CliError("--keyfile needs --certfile")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(args.certfile, args.keyfile)
+    except (OSError, ssl.SSLError) as exc:
+        raise CliError(f"cannot load the certificate: {exc.strerror or exc}") from None
+    return context
+
+
+def cmd_webhook_serve(args: argparse.Namespace, env: Mapping[str, str], out: TextIO,
+                      err: TextIO) -> int:
+    settings = _settings(env)
+    try:
+        policy = WebhookPolicy(path=args.path, app_id=settings.app_id or None)
+    except ValueError as exc:
+        raise CliError(f"--path: {exc}") from None
+    options = {"host": args.host, "port": args.port, "policy": policy,
+               "ssl_context": _server_context(args), "env": dict(env)}
+    printer = _Printer(args, out, err)
+    runner = {"asyncio": _serve_asyncio, "trio": _serve_trio,
+              "threaded": _serve_threaded}[args.transport]
+    try:
+        runner(settings, options, printer)
+    except OSError as exc:
+        raise CliError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}",
+                       EXIT_FAILED) from None
+    return EXIT_OK
+
+
+def _react(bot: Any, printer: _Printer, event: Event, close: Callable[[], object]) -> None:
+    verdict = printer.event(event)
+    if verdict == MARK:
+        bot.mark_processed(event)
+    elif verdict == FAIL:
+        bot.mark_failed(event)
+    if printer.done:
+        close()
+
+
+def _serve_asyncio(settings: BotSettings, options: dict[str, Any], printer: _Printer) -> Stop:
+    import asyncio
+
+    from .asyncio_webhook import AsyncioWebhookBot
+
+    async def main() -> Stop:
+        bot = AsyncioWebhookBot(settings, **options)
+        bot.observers.append(printer.observe)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, bot.close)
+        events = bot.events()
+        runner = asyncio.create_task(bot.run())
+        async for event in events:
+            _react(bot, printer, event, bot.close)
+        return await runner
+
+    return asyncio.run(main())
+
+
+def _serve_trio(settings: BotSettings, options: dict[str, Any], printer: _Printer) -> Stop:
+    import trio
+
+    from .trio_webhook import TrioWebhookBot
+
+    async def main() -> Stop:
+        bot = TrioWebhookBot(settings, **options)
+        bot.observers.append(printer.observe)
+        outcome: list[Stop | OSError] = []
+
+        async def run() -> None:
+            try:
+                outcome.append(await bot.run())
+            except OSError as exc:  # cannot listen: reported after the events end
+                outcome.append(exc)
+
+        async def signals() -> None:
+            with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as received:
+                async for _ in received:
+                    bot.close()
+
+        async with trio.open_nursery() as nursery:
+            events = bot.events()
+            nursery.start_soon(run)
+            nursery.start_soon(signals)
+            async for event in events:
+                _react(bot, printer, event, bot.close)
+            while not outcome:
+                await trio.sleep(0.01)
+            nursery.cancel_scope.cancel()
+        if isinstance(outcome[0], OSError):
+            raise outcome[0]
+        return outcome[0]
+
+    return trio.run(main)
+
+
+def _serve_threaded(settings: BotSettings, options: dict[str, Any],
+                    printer: _Printer) -> Stop:
+    from .threaded_webhook import ThreadedWebhookBot
+
+    bot = ThreadedWebhookBot(settings, **options)
+    bot.observers.append(printer.observe)
+
+    def close(*_: object) -> None:
+        bot.close(timeout=0)  # never wait here: this thread consumes the events
+
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, close)
+    events = bot.events()
+    bot.start()
+    for event in events:
+        _react(bot, printer, event, close)
+    return bot.join()
