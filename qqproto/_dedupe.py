@@ -40,8 +40,9 @@ class RecentIds:
             del seen[key]
         seen[key] = now
         if len(seen) > self._capacity:
+            # ``_oldest`` may now be older than the real oldest entry: harmless, _expire
+            # corrects it the next time it looks.
             seen.popitem(last=False)
-            self._oldest = next(iter(seen.values()))
         elif self._oldest == float("inf"):
             self._oldest = now
         if now - self._oldest >= self._window:

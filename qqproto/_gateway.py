@@ -21,7 +21,7 @@ import secrets
 import sys
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from typing import Final, NoReturn
+from typing import Any, Final, NoReturn
 from urllib.parse import urlsplit
 
 import h11
@@ -462,9 +462,29 @@ class GatewayConnection:
         assert decoder is not None
         messages = decoder.feed(data)
         last = len(messages) - 1
+        events = self._events
         for index, (opcode, payload) in enumerate(messages):
             if opcode == TEXT:
-                self._on_text(payload, now)
+                # The hot path, inlined: a well-formed dispatch on a live session
+                # (gateway.md §3.1); anything else takes the checked road in _on_text.
+                try:
+                    obj = _loads(payload)
+                except JSONDecodeError:
+                    obj = None
+                if type(obj) is dict and self._fsm.state is _OPEN:
+                    t = obj.get("t")
+                    s = obj.get("s")
+                    event_id = obj.get("id")
+                    op = obj.get("op")
+                    if (type(op) is int and op == 0 and type(t) is str and t
+                            and t not in _LIFECYCLE
+                            and (s is None or (type(s) is int and s >= 0))
+                            and (event_id is None or type(event_id) is str)):
+                        if s is not None and (self._seq is None or s > self._seq):
+                            self._seq = s  # gateway.md §8.2: the highest seq wins
+                        events.append(new_dispatch(t, s, event_id, obj.get("d")))
+                        continue
+                self._on_text(payload, obj, now)
             elif opcode == CLOSE:
                 code, reason = parse_close(payload)
                 self._on_close_frame(code, reason)
@@ -486,26 +506,13 @@ class GatewayConnection:
             self._fail(EndCause.PROTOCOL_ERROR, f"invalid WebSocket frame: {violation}",
                        violation.code)
 
-    def _on_text(self, text: bytes, now: float) -> None:
-        try:
-            obj = _loads(text)
-        except JSONDecodeError as exc:
-            self._fail(EndCause.PROTOCOL_ERROR, f"frame is not JSON: {exc}",
-                       CLOSE_INVALID_PAYLOAD)
-        if type(obj) is dict and self._fsm.state is _OPEN:
-            # The hot path: a well-formed dispatch on a live session (gateway.md §3.1).
-            t = obj.get("t")
-            s = obj.get("s")
-            event_id = obj.get("id")
-            op = obj.get("op")
-            if (type(op) is int and op == 0 and type(t) is str and t
-                    and t not in _LIFECYCLE
-                    and (s is None or (type(s) is int and s >= 0))
-                    and (event_id is None or type(event_id) is str)):
-                if s is not None and (self._seq is None or s > self._seq):
-                    self._seq = s  # gateway.md §8.2: the highest seq wins
-                self._events.append(new_dispatch(t, s, event_id, obj.get("d")))
-                return
+    def _on_text(self, text: bytes, obj: Any, now: float) -> None:
+        if obj is None:
+            try:
+                obj = _loads(text)
+            except JSONDecodeError as exc:
+                self._fail(EndCause.PROTOCOL_ERROR, f"frame is not JSON: {exc}",
+                           CLOSE_INVALID_PAYLOAD)
         try:
             frame = check_frame(obj)
         except FrameError as exc:

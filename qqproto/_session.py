@@ -294,8 +294,10 @@ class GatewaySession:
         if not events:
             return None
         event = events.popleft()
-        if self.auto_mark_processed and isinstance(event, Dispatch) and event.seq is not None:
-            self._mark(event.seq)
+        if self.auto_mark_processed and isinstance(event, Dispatch):
+            seq = event.seq
+            if seq is not None and (self._processed_seq is None or seq > self._processed_seq):
+                self._processed_seq = seq
         return event
 
     def mark_processed(self, seq: int | None) -> None:
@@ -639,12 +641,13 @@ class GatewaySession:
         if conn is None:
             return
         events = self._events
+        seen = self._recent.seen
         while (event := conn.next_event()) is not None:
             kind = type(event)
             if kind is Dispatch:
                 assert isinstance(event, Dispatch)
-                key = _dedupe_key(event)
-                if key is not None and self._recent.seen(key, now):
+                key = event.id or _dedupe_key(event)
+                if key is not None and seen(key, now):
                     self.duplicates_dropped += 1
                     self._log.debug("dropping duplicate dispatch %s", key)
                     continue

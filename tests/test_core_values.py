@@ -284,3 +284,22 @@ def test_state_machine_refuses_transitions_missing_from_its_table(
     assert machine.can_fire(In.STAY) and not machine.can_fire(In.GO)
     with pytest.raises(TransitionError, match="no transition from B on GO"):
         machine.fire(In.GO)
+
+
+@given(st.lists(st.tuples(st.sampled_from("abcdefgh"), st.floats(0, 5)), max_size=60),
+       st.integers(1, 10))
+def test_recent_ids_agree_with_a_simple_model(steps: list[tuple[str, float]],
+                                              capacity: int) -> None:
+    recent = RecentIds(capacity=capacity, window=10.0)
+    model: dict[str, float] = {}  # key -> first seen, in insertion order
+    now = 0.0
+    for key, dt in steps:
+        now += dt
+        expected = key in model and now - model[key] < 10.0
+        if not expected:
+            model.pop(key, None)
+            model[key] = now
+            while len(model) > capacity:
+                del model[next(iter(model))]
+        assert recent.seen(key, now) is expected
+        assert len(recent) <= capacity

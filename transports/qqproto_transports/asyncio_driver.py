@@ -166,7 +166,7 @@ class AsyncioBot:
     def _deliver(self, event: Event) -> None:
         for queue in self._subscribers:
             queue.put_nowait(event)
-            if isinstance(event, SessionStopped):
+            if type(event) is SessionStopped:
                 queue.put_nowait(None)
         for handler in self.handlers.matching(event):
             try:
@@ -174,7 +174,7 @@ class AsyncioBot:
             except Exception:
                 log.exception("handler %r failed on %s", handler, type(event).__name__)
                 continue
-            if inspect.isawaitable(result):
+            if result is not None and inspect.isawaitable(result):
                 self._spawn(result)
 
     def _on_timer(self) -> None:
