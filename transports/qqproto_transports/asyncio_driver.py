@@ -22,6 +22,7 @@ from qqproto._commands import CloseConnection, OpenConnection, SendHttpRequest, 
 from qqproto._session import GatewaySession
 from qqproto.events import Event, SessionStopped
 
+from ._bot_api import AsyncBotApi
 from ._shared import (
     BotSettings,
     FileSessionStore,
@@ -61,7 +62,7 @@ class _Socket(asyncio.Protocol):
         self.bot._feed(self.conn_id, b"")
 
 
-class AsyncioBot:
+class AsyncioBot(AsyncBotApi):
     """A QQ bot on asyncio.  ``await bot.run()`` until it stops; ``bot.close()`` to stop."""
 
     def __init__(self, settings: BotSettings, *, session_file: str | None = None,
@@ -168,7 +169,7 @@ class AsyncioBot:
             queue.put_nowait(event)
             if type(event) is SessionStopped:
                 queue.put_nowait(None)
-        for handler in self.handlers.matching(event):
+        for handler in self._delivery_handlers(event):  # the auto-ACK hook, then handlers
             try:
                 result = handler(event)  # plain functions run inline: no task per event
             except Exception:
