@@ -25,6 +25,7 @@ from qqproto._commands import OpenConnection, SendHttpRequest, StartTls, Stop
 from qqproto.events import Event
 
 from . import _shared
+from ._bot_api import SyncBotApi
 from ._shared import BotCore, BotSettings, Handler
 
 __all__ = ["WRITE_TIMEOUT", "ThreadedBot"]
@@ -32,7 +33,7 @@ __all__ = ["WRITE_TIMEOUT", "ThreadedBot"]
 WRITE_TIMEOUT = 10.0
 
 
-class ThreadedBot(BotCore):
+class ThreadedBot(SyncBotApi, BotCore):
     """A QQ bot for threads: ``bot.run()`` blocks; or ``bot.start()`` … ``bot.join()``."""
 
     def __init__(self, settings: BotSettings, *, session_file: str | None = None,
