@@ -54,6 +54,8 @@ pytestmark = pytest.mark.filterwarnings("error::ResourceWarning")
 
 #: A policy that gives up at the first failure, so a failing connect ends the test fast.
 NO_RETRY = ReconnectPolicy(max_consecutive_failures=0, backoff=Backoff(base=0.01))
+#: Reconnect after a few milliseconds instead of seconds.
+QUICK_RETRY = ReconnectPolicy(backoff=Backoff(base=0.01))
 
 
 @pytest.fixture
@@ -231,6 +233,27 @@ def test_events_after_the_end_is_an_empty_iterator(
     bot.close()
     bot.run()
     assert list(bot.events()) == []
+
+
+@pytest.mark.parametrize("fault", ["drop", "close 4009"])
+def test_a_lost_connection_is_resumed(
+        server: SimulatorThread, threads_before: set[threading.Thread], fault: str) -> None:
+    bot = ThreadedBot(settings_for(server, policy=QUICK_RETRY), env={})
+    seen, collector = collect(bot)
+    bot.start()
+    wait_until(lambda: seen, what="READY")
+    if fault == "drop":
+        server.drop_connections()
+    else:
+        server.close_connections(4009, "session timed out")
+    wait_until(lambda: any(isinstance(e, Resumed) for e in seen), what="RESUMED")
+    bot.close()
+    bot.join(5)
+    collector.join(5)
+    ends = [e for e in seen if isinstance(e, ConnectionEnded)]
+    expected = (EndCause.CONNECTION_LOST if fault == "drop" else EndCause.SERVER_CLOSED)
+    assert [e.cause for e in ends] == [expected, EndCause.LOCAL_CLOSE]
+    assert server.counters().resumes == 1
 
 
 # ---------------------------------------------------------------- REST and delivery marks

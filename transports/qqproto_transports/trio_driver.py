@@ -35,7 +35,7 @@ class _Conn:
         self.send, self.outbox = trio.open_memory_channel[bytes](math.inf)
         self.lock = trio.Lock()  # the writer and a TLS handshake never overlap
         self.scope = trio.CancelScope()
-        self.closed = trio.Event()
+        self.flushed = trio.Event()
 
 
 class TrioBot(BotCore):
@@ -59,13 +59,24 @@ class TrioBot(BotCore):
     async def run(self) -> Stop:
         """Connect, reconnect as the session decides, deliver events; return the Stop."""
         async with trio.open_nursery() as outer:
-            await outer.start(self._io)
-            try:
-                await self._done.wait()
-            except trio.Cancelled:  # close cleanly; the shielded I/O task carries it out
-                self.close()
-                self._io_scope.deadline = trio.current_time() + CLOSE_GRACE
-                raise
+            with self._io_scope:  # shielded: the caller's cancellation reaches _watch only
+                try:
+                    async with trio.open_nursery() as nursery:
+                        self._nursery = nursery
+                        self.session.start(trio.current_time(), time.time())
+                        self._after()
+                        nursery.start_soon(self._timer_loop)
+                        outer.start_soon(self._watch)
+                        await self._done.wait()
+                        with trio.move_on_after(1.0):  # the writer sends the last close frame
+                            await (self._closing.flushed if self._closing else self._done).wait()
+                        nursery.cancel_scope.cancel()  # handlers, HTTP, a connection mid-dial
+                finally:
+                    with trio.CancelScope(shield=True):
+                        self._save(trio.current_time())
+                        await self.http.aclose()
+                        self._end_subscribers()
+                        self._done.set()
         assert self.stopped is not None
         return self.stopped
 
@@ -203,26 +214,14 @@ class TrioBot(BotCore):
         except _BROKEN:
             self._feed(conn.id, b"")
         finally:
+            conn.flushed.set()
             conn.scope.cancel()  # stops the reader
-            await trio.aclose_forcefully(conn.stream)
-            conn.closed.set()
+            await trio.aclose_forcefully(conn.stream)  # closes at once, even if cancelled
 
-    async def _io(self, task_status: Any = trio.TASK_STATUS_IGNORED) -> None:
-        with self._io_scope:
-            try:
-                async with trio.open_nursery() as nursery:
-                    self._nursery = nursery
-                    self.session.start(trio.current_time(), time.time())
-                    self._after()
-                    nursery.start_soon(self._timer_loop)
-                    task_status.started()
-                    await self._done.wait()
-                    with trio.move_on_after(1.0):  # the writer flushes the last close frame
-                        await (self._closing.closed if self._closing else self._done).wait()
-                    nursery.cancel_scope.cancel()  # handlers, HTTP, a connection mid-dial
-            finally:
-                with trio.CancelScope(shield=True):
-                    self._save(trio.current_time())
-                    await self.http.aclose()
-                    self._end_subscribers()
-                    self._done.set()
+    async def _watch(self) -> None:
+        try:
+            await self._done.wait()
+        except trio.Cancelled:  # run() was cancelled: close cleanly first, then give in
+            self.close()
+            self._io_scope.deadline = trio.current_time() + CLOSE_GRACE
+            raise
