@@ -19,6 +19,7 @@ from qqproto._commands import OpenConnection, SendHttpRequest, StartTls, Stop
 from qqproto.events import Event
 
 from . import _shared
+from ._bot_api import AsyncBotApi
 from ._shared import BotCore, BotSettings, Handler
 
 __all__ = ["CLOSE_GRACE", "TrioBot"]
@@ -38,7 +39,7 @@ class _Conn:
         self.flushed = trio.Event()
 
 
-class TrioBot(BotCore):
+class TrioBot(AsyncBotApi, BotCore):
     """A QQ bot on trio.  ``await bot.run()`` until it stops; ``bot.close()`` to stop."""
 
     def __init__(self, settings: BotSettings, *, session_file: str | None = None,
