@@ -434,11 +434,16 @@ class BotCore:
                         put(None)
                 except Exception:  # a closed channel, a closed loop: drop the subscriber
                     self._unsubscribe(put)
-            for handler in self.handlers.matching(event):
+            for handler in self._delivery_handlers(event):
                 self._run_handler(handler, event)
         if self._store is not None and now - self._saved_at >= 1.0:
             self._save(now)
         return session.get_timer()
+
+    def _delivery_handlers(self, event: Event) -> tuple[Handler, ...]:
+        """The handlers to run for ``event``; the API mixins (``_bot_api``) put the
+        auto-ACK of a button tap first."""
+        return tuple(self.handlers.matching(event))
 
     def _save(self, now: float) -> None:
         self._saved_at = now
