@@ -11,6 +11,7 @@ reported on stderr unless ``--jsonl``.  SIGINT/SIGTERM stop cleanly with status 
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import ssl
 import threading
@@ -134,8 +135,9 @@ def cmd_webhook_serve(args: argparse.Namespace, env: Mapping[str, str], out: Tex
               "threaded": _serve_threaded}[args.transport]
     try:
         runner(settings, options, printer)
-    except OSError as exc:
-        raise CliError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}",
+    except OSError as exc:  # the runtimes word bind errors differently: use the errno's
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        raise CliError(f"cannot listen on {args.host}:{args.port}: {reason}",
                        EXIT_FAILED) from None
     return EXIT_OK
 
