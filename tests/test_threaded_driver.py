@@ -256,6 +256,23 @@ def test_a_lost_connection_is_resumed(
     assert server.counters().resumes == 1
 
 
+@pytest.mark.xfail(strict=True, reason="core: GatewaySession._on_connection_ended drops the "
+                   "close reply the GatewayConnection queued (reported; drivers flush "
+                   "data_to_send() before CloseConnection, so a fix in the core suffices)")
+def test_a_server_close_is_answered_with_a_close_frame(
+        server: SimulatorThread, threads_before: set[threading.Thread]) -> None:
+    bot = ThreadedBot(settings_for(server, policy=QUICK_RETRY), env={})
+    seen, collector = collect(bot)
+    bot.start()
+    wait_until(lambda: seen, what="READY")
+    server.close_connections(4009, "session timed out")
+    wait_until(lambda: any(isinstance(e, Resumed) for e in seen), what="RESUMED")
+    bot.close()
+    bot.join(5)
+    collector.join(5)
+    assert len(bot_close_codes(server)) == 2  # the reply to 4009 (RFC 6455 §5.5.1), then ours
+
+
 # ---------------------------------------------------------------- REST and delivery marks
 
 
@@ -516,16 +533,19 @@ def test_tls_through_a_proxy_tunnel_uses_start_tls(
     assert bot_close_codes(server) == [4000]
 
 
+@pytest.mark.parametrize("via_proxy", [False, True], ids=["direct", "tunnel"])
 def test_an_untrusted_gateway_certificate_fails_the_connection(
-        server: SimulatorThread, tls_server_context: ssl.SSLContext,
-        threads_before: set[threading.Thread]) -> None:
+        server: SimulatorThread, tls_server_context: ssl.SSLContext, connect_proxy: ConnectProxy,
+        threads_before: set[threading.Thread], via_proxy: bool) -> None:
     stranger = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # trusts another CA only
     trustme.CA().configure_trust(stranger)
+    # REST over plain HTTP to the simulator (never proxied: only https_proxy is set), the
+    # gateway over TLS via the forwarder, directly or through a CONNECT tunnel (StartTls).
+    env = {"HTTPS_PROXY": connect_proxy.url} if via_proxy else {}
     with TlsForwarder(tls_server_context, server.port) as forwarder:
-        # REST over plain HTTP to the simulator, the gateway over TLS via the forwarder.
         server.call(lambda sim, now: setattr(sim, "gateway_url",
                                              f"wss://localhost:{forwarder.port}/websocket"))
-        bot = ThreadedBot(settings_for(server, ssl_context=stranger, policy=NO_RETRY), env={})
+        bot = ThreadedBot(settings_for(server, ssl_context=stranger, policy=NO_RETRY), env=env)
         seen, collector = collect(bot)
         stop = bot.run()
         collector.join(5)
@@ -534,6 +554,9 @@ def test_an_untrusted_gateway_certificate_fails_the_connection(
     assert "CERTIFICATE_VERIFY_FAILED" in stop.reason
     assert isinstance(seen[-1], SessionStopped) and seen[-1].fatal
     assert server.counters().websockets == 0
+    assert connect_proxy.tunnels == (1 if via_proxy else 0)
+    bot.mark_processed(3)  # after the end: applied directly, nothing left to queue it to
+    assert bot.session.processed_seq == 3
 
 
 def test_a_refused_connection_is_reported_to_the_session(

@@ -399,19 +399,25 @@ def test_tls_through_a_proxy_tunnel_uses_start_tls(
     assert bot_close_codes(server) == [4000]
 
 
+@pytest.mark.parametrize("via_proxy", [False, True], ids=["direct", "tunnel"])
 def test_an_untrusted_gateway_certificate_fails_the_connection(
-        server: SimulatorThread, tls_server_context: ssl.SSLContext) -> None:
+        server: SimulatorThread, tls_server_context: ssl.SSLContext, connect_proxy: ConnectProxy,
+        via_proxy: bool) -> None:
     stranger = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # trusts another CA only
     trustme.CA().configure_trust(stranger)
+    # REST over plain HTTP to the simulator (never proxied: only https_proxy is set), the
+    # gateway over TLS via the forwarder, directly or through a CONNECT tunnel (StartTls).
+    env = {"HTTPS_PROXY": connect_proxy.url} if via_proxy else {}
     with TlsForwarder(tls_server_context, server.port) as forwarder:
         server.call(lambda sim, now: setattr(sim, "gateway_url",
                                              f"wss://localhost:{forwarder.port}/websocket"))
-        bot = TrioBot(settings_for(server, ssl_context=stranger, policy=NO_RETRY), env={})
+        bot = TrioBot(settings_for(server, ssl_context=stranger, policy=NO_RETRY), env=env)
         stop = trio.run(bot.run)
         wait_until(lambda: forwarder.handshake_failures == 1, what="the refused handshake")
     assert stop.fatal and "could not connect" in stop.reason
     assert "CERTIFICATE_VERIFY_FAILED" in stop.reason
     assert server.counters().websockets == 0
+    assert connect_proxy.tunnels == (1 if via_proxy else 0)
 
 
 def test_a_refused_connection_is_reported_to_the_session(server: SimulatorThread) -> None:
