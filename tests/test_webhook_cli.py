@@ -17,9 +17,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from qqproto_transports._webhook_cli import FAIL, IGNORE, MARK, _Printer
+from qqproto_transports._webhook_shared import WebhookServing
 from qqproto_transports.cli import main
 from qqproto_transports.sim_webhook import WebhookPushThread
 
+from qqproto._webhook_http import (
+    HeartbeatAnswered,
+    RequestRejected,
+    ValidationAnswered,
+    WebhookConnectionClosed,
+)
+from qqproto.events import Dispatch, SessionStopped
 from qqproto.sim._webhook_push import PushOutcome, WebhookPusher
 
 from .support.tls import LocalTLS
@@ -187,3 +196,53 @@ def test_a_port_in_use_is_one_line_and_exit_1(transport: str) -> None:
         status, out, err = run_main("--port", str(port), "--transport", transport)
     assert (status, out) == (1, "")
     assert err == f"qqproto: cannot listen on 127.0.0.1:{port}: Address already in use\n"
+
+
+# ---------------------------------------------------------------------------- the printer
+
+class _Out(io.StringIO):
+    """A text stream with a ``buffer`` like sys.stdout's."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.buffer = io.BytesIO()
+
+
+def _printer(*argv: str) -> tuple[_Printer, _Out, io.StringIO]:
+    from qqproto_transports.cli import build_parser
+
+    args = build_parser().parse_args(["webhook", "serve", *argv])
+    out, err = _Out(), io.StringIO()
+    return _Printer(args, out, err), out, err
+
+
+def test_the_printer_marks_printed_dispatches_and_fails_those_past_the_limit() -> None:
+    printer, out, err = _printer("--max-events", "1")
+    serving = WebhookServing(url="http://127.0.0.1:1/qqbot", host="127.0.0.1", port=1)
+    first = Dispatch(type="T", seq=1, id="E1", data={})
+    assert printer.event(serving) == IGNORE
+    assert printer.event(first) == MARK and printer.done
+    assert printer.event(Dispatch(type="T", seq=2, id="E2", data={})) == FAIL
+    assert printer.event(SessionStopped(reason="x", fatal=False)) == IGNORE
+    assert out.getvalue() == "T seq=1 id=E1\n"
+    assert err.getvalue() == "listening on http://127.0.0.1:1/qqbot\n"
+
+
+def test_the_printer_writes_jsonl_to_the_binary_buffer_and_keeps_observers_quiet() -> None:
+    printer, out, err = _printer("--jsonl")
+    printer.event(Dispatch(type="T", seq=None, id=None, data={"k": "雪"}))
+    printer.observe(RequestRejected(request=1, status=401, reason="x"))
+    assert json.loads(out.buffer.getvalue()) == {"type": "T", "seq": None, "id": None,
+                                                 "data": {"k": "雪"}}
+    assert err.getvalue() == "" and not printer.done
+
+
+def test_the_printer_reports_observed_events_in_plain_mode() -> None:
+    printer, _, err = _printer()
+    printer.observe(RequestRejected(request=3, status=415, reason="content type"))
+    printer.observe(ValidationAnswered(request=4, plain_token="t"))
+    printer.observe(HeartbeatAnswered(request=5, seq=None))
+    printer.observe(WebhookConnectionClosed(reason="idle timeout"))
+    assert err.getvalue().splitlines() == [
+        "rejected request 3: 415 content type", "callback URL validation answered",
+        "heartbeat answered"]

@@ -104,13 +104,17 @@ class Harness:
 
     # -- lifecycle
     def start(self, bot_settings: BotSettings | None = None, *, handler: bool = True,
-              iterate: bool = True, **options: Any) -> Harness:
+              iterate: bool = True, setup: Callable[[Any], object] | None = None,
+              **options: Any) -> Harness:
+        """Make the bot (``setup(bot)`` registers more before it runs) and run it."""
         cls = {"asyncio": AsyncioWebhookBot, "trio": TrioWebhookBot,
                "threaded": ThreadedWebhookBot}[self.kind]
         options.setdefault("env", {})
         self.bot = cls(bot_settings or settings(), **options)
         if handler:
             self.bot.on(Dispatch)(self._handle)
+        if setup is not None:
+            setup(self.bot)
         self.bot.observers.append(self._observe)
         self._thread = threading.Thread(target=self._main, args=(iterate,), daemon=True)
         self._thread.start()
@@ -446,6 +450,71 @@ def test_keep_alive_and_pipelined_requests_are_answered_in_order(server: Harness
     assert [e.id for e in server.dispatches()] == ["S0", "S1", "S2", "P0", "P2"]
 
 
+def test_reading_pauses_while_answers_are_owed_and_resumes_after_marks(
+        server: Harness) -> None:
+    limit = 1 if server.kind == "threaded" else 2  # the threaded server pins it to 1
+    server.start(settings(auto_mark_processed=False), handler=False,
+                 receiver_options={"max_pipelined": 2})
+    with RawClient(server.port) as client:
+        client.send(b"".join(request(dispatch(f"E{n}", seq=n)) for n in range(1, 6)))
+        server.wait_for(lambda: len(server.dispatches()) == limit)
+        assert server.call(lambda bot: [c.rx.reading_paused for c in bot._conns]) == [True]
+        for n in range(1, 6):
+            server.wait_for(lambda n=n: len(server.dispatches()) >= n)
+            server.call(lambda bot, n=n: bot.mark_processed(n))
+            assert client.answer().body == ACK_OK
+    assert [e.seq for e in server.dispatches()] == [1, 2, 3, 4, 5]
+
+
+def test_op1_over_http_is_answered_with_op11(server: Harness) -> None:
+    server.start()
+    answer = post(server.port, request(b'{"op":1,"d":5}'))
+    assert (answer.status, answer.body) == (200, b'{"op":11,"d":5}')
+    assert server.handled == []
+
+
+def test_lifecycle_handlers_see_serving_and_stopped(server: Harness) -> None:
+    seen: list[Event] = []
+
+    def setup(bot: Any) -> None:
+        bot.on(WebhookServing)(seen.append)
+        bot.on(SessionStopped)(seen.append)
+
+    server.start(handler=False, iterate=False, setup=setup)
+    server.wait_for(lambda: len(seen) == 1, "the serving handler")
+    assert server.stop().fatal is False
+    assert [type(e).__name__ for e in seen] == ["WebhookServing", "SessionStopped"]
+
+
+def test_a_handler_that_never_returns_does_not_hold_close_forever(server: Harness) -> None:
+    gate = threading.Event()
+
+    def setup(bot: Any) -> None:
+        if server.kind == "asyncio":
+            @bot.on(Dispatch)
+            async def stuck(event: Dispatch) -> None:
+                await asyncio.sleep(60)
+        elif server.kind == "trio":
+            @bot.on(Dispatch)
+            async def stuck(event: Dispatch) -> None:
+                await trio.sleep(60)
+        else:
+            bot.on(Dispatch)(lambda event: gate.wait(10))
+
+    server.start(handler=False, close_timeout=0.2, setup=setup)
+    try:
+        with RawClient(server.port) as client:
+            client.send(request(dispatch("E1")))
+            server.wait_for(lambda: server.call(lambda bot: bot._core.unanswered) == 1)
+            started = time.monotonic()
+            server.close()
+            assert client.at_eof()  # no answer: counted as failed
+            server.result()
+            assert time.monotonic() - started < 5
+    finally:
+        gate.set()
+
+
 def test_connections_are_served_concurrently(server: Harness) -> None:
     # The first connection's delivery waits for a mark; a second connection still works.
     server.start(settings(auto_mark_processed=False), handler=False)
@@ -550,6 +619,34 @@ def test_a_port_in_use_raises_from_run(server: Harness) -> None:
         first.stop()
 
 
+def test_the_threaded_bot_feeds_an_asyncio_consumer_and_needs_start_before_join() -> None:
+    bot = ThreadedWebhookBot(settings(), env={})
+    with pytest.raises(RuntimeError, match="start"):
+        bot.join(0)
+
+    async def consume() -> list[Event]:
+        seen: list[Event] = []
+        async for event in bot.aiter_events():
+            seen.append(event)
+            if isinstance(event, Dispatch):
+                bot.close(timeout=0)
+        return seen
+
+    async def main() -> list[Event]:
+        consumer = asyncio.ensure_future(consume())
+        await asyncio.sleep(0)  # subscribed before the server starts
+        bot.start()
+        while bot.url is None:
+            await asyncio.sleep(0.005)
+        answer = await asyncio.to_thread(post, bot.port, request(dispatch("E1")))
+        assert answer.body == ACK_OK
+        return await consumer
+
+    seen = asyncio.run(main())
+    assert [type(e).__name__ for e in seen] == ["WebhookServing", "Dispatch", "SessionStopped"]
+    assert bot.join(10).reason == "closed by the application"
+
+
 def post_refused(port: int) -> bool:
     try:
         post(port, request(dispatch("LATE")), timeout=2.0)
@@ -561,11 +658,9 @@ def post_refused(port: int) -> bool:
 # ---------------------------------------------------------------------------- one line
 
 def test_a_gateway_bot_runs_unchanged_on_the_webhook_channel(server: Harness) -> None:
-    """docs/asyncio.rst's echo bot, with only the constructor line changed."""
-    with SimulatorThread(Simulator(), lifetime=60) as sim:
-        sim_settings = BotSettings.from_env(sim.env())
-        bot = {"asyncio": AsyncioWebhookBot, "trio": TrioWebhookBot,
-               "threaded": ThreadedWebhookBot}[server.kind](sim_settings, env={})
+    """docs/asyncio.rst's echo bot; only the constructor line differs from the gateway."""
+
+    def echo_bot(bot: Any) -> None:  # the gateway bot's code, as written for its driver
         rest = RestClient(bot.session.token_state)  # shares the bot's token
 
         if server.kind == "threaded":
@@ -585,21 +680,20 @@ def test_a_gateway_bot_runs_unchanged_on_the_webhook_channel(server: Harness) ->
                     message.chat_id, content=message.content, msg_id=message.msg_id,
                     msg_seq=1))
 
-        server.bot = bot
-        server.bot.observers.append(server._observe)
-        server._thread = threading.Thread(target=server._main, args=(True,), daemon=True)
-        server._thread.start()
-        server.wait_for(lambda: bot.url is not None)
-        pusher = WebhookPusher(callback_url=bot.url, secret=sim.sim.secret,
+    with SimulatorThread(Simulator(), lifetime=60) as sim:
+        server.start(BotSettings.from_env(sim.env()), handler=False, setup=echo_bot)
+        pusher = WebhookPusher(callback_url=server.bot.url, secret=sim.sim.secret,
                                app_id=sim.sim.app_id, retry_delay=0.05)
         with WebhookPushThread(pusher) as push:
             push.attach(sim)
             sim.inject_c2c_message("USER_A", "hello over webhook")
             assert push.wait_idle()
-            server.wait_for(lambda: bool(sim.sent_messages()), "the reply")
+        server.wait_for(lambda: bool(sim.sent_messages()), "the reply")
         [sent] = sim.sent_messages()
         assert (sent.scope, sent.target, sent.content) == ("c2c", "USER_A",
                                                            "hello over webhook")
+        assert [a.outcome for a in push.attempts()] == [PushOutcome.VALIDATED,
+                                                        PushOutcome.ACKED]
         assert server.stop().fatal is False
 
 
