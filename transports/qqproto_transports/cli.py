@@ -230,6 +230,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_echo)
     from ._webhook_cli import add_webhook_parser
     add_webhook_parser(sub)
+    from ._rest_cli import add_rest_parsers
+    add_rest_parsers(sub)
     return parser
 
 
