@@ -75,7 +75,8 @@ class _Conn(asyncio.Protocol):
         self._after()
 
     def _post_ack(self, delivery: Delivery, ok: bool) -> None:
-        self.loop.call_soon(self._ack, delivery, ok)  # never re-enter the receiver
+        # Later, on the loop (never re-entering the receiver), from any thread.
+        self.loop.call_soon_threadsafe(self._ack, delivery, ok)
 
     def _ack(self, delivery: Delivery, ok: bool) -> None:
         self.rx.acknowledge(delivery, ok)
