@@ -436,3 +436,135 @@ def test_wait_idle_reports_a_timeout() -> None:
     push = WebhookPushThread(pusher)
     push.push_event("T", {})
     assert push.wait_idle(timeout=0.01) is False
+
+
+# ---------------------------------------------------------------------------- more properties
+
+@settings(max_examples=100, deadline=None)
+@given(st.binary(max_size=300), st.integers(0, 10**12))
+def test_signed_headers_verify_for_any_body_and_break_when_the_body_changes(
+        body: bytes, stamp: int) -> None:
+    headers = dict(signed_headers(KEY, body, timestamp=str(stamp), app_id=APP_ID))
+    signature = headers["X-Signature-Ed25519"]
+    assert len(signature) == 128 and headers["X-Signature-Timestamp"] == str(stamp)
+    assert KEY.verify(str(stamp), body, signature)
+    assert not KEY.verify(str(stamp), body + b" ", signature)
+    assert not KEY.verify(str(stamp + 1), body, signature)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.text(max_size=40))
+def test_validation_bodies_round_trip_any_token_through_the_receiver(token: str) -> None:
+    receiver = WebhookReceiver(KEY, now=0.0, replay_cache=None,
+                               policy=WebhookPolicy(timestamp_window=1e10))
+    pusher = make()
+    pusher.start(plain_token=token)
+    work = pusher.next_request(0.0, UNIX)
+    assert work is not None
+    receiver.receive_data(_wire(work.request), now=0.0, unix_now=UNIX)
+    answer = _response(receiver.data_to_send())
+    assert pusher.receive_response(work.job_id, answer, 0.0) is PushOutcome.VALIDATED
+
+
+_ACTIONS = st.lists(st.one_of(
+    st.tuples(st.just("push"), st.booleans()),
+    st.tuples(st.just("answer"), st.sampled_from([200, 200, 409, 401, 500])),
+    st.tuples(st.just("redeliver"), st.just(0)),
+    st.tuples(st.just("fail"), st.just(0)),
+    st.tuples(st.just("wait"), st.floats(0.0, 10.0)),
+), max_size=40)
+
+
+@settings(max_examples=200, deadline=None)
+@given(_ACTIONS, st.integers(1, 3), st.integers(1, 3))
+def test_any_interleaving_keeps_every_event_accounted_for(
+        actions: list[tuple[str, Any]], max_attempts: int, in_flight: int) -> None:
+    pusher = validated(max_attempts=max_attempts, max_in_flight=in_flight, retry_delay=1.0)
+    now, outstanding, pushed = 0.0, [], 0
+    for kind, value in actions:
+        if kind == "push":
+            pusher.push_event("T", {}, event_id=f"E{pushed}" if value else None)
+            pushed += 1
+        elif kind == "wait":
+            now += value
+        elif outstanding:
+            work = outstanding.pop(0)
+            if kind == "fail":
+                pusher.request_failed(work.job_id, "reset", now)
+            else:
+                body = b'{"op":12,"d":1}' if kind == "redeliver" else b""
+                status = 200 if kind == "redeliver" else value
+                pusher.receive_response(work.job_id, HttpResponse(status=status, body=body),
+                                        now)
+        while (work := pusher.next_request(now, UNIX + now)) is not None:
+            outstanding.append(work)
+        assert len(outstanding) <= in_flight
+        assert sum(j.state is JobState.IN_FLIGHT for j in pusher.pending) == len(outstanding)
+    events_finished = [j for j in pusher.finished if j.kind is PushKind.EVENT]
+    assert len(events_finished) + len(pusher.pending) == pushed
+    counters = pusher.counters
+    assert counters.delivered + counters.rejected + counters.gave_up == len(events_finished)
+    for job in [*events_finished, *pusher.pending]:
+        assert job.attempts <= max_attempts
+        made = [a.attempt for a in pusher.attempts if a.job_id == job.id]
+        assert made == list(range(1, len(made) + 1))  # attempts numbered in order
+
+
+# ---------------------------------------------------------------------------- smaller facts
+
+def test_events_without_an_id_leave_it_out_and_are_still_sent() -> None:
+    pusher = validated()
+    pusher.push_event("T", [1, 2])
+    work = pusher.next_request(0.0, UNIX)
+    assert work is not None and work.request.body == b'{"op":0,"s":1,"t":"T","d":[1,2]}'
+
+
+def test_a_duplicate_counts_as_delivered_and_a_rejection_as_rejected() -> None:
+    pusher = validated()
+    for event_id in ("D", "R"):
+        pusher.push_event("T", {}, event_id=event_id)
+    first = pusher.next_request(0.0, UNIX)
+    assert first is not None
+    pusher.receive_response(first.job_id, HttpResponse(status=409), 0.0)
+    second = pusher.next_request(0.0, UNIX)
+    assert second is not None
+    pusher.receive_response(second.job_id, HttpResponse(status=403), 0.0)
+    assert [(j.event_id, j.state, j.finished) for j in pusher.finished][1:] == [
+        ("D", JobState.DELIVERED, True), ("R", JobState.REJECTED, True)]
+    assert (pusher.counters.delivered, pusher.counters.rejected) == (1, 1)
+    assert pusher.idle and pusher.pending == []
+
+
+def test_a_transport_failure_during_validation_is_retried() -> None:
+    pusher = make(retry_delay=2.0)
+    pusher.start(plain_token=PLAIN_TOKEN)
+    work = pusher.next_request(0.0, UNIX)
+    assert work is not None
+    assert pusher.request_failed(work.job_id, "ConnectError", 0.0) is PushOutcome.RETRY
+    assert pusher.state is PusherState.VALIDATING and pusher.get_timer() == 2.0
+    retry = pusher.next_request(2.0, UNIX + 2)
+    assert retry is not None and retry.attempt == 2
+    assert b'"event_ts":"1725442343"' in retry.request.body  # a fresh event_ts
+    signed = dict(retry.request.headers)["X-Signature-Timestamp"]
+    answer = KEY.validation_response(PLAIN_TOKEN, signed)
+    assert pusher.receive_response(retry.job_id, HttpResponse(status=200, body=answer),
+                                   2.0) is PushOutcome.VALIDATED
+
+
+def test_start_twice_is_a_transition_error() -> None:
+    from qqproto._fsm import TransitionError
+
+    pusher = make()
+    pusher.start()
+    with pytest.raises(TransitionError):
+        pusher.start()
+
+
+def test_the_timestamp_header_is_whole_seconds() -> None:
+    pusher = validated()
+    pusher.push_event("T", {})
+    work = pusher.next_request(0.0, 1700000000.999)
+    assert work is not None
+    assert dict(work.request.headers)["X-Signature-Timestamp"] == "1700000000"
+    with pytest.raises(LocalProtocolError):
+        pusher.next_request(0.0, -1.0)
