@@ -215,6 +215,9 @@ class GatewaySession:
         self._conn_resuming = False
         self._tunnel: Tunnel | None = None
         self._current_proxy: ProxyConfig | None = None
+        # Bytes an ended connection still had to send (its close reply): flushed before
+        # the CloseConnection command that follows them (drivers flush first).
+        self._leftover = b""
         self._tunnel_id: int | None = None
         self._awaiting_tls: int | None = None
         self._target: tuple[str, int, bool] = ("", 0, False)
@@ -306,11 +309,14 @@ class GatewaySession:
             self._mark(seq)
 
     def data_to_send(self) -> bytes:
+        data = self._leftover
+        if data:
+            self._leftover = b""  # the last bytes of a connection that just ended
         conn = self._conn
         if conn is not None:
-            return conn.data_to_send()
+            return data + conn.data_to_send()
         tunnel = self._tunnel
-        return tunnel.data_to_send() if tunnel is not None else b""
+        return data + tunnel.data_to_send() if tunnel is not None else data
 
     def get_timer(self) -> float | None:
         candidates = [t for t in (self._deadline, self._wait_until) if t is not None]
@@ -686,6 +692,8 @@ class GatewaySession:
         opened_at = self._conn_opened_at if self._conn_opened_at is not None else now
         live_at = self._conn_live_at
         was_resuming = self._conn_resuming and live_at is None
+        if self._conn is not None:
+            self._leftover += self._conn.data_to_send()
         self._conn = None
         self._conn_id = None
 

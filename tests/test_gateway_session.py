@@ -745,3 +745,16 @@ def test_an_unusable_proxy_setting_stops_the_session() -> None:
     stopped = d.events()[-1]
     assert isinstance(stopped, SessionStopped)
     assert stopped.reason.startswith("unusable proxy setting")
+
+
+def test_the_close_reply_of_an_ended_connection_is_still_sent() -> None:
+    from wsproto.events import CloseConnection as WSClose
+    d = started()
+    peer = d.bring_up(seq=1)
+    data = peer.ws.send(WSClose(code=4009, reason="expired"))
+    d.session.receive_data(data, 1.0)
+    assert d.session.connection is None  # the connection is over for the session
+    reply = d.session.data_to_send()  # but its close reply must still go out
+    peer.ws.receive_data(reply)
+    assert [e for e in peer.ws.events()] == [WSClose(code=4009, reason="expired")]
+    assert d.session.data_to_send() == b""

@@ -256,9 +256,6 @@ def test_a_lost_connection_is_resumed(
     assert server.counters().resumes == 1
 
 
-@pytest.mark.xfail(strict=True, reason="core: GatewaySession._on_connection_ended drops the "
-                   "close reply the GatewayConnection queued (reported; drivers flush "
-                   "data_to_send() before CloseConnection, so a fix in the core suffices)")
 def test_a_server_close_is_answered_with_a_close_frame(
         server: SimulatorThread, threads_before: set[threading.Thread]) -> None:
     bot = ThreadedBot(settings_for(server, policy=QUICK_RETRY), env={})

@@ -128,8 +128,7 @@ class Handlers:
 
     def matching(self, event: Event) -> tuple[Handler, ...]:
         """The handlers for ``event`` in registration-group order (cached per kind)."""
-        kind = type(event)
-        key = (kind, event.type if kind is Dispatch or isinstance(event, Dispatch) else None)
+        key = (type(event), event.type if isinstance(event, Dispatch) else None)
         found = self._cache.get(key)
         if found is None:
             found = self._cache[key] = tuple(self._find(event))
