@@ -28,7 +28,7 @@ from qqproto._webhook_http import Delivery, WebhookReceiverState
 from qqproto.errors import RemoteProtocolError
 from qqproto.events import Event
 
-from ._shared import BotSettings, Handler, run_call_sync, sync_http_client
+from ._shared import BotSettings, Handler, log, run_call_sync, sync_http_client
 from ._webhook_shared import BackgroundRun, Ticket, WebhookBotBase, run_handler_sync
 
 __all__ = ["HANDSHAKE_TIMEOUT", "WRITE_TIMEOUT", "ThreadedWebhookBot"]
@@ -182,7 +182,11 @@ class ThreadedWebhookBot(BackgroundRun, WebhookBotBase):
     def _accept(self, listener: socket.socket) -> None:
         try:
             sock, _ = listener.accept()
-        except OSError:  # gone already, or out of descriptors: the selector says again
+        except BlockingIOError:  # another accept took it
+            return
+        except OSError as exc:  # out of descriptors: let the system recover, as trio does
+            log.warning("accept failed: %s", exc)
+            time.sleep(0.1)
             return
         sock.setblocking(True)
         conn = _Conn(self, sock)
