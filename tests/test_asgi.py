@@ -353,3 +353,10 @@ def test_rejections_are_reported_to_observers_with_request_numbers() -> None:
     asyncio.run(main())
     assert observed == [RequestRejected(request=1, status=405, reason="method not allowed"),
                         RequestRejected(request=2, status=404, reason="not found")]
+
+
+def test_the_app_has_the_bot_api_of_the_gateway_bots() -> None:
+    app = WebhookApp(settings(), env={})
+    assert app._core.delivery_handlers == app._delivery_handlers  # the auto-ACK hook
+    assert app.rest is app.rest and app.rest.token_state is app.session.token_state
+    assert callable(app.upload) and callable(app.ack_interaction)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import dataclasses
 import ssl
 import threading
 import time
@@ -695,6 +696,45 @@ def test_a_gateway_bot_runs_unchanged_on_the_webhook_channel(server: Harness) ->
         assert [a.outcome for a in push.attempts()] == [PushOutcome.VALIDATED,
                                                         PushOutcome.ACKED]
         assert server.stop().fatal is False
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class _AutoAckSettings(BotSettings):
+    """Settings asking for the interaction auto-ACK (read by the bot API mixin)."""
+
+    auto_ack_interactions: bool = True
+
+
+@pytest.mark.parametrize("auto", [False, True], ids=["handler-acks", "auto-ack"])
+def test_the_bot_api_mixins_work_on_the_webhook_channel(server: Harness, auto: bool) -> None:
+    with SimulatorThread(Simulator(), lifetime=60) as sim:
+        env = sim.env()
+        base = BotSettings.from_env(env)
+        bot_settings = (_AutoAckSettings(app_id=base.app_id, secret=base.secret,
+                                         endpoints=base.endpoints) if auto else base)
+
+        def setup(bot: Any) -> None:
+            assert bot._core.delivery_handlers == bot._delivery_handlers
+            if auto:
+                return
+            if server.kind == "threaded":
+                bot.on("INTERACTION_CREATE")(lambda e: bot.ack_interaction(e.data["id"]))
+            else:
+                @bot.on("INTERACTION_CREATE")
+                async def ack(event: Dispatch) -> None:
+                    await bot.ack_interaction(event.data["id"])
+
+        server.start(bot_settings, setup=setup)
+        pusher = WebhookPusher(callback_url=server.bot.url, secret=sim.sim.secret,
+                               app_id=sim.sim.app_id, retry_delay=0.05)
+        with WebhookPushThread(pusher) as push:
+            push.attach(sim)
+            tap = sim.inject_interaction("c2c", user_openid="USER_A", button_id="b1")
+            assert push.wait_idle()
+        acks = sim.call(lambda s, now: [a.interaction_id for a in s.interaction_acks])
+        assert acks == [tap.data["id"]]
+        assert server.handled_ids() == [tap.id]
+        assert server.bot.rest is server.bot.rest  # one RestClient on the bot's token
 
 
 # ---------------------------------------------------------------------------- the core

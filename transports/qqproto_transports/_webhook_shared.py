@@ -29,7 +29,7 @@ import os
 import queue
 import ssl
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any, Final
@@ -180,6 +180,9 @@ class WebhookCore:
         self.receiver_options = dict(receiver_options or {})
         self.session = WebhookSession(settings)
         self.handlers = Handlers()
+        #: What runs for a dispatch: the matching handlers, or a bot's
+        #: ``_delivery_handlers`` (which may put the interaction auto-ACK first).
+        self.delivery_handlers: Callable[[Event], Iterable[Handler]] = self.handlers.matching
         self.observers: list[Observer] = []
         self.stopped: Stop | None = None
         self.url: str | None = None
@@ -226,7 +229,7 @@ class WebhookCore:
     def accept(self, dispatch: Dispatch, ack: Callable[[bool], object]) -> Ticket:
         """Register a verified dispatch and publish it.  The caller runs
         ``ticket.to_run`` and reports each with :meth:`handler_done`."""
-        to_run = list(self.handlers.matching(dispatch))
+        to_run = list(self.delivery_handlers(dispatch))
         with self._lock:
             manual = bool(self._subscribers) and not self.settings.auto_mark_processed
             ticket = Ticket(dispatch, ack, to_run, manual)
@@ -417,6 +420,9 @@ class WebhookBotBase:
         self.host, self.port, self.close_timeout = host, port, close_timeout
         self._ssl = ssl_context
         self.stopped: Stop | None = None
+        hook = getattr(self, "_delivery_handlers", None)  # the bot API mixin's auto-ACK
+        if hook is not None:
+            core.delivery_handlers = hook
 
     @property
     def url(self) -> str | None:

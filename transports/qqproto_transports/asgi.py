@@ -34,6 +34,7 @@ from qqproto._webhook import (
 )
 from qqproto.events import Dispatch, Event
 
+from ._bot_api import AsyncBotApi
 from ._shared import BotSettings, async_http_client, run_call_async
 from ._webhook_shared import (
     DEFAULT_CLOSE_TIMEOUT,
@@ -69,7 +70,7 @@ class _Inbox:
         return self._items.popleft()
 
 
-class WebhookApp:
+class WebhookApp(AsyncBotApi):
     """An ASGI 3 application answering QQ webhook callbacks.
 
     ``path`` is where callbacks arrive (``root_path`` is stripped first); ``path=None``
@@ -85,11 +86,13 @@ class WebhookApp:
                  close_timeout: float = DEFAULT_CLOSE_TIMEOUT) -> None:
         self._core = core = WebhookCore(settings, path=path or DEFAULT_WEBHOOK_PATH,
                                         policy=policy, replay_cache=replay_cache, env=env)
-        self.settings, self.session, self.handlers = settings, core.session, core.handlers
+        self.settings, self.handlers = settings, core.handlers
+        self.session = core.session  # type: ignore[assignment]  # _bot_api: GatewaySession
         self.on = core.handlers.on
         self.observers = core.observers
         self.http: httpx.AsyncClient = async_http_client(settings, core.env)
         self.path, self.close_timeout = path, close_timeout
+        core.delivery_handlers = self._delivery_handlers  # the interaction auto-ACK
         self._requests = 0
         self._closed = False
         self.stopped: Stop | None = None

@@ -25,6 +25,7 @@ from qqproto._webhook_http import Delivery
 from qqproto.errors import RemoteProtocolError
 from qqproto.events import Event
 
+from ._bot_api import AsyncBotApi
 from ._shared import BotSettings, Handler, async_http_client, log, run_call_async
 from ._webhook_shared import Ticket, WebhookBotBase, run_handler_async
 
@@ -113,7 +114,7 @@ class _Conn(asyncio.Protocol):
                 transport.resume_reading()
 
 
-class AsyncioWebhookBot(WebhookBotBase):
+class AsyncioWebhookBot(AsyncBotApi, WebhookBotBase):  # type: ignore[misc]  # session: see _bot_api
     """A QQ bot on the webhook channel, on asyncio.  ``await bot.run()``; ``bot.close()``.
 
     Parameters: :class:`~qqproto_transports._webhook_shared.WebhookBotBase`.

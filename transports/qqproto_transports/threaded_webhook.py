@@ -28,6 +28,7 @@ from qqproto._webhook_http import Delivery, WebhookReceiverState
 from qqproto.errors import RemoteProtocolError
 from qqproto.events import Event
 
+from ._bot_api import SyncBotApi
 from ._shared import BotSettings, Handler, log, run_call_sync, sync_http_client
 from ._webhook_shared import BackgroundRun, Ticket, WebhookBotBase, run_handler_sync
 
@@ -116,7 +117,7 @@ class _Conn:
         self.inbox.put(item)
 
 
-class ThreadedWebhookBot(BackgroundRun, WebhookBotBase):
+class ThreadedWebhookBot(BackgroundRun, SyncBotApi, WebhookBotBase):  # type: ignore[misc]  # session: see _bot_api
     """A QQ bot on the webhook channel for threads: ``bot.run()`` blocks; or
     ``bot.start()`` … ``bot.join()``.  Parameters:
     :class:`~qqproto_transports._webhook_shared.WebhookBotBase`."""

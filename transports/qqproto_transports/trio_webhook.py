@@ -24,6 +24,7 @@ from qqproto._webhook_http import Delivery, WebhookReceiverState
 from qqproto.errors import RemoteProtocolError
 from qqproto.events import Event
 
+from ._bot_api import AsyncBotApi
 from ._shared import BotSettings, Handler, async_http_client, log, run_call_async
 from ._webhook_shared import Ticket, WebhookBotBase, run_handler_async
 
@@ -120,7 +121,7 @@ class _Conn:
         self.scope.deadline = self.wake_at
 
 
-class TrioWebhookBot(WebhookBotBase):
+class TrioWebhookBot(AsyncBotApi, WebhookBotBase):  # type: ignore[misc]  # session: see _bot_api
     """A QQ bot on the webhook channel, on trio.  ``await bot.run()``; ``bot.close()``.
 
     Parameters: :class:`~qqproto_transports._webhook_shared.WebhookBotBase`.
