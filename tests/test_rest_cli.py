@@ -174,7 +174,7 @@ def test_upload_chunked_prints_file_info_and_plain_progress_lines(
     assert (stored.method, stored.verified, stored.file_type, stored.file_name) == (
         "chunked", True, 4, "clip.bin")
     assert err.splitlines() == [
-        "hashing 50% (2.1/3.0 MB)", "hashing 100% (3.0/3.0 MB)",
+        "hashing 100% (3.0/3.0 MB)",  # one 4 MiB step of the hashing pass
         "uploaded part 1/3 (1.0/3.0 MB)", "uploaded part 2/3 (2.1/3.0 MB)",
         "uploaded part 3/3 (3.0/3.0 MB)"]
 
@@ -262,6 +262,18 @@ def test_file_types_are_guessed_from_the_extension() -> None:
         "a.PNG", "b.jpeg", "c.mp4", "d.silk", "e.wav", "f.pdf", "g")] == [
         FileType.IMAGE, FileType.IMAGE, FileType.VIDEO, FileType.VOICE, FileType.VOICE,
         FileType.FILE, FileType.FILE]
+
+
+def test_plain_lines_mark_each_quarter_of_the_hashing_pass() -> None:
+    err = io.StringIO()
+    lines = ProgressPrinter(err)
+    for done in range(1, 11):
+        lines(UploadProgress(phase=UploadPhase.HASHING, bytes_done=done * 1_000_000,
+                             bytes_total=10_000_000))
+    assert err.getvalue().splitlines() == [
+        "hashing 0% (1.0/10.0 MB)", "hashing 25% (3.0/10.0 MB)",
+        "hashing 50% (5.0/10.0 MB)", "hashing 75% (8.0/10.0 MB)",
+        "hashing 100% (10.0/10.0 MB)"]
 
 
 def test_the_bar_is_redrawn_at_most_ten_times_a_second() -> None:

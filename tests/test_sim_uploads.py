@@ -636,3 +636,23 @@ def test_the_store_is_made_once_per_simulator() -> None:
     assert sim_uploads(a) is sim_uploads(a)
     assert sim_uploads(a) is not sim_uploads(b)
     assert repr(sim_uploads(a)) == "UploadStore(open=0, stored=0, buffered=0)"
+
+
+def test_with_verification_off_parts_are_stored_unhashed_and_completion_is_unchecked(
+        ) -> None:
+    platform = Platform(block=1000)
+    platform.store.config.verify = False
+    data = blob(1500)
+    plan = platform.prepare(data, sha1="0" * 40).json()  # a wrong digest goes unnoticed
+    for index, part in platform.parts(plan, data):
+        reply = platform.put(platform.url(plan, index), part)
+        assert reply.status == 200 and "etag" not in reply.headers
+        platform.post("upload_part_finish", {"upload_id": plan["upload_id"],
+                                             "part_index": index,
+                                             "block_size": len(part), "md5": "x"})
+    assert platform.complete(plan).status == 200
+    stored = platform.store.stored[-1]
+    assert (stored.verified, stored.problem) == (False,
+                                                 "digests not checked (config.verify off)")
+    assert platform.store.counters.files_verified == 0
+    assert platform.store.counters.parts_put == 2

@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import logging
 import os
+import random
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -33,6 +34,7 @@ from qqproto_transports._upload_async import (
 )
 from qqproto_transports._upload_sync import (
     STREAM_CHUNK,
+    PairHasher,
     PartReader,
     body_chunks,
     hash_file,
@@ -43,9 +45,9 @@ from qqproto_transports._upload_sync import (
     upload_file_sync,
 )
 
-from qqproto._api_errors import UploadDailyLimitError
+from qqproto._api_errors import InvalidCredentialsError, UploadDailyLimitError
 from qqproto._endpoints import Endpoints
-from qqproto._hashing import hash_bytes
+from qqproto._hashing import MD5_10M_PREFIX, hash_bytes
 from qqproto._http import HttpRequest, HttpResponse
 from qqproto._interactions import InteractionResult
 from qqproto._messages import ChatScope, FileType
@@ -159,6 +161,41 @@ def test_the_async_executor_uploads_and_the_simulator_verifies_everything(
     assert [p.phase for p in seen][:1] == [UploadPhase.HASHING]
     assert seen[-1] == UploadProgress(phase=UploadPhase.UPLOADING, bytes_done=len(data),
                                       bytes_total=len(data), parts_done=6, parts_total=6)
+
+
+def test_the_token_is_fetched_once_while_the_file_is_hashed(tmp_path: Path) -> None:
+    sim = make_sim()
+    write(tmp_path / "a.bin", 3 * BLOCK)
+    media, http = async_upload(sim, tmp_path / "a.bin")
+    assert not isinstance(media, Exception)
+    paths = [path for _, _, path, _ in http.log]
+    assert paths.count("/app/getAppAccessToken") == 1
+    assert paths.index("/app/getAppAccessToken") < paths.index("/v2/users/U/upload_prepare")
+
+
+@pytest.mark.parametrize("executor", ["async", "sync"])
+def test_a_failed_prefetch_is_left_to_the_session(tmp_path: Path, executor: str) -> None:
+    sim = make_sim()
+    write(tmp_path / "a.bin", 2 * BLOCK)
+    sim.faults.http_errors = (HttpFault(path="/app/getAppAccessToken", status=502),)
+    if executor == "async":
+        media, http = async_upload(sim, tmp_path / "a.bin")
+    else:
+        client, http = sync_client(sim)
+        with client:
+            media = upload_file_sync(rest_for(sim), client, tmp_path / "a.bin", scope="c2c",
+                                     target_id="U", method=UploadMethod.CHUNKED)
+    assert not isinstance(media, Exception)
+    assert [path for _, _, path, _ in http.log].count("/app/getAppAccessToken") == 2
+
+
+def test_rejected_credentials_surface_from_the_session(tmp_path: Path) -> None:
+    sim = make_sim()
+    write(tmp_path / "a.bin", 2 * BLOCK)
+    sim.faults.reject_credentials = 2
+    error, http = async_upload(sim, tmp_path / "a.bin")
+    assert isinstance(error, InvalidCredentialsError)
+    assert [method for _, method, _, _ in http.log].count("PUT") == 0
 
 
 def test_40093001_is_retried_every_second_on_the_session_timer(tmp_path: Path) -> None:
@@ -410,6 +447,20 @@ def test_hashing_streams_the_file_in_chunks(tmp_path: Path) -> None:
     hashes = hash_file(PartReader(tmp_path / "a.bin"), 10_000, seen.append, chunk=4096)
     assert hashes == hash_bytes(data)
     assert [p.bytes_done for p in seen] == [4096, 8192, 10_000]
+
+
+@pytest.mark.parametrize(("size", "chunk"), [
+    (0, 4096), (1, 4096), (MD5_10M_PREFIX - 1, 1 << 20), (MD5_10M_PREFIX, 1 << 20),
+    (MD5_10M_PREFIX + 1, 1 << 20), (MD5_10M_PREFIX + 5000, 4 * 1024 * 1024),
+    (MD5_10M_PREFIX + 5000, MD5_10M_PREFIX),
+])
+def test_the_two_thread_hasher_agrees_with_the_core_s(size: int, chunk: int) -> None:
+    data = random.Random(size).randbytes(size)
+    hasher = PairHasher()
+    for start in range(0, size, chunk):
+        hasher.update(data[start:start + chunk])
+    hasher.close()
+    assert hasher.hashes() == hash_bytes(data)
 
 
 def test_large_bodies_are_streamed_with_their_length_and_small_ones_are_not() -> None:

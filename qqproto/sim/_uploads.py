@@ -122,6 +122,10 @@ class UploadConfig:
     max_open_uploads: int = 64
     #: Out-of-order part bytes held for all uploads together.
     max_buffered: int = 128 * _MIB
+    #: ``False``: store parts without hashing anything and complete without checking
+    #: (the record says ``verified=False``).  Only for benchmarks that want the
+    #: client's cost alone; the platform checks every digest.
+    verify: bool = True
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -466,6 +470,11 @@ def _presigned_put(sim: Simulator, request: SimRequest, params: dict[str, str],
     if len(data) != part.length:
         counters.parts_refused += 1
         return _bad(request, f"part {number} must be {part.length} bytes, got {len(data)}")
+    if not store.config.verify:
+        part.md5 = ""
+        counters.parts_put += 1
+        counters.bytes_received += len(data)
+        return SimResponse(status=200)
     md5 = hashlib.md5(data, usedforsecurity=False).hexdigest()
     refused = store._store_part(upload, number, part, data, md5)
     if refused is not None:
@@ -506,7 +515,8 @@ def _part_finish(scope: str, param: str) -> Handler:
             return _bad(request, "part_index, block_size and md5 are required")
         if part.md5 is None:
             return _bad(request, f"part {number} was not uploaded")
-        if size != part.length or body["md5"] != part.md5:  # rest.md §4.11, §4.16
+        checked = store.config.verify
+        if size != part.length or (checked and body["md5"] != part.md5):  # §4.11, §4.16
             store.counters.part_mismatches += 1
             return _bad(request, f"part {number}: block_size or md5 does not match the "
                                  "stored bytes")
@@ -529,7 +539,7 @@ def _complete(sim: Simulator, request: SimRequest, *, scope: str, target: str,
     waiting = [n for n, part in upload.parts.items() if not part.finished]
     if waiting:
         return _bad(request, f"{len(waiting)} part(s) not finished, first {waiting[0]}")
-    problem = store._verify(upload)
+    problem = store._verify(upload) if store.config.verify else ""
     del store._open[upload.upload_id]
     store._forget(upload)
     record = StoredMedia(method="chunked", scope=scope, target=target,
@@ -540,7 +550,7 @@ def _complete(sim: Simulator, request: SimRequest, *, scope: str, target: str,
         store.counters.hash_mismatches += 1
         store.stored.append(replace(record, problem=problem))
         return _bad(request, problem)
-    store.counters.files_verified += 1
+    store.counters.files_verified += store.config.verify
     answer = _media_answer(sim, store)
     if body.get("srv_send_msg") is True:
         sent = _send_media(sim, request, scope=scope, target=target,
@@ -549,9 +559,10 @@ def _complete(sim: Simulator, request: SimRequest, *, scope: str, target: str,
             return sent
         answer["id"] = sent
     store._remember_answer(upload.upload_id, answer)
-    store.stored.append(replace(record, file_info=answer["file_info"],
-                                 file_uuid=answer["file_uuid"], verified=True,
-                                 message_id=answer.get("id")))
+    store.stored.append(replace(
+        record, file_info=answer["file_info"], file_uuid=answer["file_uuid"],
+        verified=store.config.verify, message_id=answer.get("id"),
+        problem="" if store.config.verify else "digests not checked (config.verify off)"))
     return json_response(answer)
 
 

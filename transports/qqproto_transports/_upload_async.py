@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncGenerator, Callable
+from functools import partial
 from typing import Any
 
 import anyio
 import httpx
 
 from qqproto._commands import Command, SendHttpRequest
-from qqproto._hashing import FileHasher, FileHashes
+from qqproto._hashing import FileHashes
 from qqproto._http import HttpRequest, HttpResponse
 from qqproto._messages import ChatScope, FileType, UploadedMedia
 from qqproto._rest import RestClient
@@ -36,7 +37,6 @@ from qqproto._upload_plan import MAX_CONCURRENCY
 from qqproto._upload_values import (
     ReadPart,
     UploadMethod,
-    UploadPhase,
     UploadProgress,
 )
 
@@ -48,10 +48,11 @@ from ._upload_sync import (
     answer,
     body_chunks,
     feed_events,
-    hash_step,
+    hash_file,
     inline_done,
     resolve_method,
     streamed_args,
+    take_token,
 )
 
 __all__ = ["hash_file_async", "perform_async", "run_upload_async", "upload_file_async"]
@@ -151,19 +152,25 @@ async def run_upload_async(session: UploadSession, client: httpx.AsyncClient,
 
 async def hash_file_async(reader: PartReader, size: int, progress: Progress | None = None,
                           *, chunk: int = HASH_CHUNK) -> FileHashes:
-    """md5, sha1 and md5_10m in one streamed pass, each step on a worker thread."""
-    hasher = FileHasher()
-    limiter = anyio.CapacityLimiter(1)
-    done = 0
-    while done < size:
-        step = min(chunk, size - done)
-        await anyio.to_thread.run_sync(hash_step, reader, hasher, done, step,
-                                       limiter=limiter)
-        done += step
+    """md5, sha1 and md5_10m in one streamed pass on worker threads
+    (:func:`~qqproto_transports._upload_sync.hash_file`); progress comes back to the
+    event loop, and a cancelled upload stops the pass at the next chunk."""
+
+    def report(event: UploadProgress) -> None:
+        anyio.from_thread.check_cancelled()
         if progress is not None:
-            progress(UploadProgress(phase=UploadPhase.HASHING, bytes_done=done,
-                                    bytes_total=size))
-    return hasher.hashes()
+            anyio.from_thread.run_sync(progress, event)
+
+    return await anyio.to_thread.run_sync(partial(hash_file, reader, size, report,
+                                                  chunk=chunk))
+
+
+async def prefetch_token_async(rest: RestClient, client: httpx.AsyncClient,
+                               clock: Callable[[], float]) -> None:
+    """The token fetched while the file is hashed (see
+    :func:`~qqproto_transports._upload_sync.prefetch_token_sync`)."""
+    if rest.token_state.current(clock()) is None:
+        take_token(rest, await perform_async(client, rest.token_state.request()), clock())
 
 
 async def upload_file_async(
@@ -190,7 +197,9 @@ async def upload_file_async(
             media: UploadedMedia = await run_call_async(call, client, clock)
             inline_done(size, progress)
             return media
-        hashes = await hash_file_async(reader, size, progress)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(prefetch_token_async, rest, client, clock)
+            hashes = await hash_file_async(reader, size, progress)
         session = rest.upload_session(scope, target_id, file_type, file_name=name,
                                       file_size=size, hashes=hashes,
                                       max_parts_in_flight=max_parts_in_flight)

@@ -14,6 +14,8 @@ pass, run the session.
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import os
 import queue
 import threading
@@ -25,8 +27,9 @@ from typing import Any, Final
 
 import httpx
 
+from qqproto._api_errors import ApiError
 from qqproto._commands import Command, SendHttpRequest
-from qqproto._hashing import FileHasher, FileHashes
+from qqproto._hashing import MD5_10M_PREFIX, FileHashes
 from qqproto._http import HttpRequest, HttpResponse
 from qqproto._messages import ChatScope, FileType, UploadedMedia
 from qqproto._rest import RestClient
@@ -46,6 +49,7 @@ from ._shared import httpx_request_args, run_call_sync, to_http_response
 
 __all__ = [
     "HASH_CHUNK",
+    "PairHasher",
     "PartReader",
     "Progress",
     "hash_file",
@@ -54,7 +58,7 @@ __all__ = [
 ]
 
 #: Bytes read and hashed per step of the hashing pass (one buffer of this size at a time).
-HASH_CHUNK: Final = 2 * 1024 * 1024
+HASH_CHUNK: Final = 4 * 1024 * 1024
 #: Bodies larger than this are streamed in pieces of this size (see streamed_args).
 STREAM_CHUNK: Final = 256 * 1024
 #: Workers for requests: every part in flight may have its PUT or finish out, plus the
@@ -127,28 +131,69 @@ class PartReader:
             self._file.close()
 
 
-def hash_step(reader: PartReader, hasher: FileHasher, offset: int, length: int) -> None:
-    """Read ``length`` bytes at ``offset`` into ``hasher`` (one step of the pass)."""
-    data = reader.read(offset, length)
-    if len(data) != length:
-        raise UploadSourceError(f"{reader.path.name}: read {len(data)} bytes at offset "
-                                f"{offset}, expected {length} (the file changed?)")
-    hasher.update(data)
+class PairHasher:
+    """The three digests of rest.md §4.3–4.4, with md5 and sha1 on two threads.
+
+    hashlib releases the GIL while it hashes, so feeding sha1 on a helper thread while
+    the caller's thread runs md5 over the same chunk makes the pass cost about one md5
+    instead of md5 + sha1.  ``md5_10m`` is the md5 state copied at byte 10,002,432
+    (:data:`~qqproto._hashing.MD5_10M_PREFIX`), or the whole md5 for a smaller file —
+    the same values as :class:`~qqproto._hashing.FileHasher` (tested against it)."""
+
+    def __init__(self) -> None:
+        self._md5 = hashlib.md5(usedforsecurity=False)
+        self._sha1 = hashlib.sha1(usedforsecurity=False)
+        self._md5_10m: str | None = None
+        self._size = 0
+        self._helper = ThreadPoolExecutor(1, thread_name_prefix="qqproto-sha1")
+
+    def update(self, data: bytes) -> None:
+        sha1 = self._helper.submit(self._sha1.update, data)
+        try:
+            left = MD5_10M_PREFIX - self._size
+            if 0 < left <= len(data):
+                view = memoryview(data)
+                self._md5.update(view[:left])
+                self._md5_10m = self._md5.hexdigest()
+                self._md5.update(view[left:])
+            else:
+                self._md5.update(data)
+            self._size += len(data)
+        finally:
+            sha1.result()
+
+    def hashes(self) -> FileHashes:
+        md5 = self._md5.hexdigest()
+        return FileHashes(size=self._size, md5=md5, sha1=self._sha1.hexdigest(),
+                          md5_10m=self._md5_10m or md5)
+
+    def close(self) -> None:
+        self._helper.shutdown(wait=True)
 
 
 def hash_file(reader: PartReader, size: int, progress: Progress | None = None, *,
               chunk: int = HASH_CHUNK) -> FileHashes:
-    """md5, sha1 and md5_10m of the first ``size`` bytes in one streamed pass."""
-    hasher = FileHasher()
-    done = 0
-    while done < size:
-        step = min(chunk, size - done)
-        hash_step(reader, hasher, done, step)
-        done += step
-        if progress is not None:
-            progress(UploadProgress(phase=UploadPhase.HASHING, bytes_done=done,
-                                    bytes_total=size))
-    return hasher.hashes()
+    """md5, sha1 and md5_10m of the first ``size`` bytes in one streamed pass (one chunk
+    in memory at a time; see :class:`PairHasher`)."""
+    hasher = PairHasher()
+    try:
+        done = 0
+        while done < size:
+            step = min(chunk, size - done)
+            data = reader.read(done, step)
+            if len(data) != step:
+                raise UploadSourceError(
+                    f"{reader.path.name}: read {len(data)} bytes at offset {done}, "
+                    f"expected {step} (the file changed?)")
+            hasher.update(data)
+            del data
+            done += step
+            if progress is not None:
+                progress(UploadProgress(phase=UploadPhase.HASHING, bytes_done=done,
+                                        bytes_total=size))
+        return hasher.hashes()
+    finally:
+        hasher.close()
 
 
 def body_chunks(body: bytes) -> Generator[bytes, None, None]:
@@ -267,6 +312,23 @@ def resolve_method(size: int, method: UploadMethod | None, name: str) -> UploadM
     return method
 
 
+def take_token(rest: RestClient, result: HttpResponse | str, now: float) -> None:
+    """Keep a prefetched token; a failure is left for the session to meet again, with
+    its own error handling (so it is reported once, where it belongs)."""
+    if isinstance(result, HttpResponse):
+        with contextlib.suppress(ApiError):
+            rest.token_state.receive_response(result, now)
+
+
+def prefetch_token_sync(rest: RestClient, client: httpx.Client,
+                        clock: Callable[[], float]) -> None:
+    """Fetch the access token (and open the connection) while the file is hashed: the
+    session needs it for ``upload_prepare`` right after the pass, and a round trip to
+    the token endpoint overlaps the hashing instead of following it."""
+    if rest.token_state.current(clock()) is None:
+        take_token(rest, perform_sync(client, rest.token_state.request()), clock())
+
+
 def inline_done(size: int, progress: Progress | None) -> None:
     if progress is not None:
         progress(UploadProgress(phase=UploadPhase.UPLOADING, bytes_done=size,
@@ -296,7 +358,10 @@ def upload_file_sync(rest: RestClient, client: httpx.Client, path: str | os.Path
             media: UploadedMedia = run_call_sync(call, client, clock)
             inline_done(size, progress)
             return media
-        hashes = hash_file(reader, size, progress)
+        with ThreadPoolExecutor(1, thread_name_prefix="qqproto-token") as side:
+            token = side.submit(prefetch_token_sync, rest, client, clock)
+            hashes = hash_file(reader, size, progress)
+            token.result()
         session = rest.upload_session(scope, target_id, file_type, file_name=name,
                                       file_size=size, hashes=hashes,
                                       max_parts_in_flight=max_parts_in_flight)

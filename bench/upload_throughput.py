@@ -1,0 +1,429 @@
+"""Chunked upload throughput: 100 MB through the simulator, per driver, beside the
+hashing limit and beside qqbot-agent-sdk's uploader.
+
+Every row runs in a fresh worker process against one simulator process (both on
+127.0.0.1): the worker does a whole upload as an application would — hash the file,
+``upload_prepare``, ``PUT`` every part to its pre-signed URL, ``upload_part_finish``,
+complete — and reports its wall time, its CPU time and its resident memory (peak
+``VmHWM`` minus ``VmRSS`` just before the upload, i.e. what the upload added).  The
+simulator checks every part's md5 and the file's md5, sha1 and md5_10m; a row counts
+only when the simulator says the file it assembled is the one announced.
+
+Rows:
+
+``hashing limit``  read the file and feed md5 and sha1 with the same 1 MiB chunks, one
+                   pass, one thread: what any uploader must spend before ``upload_prepare``
+``asyncio``        ``AsyncioBot.upload`` (qqproto_transports._upload_async)
+``trio``           ``TrioBot.upload`` (the same executor on trio)
+``threaded``       ``ThreadedBot.upload`` (qqproto_transports._upload_sync)
+``agent-sdk``      qqbot-agent-sdk's ``ChunkedUploader`` (pointed at the simulator through
+                   its ``QQ_API_BASE`` / ``QQ_TOKEN_URL`` variables; driven, not copied)
+
+Targets (issue 5), for every qqproto row: at least 80 % of the hashing limit's MB/s,
+and peak resident memory under ``block size × concurrency + 30 MB``.  ``--check`` exits
+1 when one fails.  MB = 10^6 bytes.
+
+    /work/venv/bin/python bench/upload_throughput.py
+    /work/venv/bin/python bench/upload_throughput.py --size-mb 100 --repeat 3 --check
+    /work/venv/bin/python bench/upload_throughput.py --only asyncio,threaded --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import hashlib
+import json
+import os
+import random
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common
+from _common import TAG, Child
+
+_common.ensure_repo_on_path()
+
+ROWS: Final = ("hashing-limit", "asyncio", "trio", "threaded", "agent-sdk")
+QQPROTO_ROWS: Final = ("asyncio", "trio", "threaded")
+MB: Final = 1_000_000
+SLACK: Final = 30 * MB
+TARGET_SHARE: Final = 0.80
+OPENID: Final = "BENCHUSER0000000000000000000001"
+
+
+# ====================================================================== the simulator side
+
+def serve(block: int, concurrency: int, verify: bool) -> None:
+    """The upload simulator on 127.0.0.1, answering ``last`` and ``quit`` on stdin."""
+    asyncio.run(_serve(block, concurrency, verify))
+
+
+async def _serve(block: int, concurrency: int, verify: bool) -> None:
+    from qqproto_transports.sim_server import serve_simulator
+
+    from qqproto.sim import Simulator
+    from qqproto.sim._uploads import sim_uploads
+
+    sim = Simulator(rng=random.Random(5), record_limit=256)
+    config = sim_uploads(sim).config
+    config.block_size, config.concurrency, config.verify = block, concurrency, verify
+    loop = asyncio.get_running_loop()
+
+    def say(line: str) -> None:
+        print(TAG + line, flush=True)
+
+    async with serve_simulator(sim, lifetime=3600.0, idle_timeout=900.0) as server:
+        say("serving " + json.dumps({"env": server.env(), "port": server.port}))
+
+        def handle(line: str | None) -> None:
+            command = (line or "quit").strip()
+            if command == "last":
+                store = sim_uploads(sim)
+                last = store.stored[-1] if store.stored else None
+                say("last " + json.dumps({
+                    "verified": bool(last and (last.verified or not verify)),
+                    "size": last.size if last else None,
+                    "problem": last.problem if last else "no upload",
+                    "parts_put": store.counters.parts_put,
+                    "cpu": time.process_time(),
+                    "with_authorization": store.counters.puts_with_authorization}))
+            elif command == "quit":
+                server.request_stop()
+
+        def read() -> None:
+            with contextlib.suppress(RuntimeError):
+                for line in sys.stdin:
+                    loop.call_soon_threadsafe(handle, line)
+                loop.call_soon_threadsafe(handle, None)
+
+        threading.Thread(target=read, name="bench-sim-stdin", daemon=True).start()
+        await server.wait_stopped()
+
+
+class UploadSim(Child):
+    def __init__(self, block: int, concurrency: int, *, verify: bool = True,
+                 timeout: float = 30.0) -> None:
+        super().__init__([str(Path(__file__).resolve()), "serve", "--block", str(block),
+                          "--concurrency", str(concurrency),
+                          *([] if verify else ["--no-verify"])])
+        try:
+            self.env: dict[str, str] = json.loads(self.expect("serving", timeout))["env"]
+        except BaseException:
+            self.close()
+            raise
+
+    def last(self, timeout: float = 30.0) -> dict[str, Any]:
+        self.send("last")
+        result: dict[str, Any] = json.loads(self.expect("last", timeout))
+        return result
+
+
+# ====================================================================== the worker side
+
+def _memory() -> dict[str, int]:
+    with open("/proc/self/status") as status:
+        return {line.split(":")[0]: int(line.split()[1]) * 1024
+                for line in status if line.startswith(("VmRSS", "VmHWM"))}
+
+
+def _settings(env: dict[str, str]) -> Any:
+    from qqproto_transports._shared import BotSettings
+
+    return BotSettings.from_env(env)
+
+
+class Clock:
+    """Wall and CPU time of the upload alone (setup and teardown are outside)."""
+
+    def __init__(self) -> None:
+        self.wall = self.cpu = 0.0
+        self.baseline = 0
+
+    def start(self) -> None:
+        self.baseline = _memory()["VmRSS"]
+        self.wall, self.cpu = time.perf_counter(), time.process_time()
+
+    def stop(self) -> None:
+        self.wall, self.cpu = time.perf_counter() - self.wall, time.process_time() - self.cpu
+
+
+def _upload_asyncio(env: dict[str, str], path: Path, clock: Clock) -> None:
+    from qqproto_transports.asyncio_driver import AsyncioBot
+
+    bot = AsyncioBot(_settings(env), env={})
+
+    async def main() -> None:
+        try:
+            clock.start()
+            await bot.upload(path, "c2c", OPENID, 2)
+            clock.stop()
+        finally:
+            await bot.http.aclose()
+
+    asyncio.run(main())
+
+
+def _upload_trio(env: dict[str, str], path: Path, clock: Clock) -> None:
+    import trio
+    from qqproto_transports.trio_driver import TrioBot
+
+    bot = TrioBot(_settings(env), env={})
+
+    async def main() -> None:
+        try:
+            clock.start()
+            await bot.upload(path, "c2c", OPENID, 2)
+            clock.stop()
+        finally:
+            await bot.http.aclose()
+
+    trio.run(main)
+
+
+def _upload_threaded(env: dict[str, str], path: Path, clock: Clock) -> None:
+    from qqproto_transports.threaded_driver import ThreadedBot
+
+    bot = ThreadedBot(_settings(env), env={})
+    try:
+        clock.start()
+        bot.upload(path, "c2c", OPENID, 2)
+        clock.stop()
+    finally:
+        bot.http.close()
+
+
+def _upload_agent_sdk(env: dict[str, str], path: Path, clock: Clock) -> None:
+    # qqbot-agent-sdk reads its endpoints from the environment when imported.
+    os.environ["QQ_API_BASE"] = env["QQBOT_API_BASE"]
+    os.environ["QQ_TOKEN_URL"] = env["QQBOT_TOKEN_URL"]
+    import httpx
+    from qqbot_agent_sdk.api_client import QQApiClient
+    from qqbot_agent_sdk.media_loader import ChunkedUploader
+
+    api = QQApiClient(env["QQBOT_APP_ID"], env["QQBOT_CLIENT_SECRET"])
+    client = httpx.AsyncClient(timeout=120.0)
+    api.setup(client)
+    uploader = ChunkedUploader(api, client)
+
+    async def main() -> None:
+        try:
+            clock.start()
+            await uploader.upload("c2c", OPENID, str(path), 2, path.name)
+            clock.stop()
+        finally:
+            await client.aclose()
+
+    asyncio.run(main())
+
+
+def _hashing_limit(env: dict[str, str], path: Path, clock: Clock) -> None:
+    clock.start()
+    md5, sha1 = hashlib.md5(), hashlib.sha1()
+    with path.open("rb") as source:
+        while chunk := source.read(1 << 20):
+            md5.update(chunk)
+            sha1.update(chunk)
+    clock.stop()
+
+
+_UPLOADERS: Final = {"hashing-limit": _hashing_limit, "asyncio": _upload_asyncio,
+                     "trio": _upload_trio, "threaded": _upload_threaded,
+                     "agent-sdk": _upload_agent_sdk}
+
+
+def worker(row: str, env: dict[str, str], path: Path) -> None:
+    """One measured upload; prints ``@@bench result {json}``."""
+    result: dict[str, Any] = {"row": row}
+    clock = Clock()
+    try:
+        _UPLOADERS[row](env, path, clock)
+        result.update(wall=clock.wall, cpu=clock.cpu, baseline=clock.baseline,
+                      peak=_memory()["VmHWM"], status="ok")
+    except ImportError as exc:
+        result.update(status=f"not installed: {exc}")
+    except Exception as exc:  # a failed row is a row, not a crash
+        result.update(status=f"failed: {type(exc).__name__}: {exc}"[:200])
+    print(TAG + "result " + json.dumps(result), flush=True)
+
+
+# ====================================================================== orchestration
+
+@dataclass(slots=True)
+class Row:
+    name: str
+    runs: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> list[dict[str, Any]]:
+        return [r for r in self.runs if r.get("status") == "ok"]
+
+    @property
+    def best(self) -> dict[str, Any] | None:
+        return min(self.ok, key=lambda r: r["wall"]) if self.ok else None
+
+    @property
+    def status(self) -> str:
+        return "ok" if self.ok else (self.runs[-1]["status"] if self.runs else "not run")
+
+    def mb_s(self, size: int) -> float:
+        best = self.best
+        return size / best["wall"] / MB if best else 0.0
+
+    @property
+    def grown(self) -> int:
+        """The largest resident growth over the row's runs."""
+        return max((r["peak"] - r["baseline"] for r in self.ok), default=0)
+
+
+def make_file(size: int, directory: Path) -> Path:
+    """``size`` deterministic pseudo-random bytes, written 1 MiB at a time."""
+    path = directory / "upload-bench.bin"
+    rng = random.Random(11)
+    with path.open("wb") as out:
+        left = size
+        while left:
+            step = min(left, 1 << 20)
+            out.write(rng.randbytes(step))
+            left -= step
+    return path
+
+
+def run_row(name: str, sim: UploadSim, path: Path, size: int, timeout: float
+            ) -> dict[str, Any]:
+    before = sim.last()
+    worker_child = Child([str(Path(__file__).resolve()), "worker", name,
+                          json.dumps(sim.env), str(path)])
+    try:
+        result: dict[str, Any] = json.loads(worker_child.expect("result", timeout))
+    except (TimeoutError, RuntimeError) as exc:
+        result = {"row": name, "status": f"failed: {exc}"[:200]}
+    finally:
+        worker_child.close()
+    if name != "hashing-limit" and result.get("status") == "ok":
+        check = sim.last()
+        result["sim_cpu"] = check["cpu"] - before["cpu"]
+        if not check["verified"] or check["size"] != size:
+            result["status"] = f"failed: the simulator did not verify it ({check['problem']})"
+        elif check["with_authorization"]:
+            result["status"] = "failed: a pre-signed PUT carried the token"
+    return result
+
+
+def targets(rows: dict[str, Row], size: int, bound: int) -> list[dict[str, Any]]:
+    limit = rows.get("hashing-limit")
+    limit_mb_s = limit.mb_s(size) if limit else 0.0
+    checks = []
+    for name in QQPROTO_ROWS:
+        row = rows.get(name)
+        if row is None or row.status.startswith("not "):
+            continue
+        share = row.mb_s(size) / limit_mb_s if limit_mb_s else 0.0
+        checks.append({"row": name, "target": f">= {TARGET_SHARE:.0%} of the hashing limit",
+                       "value": f"{share:.0%}", "ok": row.status == "ok"
+                       and share >= TARGET_SHARE})
+        checks.append({"row": name, "target": f"peak RSS growth < {bound / MB:.1f} MB",
+                       "value": f"{row.grown / MB:.1f} MB", "ok": row.status == "ok"
+                       and 0 < row.grown < bound})
+    return checks
+
+
+def render(rows: dict[str, Row], checks: list[dict[str, Any]], size: int, block: int,
+           concurrency: int, verify: bool) -> str:
+    limit = rows.get("hashing-limit")
+    limit_mb_s = limit.mb_s(size) if limit else 0.0
+    header = ("row", "MB/s", "of limit", "wall s", "CPU s", "sim CPU s", "RSS +MB",
+              "RSS peak MB", "status")
+    body = []
+    for row in rows.values():
+        best = row.best
+        if best is None:
+            body.append((row.name, "-", "-", "-", "-", "-", "-", "-", row.status))
+            continue
+        share = row.mb_s(size) / limit_mb_s if limit_mb_s else 0.0
+        body.append((row.name, f"{row.mb_s(size):.0f}", f"{share:.0%}",
+                     f"{best['wall']:.2f}", f"{best['cpu']:.2f}",
+                     f"{best['sim_cpu']:.2f}" if "sim_cpu" in best else "-",
+                     f"{(best['peak'] - best['baseline']) / MB:.1f}",
+                     f"{best['peak'] / MB:.1f}", row.status))
+    checking = ("verifies every digest" if verify else
+                "stores parts WITHOUT hashing them: the client's cost alone, diagnostic")
+    lines = [f"upload of {size / MB:.0f} MB, block {block / MB:.2f} MB x concurrency "
+             f"{concurrency}, simulator in its own process ({checking})", "",
+             _common.format_table(header, body, "<>>>>>>><"), ""]
+    for check in checks:
+        lines.append(f"{'PASS' if check['ok'] else 'FAIL'}  {check['row']}: "
+                     f"{check['target']} (measured {check['value']})")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--size-mb", type=float, default=100.0)
+    parser.add_argument("--block-mb", type=float, default=5.24288,
+                        help="the simulator's block size (default 5 MiB, rest.md §4.6)")
+    parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument("--repeat", type=int, default=1, help="runs per row (best wall)")
+    parser.add_argument("--only", help="comma-separated rows: " + ",".join(ROWS))
+    parser.add_argument("--timeout", type=float, default=300.0)
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--check", action="store_true", help="exit 1 if a target fails")
+    parser.add_argument("--no-verify", action="store_true",
+                        help="diagnostic: the simulator stores parts without hashing "
+                             "(shows what the client alone costs)")
+    args = parser.parse_args(argv)
+    names = [n.strip() for n in args.only.split(",")] if args.only else list(ROWS)
+    unknown = set(names) - set(ROWS)
+    if unknown:
+        parser.error(f"unknown rows: {', '.join(sorted(unknown))}")
+    if any(n in QQPROTO_ROWS for n in names) and "hashing-limit" not in names:
+        names.insert(0, "hashing-limit")  # the targets are relative to it
+    size, block = int(args.size_mb * MB), int(args.block_mb * MB)
+    bound = block * args.concurrency + SLACK
+    rows = {name: Row(name) for name in names}
+    with tempfile.TemporaryDirectory(prefix="qqproto-bench-") as tmp:
+        path = make_file(size, Path(tmp))
+        sim = UploadSim(block, args.concurrency, verify=not args.no_verify)
+        try:
+            for _ in range(args.repeat):
+                for name in names:
+                    rows[name].runs.append(run_row(name, sim, path, size, args.timeout))
+        finally:
+            sim.close()
+    checks = targets(rows, size, bound)
+    if args.json:
+        print(json.dumps({"size": size, "block": block, "concurrency": args.concurrency,
+                          "simulator_verifies": not args.no_verify,
+                          "rows": {n: {"status": r.status, "mb_s": r.mb_s(size),
+                                       "runs": r.runs} for n, r in rows.items()},
+                          "checks": checks}, indent=2))
+    else:
+        print(render(rows, checks, size, block, args.concurrency, not args.no_verify))
+    return 1 if args.check and not all(c["ok"] for c in checks) else 0
+
+
+def _entry(argv: Sequence[str]) -> int:
+    if argv[:1] == ["serve"]:
+        parser = argparse.ArgumentParser()
+        parser.add_argument("--block", type=int, required=True)
+        parser.add_argument("--concurrency", type=int, required=True)
+        parser.add_argument("--no-verify", action="store_true")
+        args = parser.parse_args(argv[1:])
+        serve(args.block, args.concurrency, not args.no_verify)
+        return 0
+    if argv[:1] == ["worker"]:
+        worker(argv[1], json.loads(argv[2]), Path(argv[3]))
+        return 0
+    return main(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(_entry(sys.argv[1:]))
