@@ -23,6 +23,7 @@ import pytest
 import trio
 from qqproto_transports._shared import BotSettings
 from qqproto_transports._webhook_shared import (
+    LockedReplayCache,
     Ticket,
     WebhookCore,
     WebhookServing,
@@ -870,3 +871,39 @@ def test_webhook_session_shares_a_token_state_and_needs_an_app_id() -> None:
     assert session.token_state.app_id == APP_ID
     with pytest.raises(ValueError, match="app id"):
         _ = WebhookSession(settings(app_id="")).token_state
+
+
+def test_the_locked_replay_cache_delegates_and_never_accepts_a_key_twice() -> None:
+    inner = ReplayCache(max_entries=4)
+    cache = LockedReplayCache(inner)
+    assert cache.add("k", expires_at=10.0, unix_now=0.0)
+    assert cache.contains("k", unix_now=5.0) and len(cache) == len(inner) == 1
+    cache.forget("k")
+    assert not inner.contains("k", unix_now=5.0) and repr(cache).startswith("Locked")
+    hammered = LockedReplayCache()
+    wins: list[bool] = []
+    barrier = threading.Barrier(8)
+
+    def race() -> None:
+        barrier.wait()
+        wins.extend(hammered.add(f"key{n}", expires_at=1e9, unix_now=0.0) for n in range(500))
+
+    threads = [threading.Thread(target=race) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert wins.count(True) == 500 and len(hammered) == 500
+
+
+def test_only_the_threaded_server_locks_its_cache_and_pins_pipelining() -> None:
+    mine = ReplayCache()
+    threaded = ThreadedWebhookBot(settings(), env={}, replay_cache=mine)
+    assert isinstance(threaded._core.replay_cache, LockedReplayCache)
+    assert threaded._core.replay_cache.inner is mine
+    assert threaded._core.receiver_options == {"max_pipelined": 1}
+    already = LockedReplayCache()
+    assert ThreadedWebhookBot(settings(), env={}, replay_cache=already)._core.replay_cache \
+        is already
+    plain = AsyncioWebhookBot(settings(), env={}, replay_cache=mine)
+    assert plain._core.replay_cache is mine and plain._core.receiver_options == {}

@@ -62,6 +62,7 @@ from ._shared import BotSettings, Handler, Handlers, log, maybe_await
 __all__ = [
     "DEFAULT_CLOSE_TIMEOUT",
     "BackgroundRun",
+    "LockedReplayCache",
     "Ticket",
     "WebhookBotBase",
     "WebhookCore",
@@ -127,6 +128,40 @@ class Ticket:
         self.done = False
 
 
+class LockedReplayCache(ReplayCache):
+    """A :class:`~qqproto._webhook.ReplayCache` safe to share between threads.
+
+    The core cache is plain data (the core may not use locks); this wrapper serialises
+    every call into ``inner`` so that two connection threads can never both accept the
+    same event, or evict while the other iterates.
+    """
+
+    def __init__(self, inner: ReplayCache | None = None) -> None:
+        inner = inner if inner is not None else ReplayCache()
+        super().__init__(max_entries=inner.max_entries)
+        self.inner = inner
+        self._cache_lock = threading.Lock()
+
+    def __len__(self) -> int:
+        with self._cache_lock:
+            return len(self.inner)
+
+    def __repr__(self) -> str:
+        return f"Locked{self.inner!r}"
+
+    def contains(self, key: str, *, unix_now: float) -> bool:
+        with self._cache_lock:
+            return self.inner.contains(key, unix_now=unix_now)
+
+    def add(self, key: str, *, expires_at: float, unix_now: float) -> bool:
+        with self._cache_lock:
+            return self.inner.add(key, expires_at=expires_at, unix_now=unix_now)
+
+    def forget(self, key: str) -> None:
+        with self._cache_lock:
+            self.inner.forget(key)
+
+
 def decision_event(request: int, decision: WebhookDecision) -> Event:
     """The receiver's event for a verdict the ASGI path answered by itself."""
     if isinstance(decision, WebhookRejection):
@@ -161,8 +196,8 @@ async def run_handler_async(handler: Handler, event: Event) -> bool:
 class WebhookCore:
     """A webhook bot minus the I/O: what ``AsyncioWebhookBot`` and friends delegate to.
 
-    Thread-safe: the threaded server delivers on its I/O thread while handlers finish
-    on workers and the application marks events from its own threads.
+    Thread-safe: the threaded server delivers on connection threads while the
+    application marks events from its own threads.
     """
 
     def __init__(self, settings: BotSettings, *, path: str = DEFAULT_WEBHOOK_PATH,
@@ -404,12 +439,20 @@ class WebhookBotBase:
     :class:`~qqproto._webhook_http.WebhookReceiver` (limits, timeouts).
     """
 
+    #: Set by servers whose connections run on several threads: each connection then
+    #: handles one request at a time and the replay cache is a :class:`LockedReplayCache`.
+    _threaded = False
+
     def __init__(self, settings: BotSettings, *, host: str = "127.0.0.1", port: int = 0,
                  path: str = DEFAULT_WEBHOOK_PATH, policy: WebhookPolicy | None = None,
                  ssl_context: ssl.SSLContext | None = None,
                  replay_cache: ReplayCache | None = None, env: Mapping[str, str] | None = None,
                  close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
                  receiver_options: Mapping[str, Any] | None = None) -> None:
+        if self._threaded:  # see ThreadedWebhookBot: connections on many threads
+            receiver_options = {**(receiver_options or {}), "max_pipelined": 1}
+            if not isinstance(replay_cache, LockedReplayCache):
+                replay_cache = LockedReplayCache(replay_cache)
         self._core = core = WebhookCore(settings, path=path, policy=policy,
                                         replay_cache=replay_cache, env=env,
                                         receiver_options=receiver_options)

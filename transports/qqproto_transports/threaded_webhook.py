@@ -122,10 +122,9 @@ class ThreadedWebhookBot(BackgroundRun, SyncBotApi, WebhookBotBase):  # type: ig
     ``bot.start()`` … ``bot.join()``.  Parameters:
     :class:`~qqproto_transports._webhook_shared.WebhookBotBase`."""
 
+    _threaded = True  # one request per connection; a locked replay cache
+
     def __init__(self, settings: BotSettings, **options: Any) -> None:
-        # One request at a time per connection (see the module docstring).
-        options["receiver_options"] = {**(options.get("receiver_options") or {}),
-                                       "max_pipelined": 1}
         super().__init__(settings, **options)
         self.http: httpx.Client = sync_http_client(settings, self._core.env)
         self._conns: set[_Conn] = set()
