@@ -16,7 +16,7 @@ import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from sphinx.application import Sphinx
@@ -157,16 +157,7 @@ def _reread_pages(app: Sphinx, env: object, added: set[str], changed: set[str],
 # reST cannot end an inline literal with a space ("``QQBot ``"), and a docstring or two
 # in the core writes the token prefix that way.  Until they are rewritten, show the
 # prefix as ``QQBot`` plus a space, in words.
-_PREFIX_LITERAL = re.compile(r"``QQBot ``")
-
-
-def _fix_prefix_literal(*args: Any) -> None:
-    # autodoc-process-docstring(app, what, name, obj, options, lines): edit ``lines``.
-    lines: list[str] = args[-1]
-    lines[:] = [_PREFIX_LITERAL.sub("``QQBot`` + space", line) for line in lines]
-
 
 def setup(app: Sphinx) -> None:
-    app.connect("autodoc-process-docstring", _fix_prefix_literal)
     app.connect("source-read", _on_source_read)
     app.connect("env-get-outdated", _reread_pages)

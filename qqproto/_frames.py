@@ -150,7 +150,7 @@ def _text(payload: dict[str, Any]) -> str:
 
 def identify_text(token: str, intents: int, shard: tuple[int, int],
                   properties: dict[str, str]) -> str:
-    """op 2 Identify (gateway.md §4.2); ``token`` already has the ``QQBot `` prefix."""
+    """op 2 Identify (gateway.md §4.2); ``token`` already has the ``"QQBot "`` prefix."""
     return _text({"op": 2, "d": {"token": token, "intents": intents,
                                  "shard": [shard[0], shard[1]], "properties": properties}})
 

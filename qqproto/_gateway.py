@@ -159,7 +159,7 @@ class GatewayConnection:
     ``CLOSED``, flush and close the socket.
 
     ``resume`` is a :class:`SessionSnapshot`: with one, the connection answers Hello with
-    Resume instead of Identify.  ``token`` is the bare access token (the ``QQBot `` prefix
+    Resume instead of Identify.  ``token`` is the bare access token (the ``"QQBot "`` prefix
     is added here, gateway.md §1.3).
     """
 

@@ -79,12 +79,11 @@ class _BotApiBase:
         return client
 
     def _wants_auto_ack(self, event: Event) -> str | None:
-        found = interaction_id(event)  # cheap for every other event: a type check
         # BotSettings.auto_ack_interactions, read leniently (settings built before the
-        # field existed, or duck-typed ones, mean "off").
-        if found is None or getattr(self.settings, "auto_ack_interactions", False) is not True:
+        # field existed, or duck-typed ones, mean "off"); checked first: it is per event.
+        if getattr(self.settings, "auto_ack_interactions", False) is not True:
             return None
-        return found
+        return interaction_id(event)
 
 
 class AsyncBotApi(_BotApiBase):
@@ -113,7 +112,7 @@ class AsyncBotApi(_BotApiBase):
 
     def _delivery_handlers(self, event: Event) -> tuple[Handler, ...]:
         """The auto-ACK (when enabled and ``event`` is a tap), then the matching handlers."""
-        handlers = tuple(self.handlers.matching(event))
+        handlers = self.handlers.matching(event)
         if self._wants_auto_ack(event) is not None:
             return (self._auto_ack, *handlers)
         return handlers
@@ -152,7 +151,7 @@ class SyncBotApi(_BotApiBase):
 
     def _delivery_handlers(self, event: Event) -> tuple[Handler, ...]:
         """The auto-ACK (when enabled and ``event`` is a tap), then the matching handlers."""
-        handlers = tuple(self.handlers.matching(event))
+        handlers = self.handlers.matching(event)
         if self._wants_auto_ack(event) is not None:
             return (self._auto_ack, *handlers)
         return handlers

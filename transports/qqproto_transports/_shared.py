@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import json
 import logging
 import math
@@ -309,6 +310,28 @@ def call_handler(handler: Handler, event: Event) -> None:
     """Run a plain handler; a failure is logged, never fatal to the bot."""
     try:
         handler(event)
+    except Exception:
+        log.exception("event handler %r failed", handler)
+
+
+def start_handler(handler: Handler, event: Event) -> Awaitable[Any] | None:
+    """Run ``handler(event)`` on the spot: a plain function completes here (a failure is
+    logged); a coroutine function's awaitable comes back for the driver to schedule, so
+    no task is created per event unless a handler needs one."""
+    try:
+        result = handler(event)
+    except Exception:
+        log.exception("event handler %r failed", handler)
+        return None
+    if result is not None and inspect.isawaitable(result):
+        return result
+    return None
+
+
+async def settle(handler: Handler, awaitable: Awaitable[Any]) -> None:
+    """Await what :func:`start_handler` returned; a failure is logged."""
+    try:
+        await awaitable
     except Exception:
         log.exception("event handler %r failed", handler)
 

@@ -13,7 +13,6 @@ run blocking work with ``asyncio.to_thread`` (docs/asyncio.rst).
 from __future__ import annotations
 
 import asyncio
-import inspect
 import time
 from collections.abc import AsyncIterator, Coroutine
 from typing import Any
@@ -131,19 +130,9 @@ class AsyncioBot(AsyncBotApi, BotCore):
                 sock.transport.close()  # pending writes (the close frame) are flushed first
 
     def _run_handler(self, handler: Handler, event: Event) -> None:
-        try:
-            result = handler(event)  # plain functions run inline: no task per event
-        except Exception:
-            log.exception("event handler %r failed", handler)
-            return
-        if result is not None and inspect.isawaitable(result):
-            self._spawn(self._settle(handler, result))
-
-    async def _settle(self, handler: Handler, awaitable: Any) -> None:
-        try:
-            await awaitable
-        except Exception:
-            log.exception("event handler %r failed", handler)
+        pending = _shared.start_handler(handler, event)  # plain functions run inline
+        if pending is not None:
+            self._spawn(_shared.settle(handler, pending))
 
     def _on_timer(self) -> None:
         assert self._loop is not None

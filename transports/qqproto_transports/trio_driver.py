@@ -127,8 +127,10 @@ class TrioBot(AsyncBotApi, BotCore):
             conn.send.close()  # the writer flushes what is queued, then closes the socket
 
     def _run_handler(self, handler: Handler, event: Event) -> None:
-        assert self._nursery is not None
-        self._nursery.start_soon(_shared.call_handler_async, handler, event)
+        pending = _shared.start_handler(handler, event)  # plain functions run inline
+        if pending is not None:
+            assert self._nursery is not None
+            self._nursery.start_soon(_shared.settle, handler, pending)
 
     def _feed(self, conn_id: int, data: bytes) -> None:
         if self._conn is None or self._conn.id != conn_id:
