@@ -23,6 +23,17 @@ from ._records import (
 )
 from ._rest import Route, Router, SimRequest, SimResponse, error_response, json_response
 from ._simulator import Simulator
+from ._webhook_push import (
+    JobState,
+    PushAttempt,
+    PushCounters,
+    PusherState,
+    PushJob,
+    PushKind,
+    PushOutcome,
+    PushRequest,
+    WebhookPusher,
+)
 
 __all__ = [
     "Counters",
@@ -31,8 +42,16 @@ __all__ = [
     "FrameKind",
     "GatewayLink",
     "InteractionAck",
+    "JobState",
     "LinkState",
     "PreparedEvent",
+    "PushAttempt",
+    "PushCounters",
+    "PushJob",
+    "PushKind",
+    "PushOutcome",
+    "PushRequest",
+    "PusherState",
     "RecordedFrame",
     "RecordedRequest",
     "Route",
@@ -43,6 +62,7 @@ __all__ = [
     "SimRequest",
     "SimResponse",
     "Simulator",
+    "WebhookPusher",
     "error_response",
     "json_response",
 ]
