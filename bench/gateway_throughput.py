@@ -251,9 +251,8 @@ def client_asyncio(sim_env: dict[str, str], counter: Counter, stop: StopSignal,
 
 def client_asyncio_iter(sim_env: dict[str, str], counter: Counter, stop: StopSignal,
                         timeout: float) -> None:
-    from qqproto_transports.asyncio_driver import AsyncioBot
-
     from qqproto.events import Dispatch
+    from qqproto_transports.asyncio_driver import AsyncioBot
 
     async def consume(bot: AsyncioBot) -> None:
         async for event in bot.events():
@@ -278,6 +277,7 @@ def client_asyncio_iter(sim_env: dict[str, str], counter: Counter, stop: StopSig
 def client_trio(sim_env: dict[str, str], counter: Counter, stop: StopSignal,
                 timeout: float) -> None:
     import trio
+
     from qqproto_transports.trio_driver import TrioBot
 
     async def main() -> None:

@@ -68,10 +68,9 @@ def serve(block: int, concurrency: int, verify: bool) -> None:
 
 
 async def _serve(block: int, concurrency: int, verify: bool) -> None:
-    from qqproto_transports.sim_server import serve_simulator
-
     from qqproto.sim import Simulator
     from qqproto.sim._uploads import sim_uploads
+    from qqproto_transports.sim_server import serve_simulator
 
     sim = Simulator(rng=random.Random(5), record_limit=256)
     config = sim_uploads(sim).config
@@ -174,6 +173,7 @@ def _upload_asyncio(env: dict[str, str], path: Path, clock: Clock) -> None:
 
 def _upload_trio(env: dict[str, str], path: Path, clock: Clock) -> None:
     import trio
+
     from qqproto_transports.trio_driver import TrioBot
 
     bot = TrioBot(_settings(env), env={})

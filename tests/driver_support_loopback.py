@@ -19,11 +19,10 @@ from collections.abc import Callable, Iterator
 from types import TracebackType
 from typing import Any
 
-from qqproto_transports._shared import BotSettings
-from qqproto_transports.sim_server import SimulatorThread
-
 from qqproto.events import Event
 from qqproto.sim import Direction, FrameKind, RecordedFrame, Simulator
+from qqproto_transports._shared import BotSettings
+from qqproto_transports.sim_server import SimulatorThread
 
 __all__ = [
     "TlsForwarder",

@@ -16,13 +16,13 @@ import anyio
 import pytest
 import trio
 import uvicorn
-from qqproto_transports.asgi import WebhookApp
-from qqproto_transports.sim_webhook import WebhookPushThread
 
 from qqproto._webhook import ReplayCache, WebhookPolicy
 from qqproto._webhook_http import RequestRejected, ValidationAnswered
 from qqproto.events import Dispatch, Event, SessionStopped
 from qqproto.sim._webhook_push import PushOutcome, WebhookPusher, signed_headers
+from qqproto_transports.asgi import WebhookApp
+from qqproto_transports.sim_webhook import WebhookPushThread
 
 from .webhook_client import (
     ACK_OK,

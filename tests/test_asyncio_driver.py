@@ -8,12 +8,12 @@ import warnings
 from collections.abc import Iterator
 
 import pytest
-from qqproto_transports._shared import BotSettings
-from qqproto_transports.asyncio_driver import AsyncioBot
-from qqproto_transports.sim_server import SimulatorThread
 
 from qqproto.events import ConnectionEnded, Dispatch, Event, Ready, SessionStopped
 from qqproto.sim import Simulator
+from qqproto_transports._shared import BotSettings
+from qqproto_transports.asyncio_driver import AsyncioBot
+from qqproto_transports.sim_server import SimulatorThread
 
 
 @pytest.fixture

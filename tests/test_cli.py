@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from qqproto_transports.cli import main
-from qqproto_transports.sim_server import SimulatorThread
 
 from qqproto.sim import Simulator
+from qqproto_transports.cli import main
+from qqproto_transports.sim_server import SimulatorThread
 
 ROOT = Path(__file__).resolve().parent.parent
 TRANSPORTS = ["asyncio"]

@@ -13,7 +13,6 @@ from types import ModuleType
 from typing import Any
 
 import pytest
-from qqproto_transports.sim_server import SimulatorThread
 
 from qqproto import Backoff, GatewaySession, ReconnectPolicy, Stop
 from qqproto.events import (
@@ -27,6 +26,7 @@ from qqproto.events import (
     SessionStopped,
 )
 from qqproto.sim import Simulator
+from qqproto_transports.sim_server import SimulatorThread
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "docs" / "examples" / "blocking_client.py"

@@ -9,14 +9,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from qqproto_transports._rest_cli import ProgressPrinter, guess_file_type
-from qqproto_transports.cli import main
-from qqproto_transports.sim_server import SimulatorThread
 
 from qqproto._messages import FileType
 from qqproto._upload_values import UploadPhase, UploadProgress
 from qqproto.sim import Simulator
 from qqproto.sim._uploads import sim_uploads
+from qqproto_transports._rest_cli import ProgressPrinter, guess_file_type
+from qqproto_transports.cli import main
+from qqproto_transports.sim_server import SimulatorThread
 
 TRANSPORTS = ["asyncio", "trio", "threaded"]
 MIB = 1024 * 1024

@@ -16,11 +16,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from qqproto_transports.sim_server import (
-    SimulatorThread,
-    run_simulator_forever,
-    serve_simulator,
-)
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import (
     AcceptConnection,
@@ -31,6 +26,11 @@ from wsproto.events import (
 )
 
 from qqproto.sim import Simulator
+from qqproto_transports.sim_server import (
+    SimulatorThread,
+    run_simulator_forever,
+    serve_simulator,
+)
 
 from .test_sim_harness import C2C, SECRET
 

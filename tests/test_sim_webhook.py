@@ -10,8 +10,6 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from qqproto_transports.sim_server import SimulatorThread
-from qqproto_transports.sim_webhook import WebhookPushThread
 
 from qqproto._http import HttpRequest, HttpResponse
 from qqproto._signing import WebhookKey
@@ -29,6 +27,8 @@ from qqproto.sim._webhook_push import (
     event_body,
     signed_headers,
 )
+from qqproto_transports.sim_server import SimulatorThread
+from qqproto_transports.sim_webhook import WebhookPushThread
 
 from .webhook_client import (
     APP_ID,

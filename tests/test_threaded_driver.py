@@ -21,9 +21,6 @@ from typing import Any
 
 import pytest
 import trustme
-from qqproto_transports.asyncio_driver import AsyncioBot
-from qqproto_transports.sim_server import SimulatorThread
-from qqproto_transports.threaded_driver import ThreadedBot
 
 from qqproto._backoff import Backoff
 from qqproto._rest import RestClient
@@ -37,6 +34,9 @@ from qqproto.events import (
     Resumed,
     SessionStopped,
 )
+from qqproto_transports.asyncio_driver import AsyncioBot
+from qqproto_transports.sim_server import SimulatorThread
+from qqproto_transports.threaded_driver import ThreadedBot
 from tests.driver_support_loopback import (
     TlsForwarder,
     bot_close_codes,

@@ -20,8 +20,6 @@ from typing import Any, TypeVar
 import pytest
 import trio
 import trustme
-from qqproto_transports.sim_server import SimulatorThread
-from qqproto_transports.trio_driver import TrioBot
 
 from qqproto._backoff import Backoff
 from qqproto._rest import RestClient
@@ -36,6 +34,8 @@ from qqproto.events import (
     Resumed,
     SessionStopped,
 )
+from qqproto_transports.sim_server import SimulatorThread
+from qqproto_transports.trio_driver import TrioBot
 from tests.driver_support_loopback import (
     TlsForwarder,
     bot_close_codes,

@@ -24,26 +24,6 @@ import httpx
 import pytest
 import trio
 import trio.testing
-from qqproto_transports._bot_api import AsyncBotApi, SyncBotApi, interaction_id
-from qqproto_transports._shared import Handlers
-from qqproto_transports._upload_async import (
-    hash_file_async,
-    perform_async,
-    run_upload_async,
-    upload_file_async,
-)
-from qqproto_transports._upload_sync import (
-    STREAM_CHUNK,
-    PairHasher,
-    PartReader,
-    body_chunks,
-    hash_file,
-    perform_sync,
-    resolve_method,
-    run_upload_sync,
-    streamed_args,
-    upload_file_sync,
-)
 
 from qqproto._api_errors import InvalidCredentialsError, UploadDailyLimitError
 from qqproto._endpoints import Endpoints
@@ -65,6 +45,26 @@ from qqproto.models import InteractionCreate
 from qqproto.sim import SimRequest, Simulator
 from qqproto.sim._faults import HttpFault
 from qqproto.sim._uploads import sim_uploads
+from qqproto_transports._bot_api import AsyncBotApi, SyncBotApi, interaction_id
+from qqproto_transports._shared import Handlers
+from qqproto_transports._upload_async import (
+    hash_file_async,
+    perform_async,
+    run_upload_async,
+    upload_file_async,
+)
+from qqproto_transports._upload_sync import (
+    STREAM_CHUNK,
+    PairHasher,
+    PartReader,
+    body_chunks,
+    hash_file,
+    perform_sync,
+    resolve_method,
+    run_upload_sync,
+    streamed_args,
+    upload_file_sync,
+)
 
 API = "http://sim.test"
 BLOCK = 64 * 1024

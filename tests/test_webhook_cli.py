@@ -17,10 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from qqproto_transports._webhook_cli import FAIL, IGNORE, MARK, _Printer
-from qqproto_transports._webhook_shared import WebhookServing
-from qqproto_transports.cli import main
-from qqproto_transports.sim_webhook import WebhookPushThread
 
 from qqproto._webhook_http import (
     HeartbeatAnswered,
@@ -30,6 +26,10 @@ from qqproto._webhook_http import (
 )
 from qqproto.events import Dispatch, SessionStopped
 from qqproto.sim._webhook_push import PushOutcome, WebhookPusher
+from qqproto_transports._webhook_cli import FAIL, IGNORE, MARK, _Printer
+from qqproto_transports._webhook_shared import WebhookServing
+from qqproto_transports.cli import main
+from qqproto_transports.sim_webhook import WebhookPushThread
 
 from .support.tls import LocalTLS
 from .webhook_client import APP_ID, SECRET, RawClient, dispatch, forged, request

@@ -21,6 +21,15 @@ from typing import Any, TypeVar
 
 import pytest
 import trio
+
+from qqproto._commands import Stop
+from qqproto._rest import RestClient
+from qqproto._webhook import ReplayCache, WebhookPolicy
+from qqproto._webhook_http import RequestRejected, ValidationAnswered, WebhookConnectionClosed
+from qqproto.events import Dispatch, Event, SessionStopped
+from qqproto.models import inbound_message
+from qqproto.sim import Simulator
+from qqproto.sim._webhook_push import PushOutcome, WebhookPusher
 from qqproto_transports._shared import BotSettings
 from qqproto_transports._webhook_shared import (
     LockedReplayCache,
@@ -34,15 +43,6 @@ from qqproto_transports.sim_server import SimulatorThread
 from qqproto_transports.sim_webhook import WebhookPushThread
 from qqproto_transports.threaded_webhook import ThreadedWebhookBot
 from qqproto_transports.trio_webhook import TrioWebhookBot
-
-from qqproto._commands import Stop
-from qqproto._rest import RestClient
-from qqproto._webhook import ReplayCache, WebhookPolicy
-from qqproto._webhook_http import RequestRejected, ValidationAnswered, WebhookConnectionClosed
-from qqproto.events import Dispatch, Event, SessionStopped
-from qqproto.models import inbound_message
-from qqproto.sim import Simulator
-from qqproto.sim._webhook_push import PushOutcome, WebhookPusher
 
 from .webhook_client import (
     ACK_OK,

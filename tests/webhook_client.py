@@ -11,11 +11,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from qqproto_transports._shared import BotSettings
-
 from qqproto._secret import Secret
 from qqproto._signing import WebhookKey
 from qqproto.sim._webhook_push import event_body, signed_headers, validation_body
+from qqproto_transports._shared import BotSettings
 
 # gateway.md §9.6, the DOC worked vector (verified).
 SECRET = "DG5g3B4j9X2KOErG"

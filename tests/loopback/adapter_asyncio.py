@@ -8,11 +8,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from qqproto_transports._shared import BotSettings
-from qqproto_transports.asyncio_driver import AsyncioBot
-
 from qqproto._commands import Stop
 from qqproto.events import Dispatch, Event
+from qqproto_transports._shared import BotSettings
+from qqproto_transports.asyncio_driver import AsyncioBot
 
 
 class AsyncioHandle:

@@ -12,11 +12,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from qqproto_transports._shared import BotSettings
-from qqproto_transports.threaded_driver import ThreadedBot
-
 from qqproto._commands import Stop
 from qqproto.events import Dispatch, Event
+from qqproto_transports._shared import BotSettings
+from qqproto_transports.threaded_driver import ThreadedBot
 
 __all__ = ["ThreadedHandle"]
 

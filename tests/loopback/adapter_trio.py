@@ -16,11 +16,11 @@ from collections.abc import Callable
 from typing import Any
 
 import trio
-from qqproto_transports._shared import BotSettings
-from qqproto_transports.trio_driver import TrioBot
 
 from qqproto._commands import Stop
 from qqproto.events import Dispatch, Event
+from qqproto_transports._shared import BotSettings
+from qqproto_transports.trio_driver import TrioBot
 
 __all__ = ["TrioHandle"]
 

@@ -15,8 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from qqproto_transports._shared import BotSettings
-from qqproto_transports.sim_server import SimulatorThread
 
 from qqproto._conversation import reply_to
 from qqproto._reply import ReplyContext
@@ -24,6 +22,8 @@ from qqproto._rest import RestClient
 from qqproto.events import ConnectionEnded, Dispatch, EndCause, Event, Ready, Resumed
 from qqproto.models import inbound_message
 from qqproto.sim import Simulator
+from qqproto_transports._shared import BotSettings
+from qqproto_transports.sim_server import SimulatorThread
 
 from .contract import BotHandle
 

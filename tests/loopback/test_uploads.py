@@ -25,8 +25,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from qqproto_transports._shared import BotSettings
-from qqproto_transports.sim_server import SimulatorThread
 
 from qqproto._api_errors import UploadDailyLimitError
 from qqproto._interactions import InteractionResult
@@ -35,6 +33,8 @@ from qqproto._upload_values import UploadPhase, UploadProgress
 from qqproto.events import Dispatch, Ready
 from qqproto.sim import Simulator
 from qqproto.sim._uploads import DEFAULT_BLOCK_SIZE, sim_uploads
+from qqproto_transports._shared import BotSettings
+from qqproto_transports.sim_server import SimulatorThread
 
 from .test_scenarios import make_handle
 
