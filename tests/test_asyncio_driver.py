@@ -4,16 +4,29 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import ssl
 import warnings
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
+import trustme
 
+from qqproto._backoff import Backoff
+from qqproto._session import ReconnectPolicy
 from qqproto.events import ConnectionEnded, Dispatch, Event, Ready, SessionStopped
 from qqproto.sim import Simulator
 from qqproto_transports._shared import BotSettings
 from qqproto_transports.asyncio_driver import AsyncioBot
 from qqproto_transports.sim_server import SimulatorThread
+
+from .driver_support_loopback import (
+    TlsForwarder,
+    bot_close_codes,
+    settings_for,
+    tls_settings_for,
+)
+from .support.connect_proxy import ConnectProxy
 
 
 @pytest.fixture
@@ -112,3 +125,72 @@ def test_unverified_tls_contexts_are_refused() -> None:
                                     ssl_context=context)
     with pytest.raises(ValueError, match="always verifies TLS"):
         AsyncioBot(settings, env={})
+
+
+# ---------------------------------------------------------------- proxies and TLS
+
+def run_until_ready(bot: AsyncioBot) -> tuple[Any, list[Event]]:
+    """Run ``bot`` until READY, close it, return its Stop and the events it delivered."""
+    seen: list[Event] = []
+
+    async def main() -> Any:
+        bot.on(Ready)(seen.append)
+        runner = asyncio.create_task(bot.run())
+        await wait_until(lambda: seen or runner.done())
+        bot.close()
+        return await runner
+
+    return asyncio.run(main()), seen
+
+
+def test_connects_through_an_http_connect_proxy(sim: SimulatorThread,
+                                                connect_proxy: ConnectProxy) -> None:
+    stop, seen = run_until_ready(AsyncioBot(settings_for(sim),
+                                            env={"WS_PROXY": connect_proxy.url}))
+    assert isinstance(seen[0], Ready) and stop.fatal is False
+    assert connect_proxy.targets == [f"127.0.0.1:{sim.port}"]  # the gateway only
+    assert bot_close_codes(sim) == [4000]
+
+
+def test_speaks_tls_with_sni_to_a_private_ca(sim: SimulatorThread,
+                                             tls_server_context: ssl.SSLContext,
+                                             tls_client_context: ssl.SSLContext) -> None:
+    with TlsForwarder(tls_server_context, sim.port) as forwarder:
+        settings = tls_settings_for(sim, forwarder, tls_client_context)
+        stop, seen = run_until_ready(AsyncioBot(settings, env={}))
+    assert isinstance(seen[0], Ready) and stop.fatal is False
+    assert "localhost" in forwarder.server_names and forwarder.handshake_failures == 0
+    assert bot_close_codes(sim) == [4000]
+
+
+def test_tls_through_a_proxy_tunnel_uses_start_tls(sim: SimulatorThread,
+                                                   tls_server_context: ssl.SSLContext,
+                                                   tls_client_context: ssl.SSLContext,
+                                                   connect_proxy: ConnectProxy) -> None:
+    with TlsForwarder(tls_server_context, sim.port) as forwarder:
+        settings = tls_settings_for(sim, forwarder, tls_client_context)
+        stop, seen = run_until_ready(AsyncioBot(settings,
+                                                env={"HTTPS_PROXY": connect_proxy.url}))
+    assert isinstance(seen[0], Ready) and stop.fatal is False
+    assert set(connect_proxy.targets) == {f"localhost:{forwarder.port}"}
+    assert len(connect_proxy.targets) >= 2  # REST through httpx, the gateway through us
+    assert bot_close_codes(sim) == [4000]
+
+
+@pytest.mark.parametrize("via_proxy", [False, True], ids=["direct", "tunnel"])
+def test_an_untrusted_gateway_certificate_fails_the_connection(
+        sim: SimulatorThread, tls_server_context: ssl.SSLContext,
+        connect_proxy: ConnectProxy, via_proxy: bool) -> None:
+    stranger = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)  # trusts another CA only
+    trustme.CA().configure_trust(stranger)
+    env = {"HTTPS_PROXY": connect_proxy.url} if via_proxy else {}
+    with TlsForwarder(tls_server_context, sim.port) as forwarder:
+        sim.call(lambda s, now: setattr(s, "gateway_url",
+                                        f"wss://localhost:{forwarder.port}/websocket"))
+        policy = ReconnectPolicy(max_consecutive_failures=0, backoff=Backoff(base=0.01))
+        bot = AsyncioBot(settings_for(sim, ssl_context=stranger, policy=policy), env=env)
+        stop = asyncio.run(bot.run())
+    assert stop.fatal and "could not connect" in stop.reason
+    assert "CERTIFICATE_VERIFY_FAILED" in stop.reason
+    assert sim.counters().websockets == 0
+    assert connect_proxy.tunnels == (1 if via_proxy else 0)
