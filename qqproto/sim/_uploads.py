@@ -218,7 +218,9 @@ class UploadStore:
 
     def __init__(self, config: UploadConfig | None = None, *, record_limit: int = 1000
                  ) -> None:
+        #: What ``upload_prepare`` answers (change it any time).
         self.config = config if config is not None else UploadConfig()
+        #: Running totals (checked digests, refused parts, faults answered).
         self.counters = UploadCounters()
         #: Finished uploads, oldest first (a ring of ``record_limit``).
         self.stored: deque[StoredMedia] = deque(maxlen=record_limit)
