@@ -197,3 +197,68 @@ def test_restarted_listen_with_a_session_file_resumes_where_it_stopped(
     assert types(second.lines)[0] == "RESUMED" or "READY" not in types(second.lines)
     assert second.dispatch_ids() == ids[2:]
     assert sim.counters().identifies == 1
+
+
+# ---------------------------------------------------------------- sim and echo as processes
+
+def _cli(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    full_env = {**os.environ, **(env or {}),
+                "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "transports")])}
+    return subprocess.Popen([sys.executable, "-m", "qqproto_transports.cli", *args],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=full_env, bufsize=1)
+
+
+class Lines:
+    """Collects a text stream's lines in a thread; ``wait`` polls them."""
+
+    def __init__(self, stream: Any) -> None:
+        self.lines: list[str] = []
+        threading.Thread(target=self._pump, args=(stream,), daemon=True).start()
+
+    def _pump(self, stream: Any) -> None:
+        for line in stream:
+            self.lines.append(line.rstrip("\n"))
+
+    def wait(self, predicate: Any, timeout: float = 20.0, poke: Any = None) -> list[str]:
+        deadline = time.monotonic() + timeout
+        while not predicate(self.lines):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out; got {self.lines}")
+            if poke is not None:
+                poke()
+            time.sleep(0.2)
+        return list(self.lines)
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+def test_sim_prints_its_env_takes_stdin_commands_and_shows_the_echo_bots_replies(
+    transport: str,
+) -> None:
+    sim = _cli("sim", "--port", "0")
+    try:
+        assert sim.stdout is not None and sim.stdin is not None
+        out = Lines(sim.stdout)
+        head = out.wait(lambda ls: any(ln.startswith("# simulator ready") for ln in ls))
+        env = dict(line.split("=", 1) for line in head if line.startswith("QQBOT_"))
+        assert set(env) >= {"QQBOT_API_BASE", "QQBOT_TOKEN_URL", "QQBOT_APP_ID",
+                            "QQBOT_CLIENT_SECRET"}
+        assert env["QQBOT_API_BASE"].startswith("http://127.0.0.1:")
+        echo = _cli("echo", "--transport", transport, env=env)
+        stdin = sim.stdin
+        try:
+            out.wait(lambda ls: any("identifies=1" in ln for ln in ls),
+                     poke=lambda: stdin.write("status\n"))
+            stdin.write("c2c ALICE hello from stdin\n")
+            stdin.write("group G1 BOB  spaced out\n")
+            replies = out.wait(lambda ls: sum(ln.startswith("bot -> ") for ln in ls) >= 2)
+            assert "bot -> c2c ALICE: 'hello from stdin'" in replies
+            assert any(ln.startswith("bot -> group G1: ") for ln in replies)
+        finally:
+            echo.send_signal(signal.SIGINT)
+            assert echo.wait(20) == 0
+        stdin.write("quit\n")
+        assert sim.wait(20) == 0
+    finally:
+        if sim.poll() is None:
+            sim.kill()
