@@ -285,6 +285,13 @@ def test_the_built_in_route_table_lists_every_endpoint() -> None:
         ("DELETE", "/channels/{channel_id}/messages/{message_id}", True),
         ("DELETE", "/dms/{guild_id}/messages/{message_id}", True),
         ("PUT", "/interactions/{interaction_id}", True),
+        ("POST", "/v2/users/{openid}/upload_prepare", True),
+        ("POST", "/v2/users/{openid}/upload_part_finish", True),
+        ("POST", "/v2/users/{openid}/files", True),
+        ("POST", "/v2/groups/{group_openid}/upload_prepare", True),
+        ("POST", "/v2/groups/{group_openid}/upload_part_finish", True),
+        ("POST", "/v2/groups/{group_openid}/files", True),
+        ("PUT", "/presigned/{upload_id}/{index}", False),
     ]
 
 

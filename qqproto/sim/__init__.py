@@ -8,7 +8,7 @@ faults, records); :class:`SimConnection` is one accepted TCP connection, driven 
 from __future__ import annotations
 
 from ._connection import SimConnection
-from ._faults import Faults
+from ._faults import Faults, HttpFault
 from ._gateway import GatewayLink, LinkState
 from ._records import (
     Counters,
@@ -23,6 +23,7 @@ from ._records import (
 )
 from ._rest import Route, Router, SimRequest, SimResponse, error_response, json_response
 from ._simulator import Simulator
+from ._uploads import StoredMedia, UploadConfig, UploadCounters, UploadStore, sim_uploads
 from ._webhook_push import (
     JobState,
     PushAttempt,
@@ -41,6 +42,7 @@ __all__ = [
     "Faults",
     "FrameKind",
     "GatewayLink",
+    "HttpFault",
     "InteractionAck",
     "JobState",
     "LinkState",
@@ -62,7 +64,12 @@ __all__ = [
     "SimRequest",
     "SimResponse",
     "Simulator",
+    "StoredMedia",
+    "UploadConfig",
+    "UploadCounters",
+    "UploadStore",
     "WebhookPusher",
     "error_response",
     "json_response",
+    "sim_uploads",
 ]

@@ -79,9 +79,8 @@ class _BotApiBase:
         return client
 
     def _wants_auto_ack(self, event: Event) -> str | None:
-        # BotSettings.auto_ack_interactions, read leniently (settings built before the
-        # field existed, or duck-typed ones, mean "off"); checked first: it is per event.
-        if getattr(self.settings, "auto_ack_interactions", False) is not True:
+        # Checked first: this runs for every event.
+        if not self.settings.auto_ack_interactions:
             return None
         return interaction_id(event)
 

@@ -70,6 +70,8 @@ class BotSettings:
     ssl_context: ssl.SSLContext | None = None
     policy: ReconnectPolicy | None = None
     auto_mark_processed: bool = True
+    #: ACK every button tap with success at delivery (rest.md §5.5; see _bot_api.py).
+    auto_ack_interactions: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], **overrides: Any) -> BotSettings:
