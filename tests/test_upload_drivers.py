@@ -582,9 +582,6 @@ def test_the_auto_ack_hook_comes_first_and_only_when_enabled() -> None:
     assert on._delivery_handlers(tap()) == (on._auto_ack, user)
     other = Dispatch(type="C2C_MESSAGE_CREATE", seq=1, id="x", data={"id": "m"})
     assert on._delivery_handlers(other) == ()
-    legacy = FakeSyncBot(sim, client, True)
-    legacy.settings = SimpleNamespace()  # type: ignore[assignment]  # no such field yet
-    assert legacy._delivery_handlers(tap()) == ()
     client.close()
 
 
