@@ -373,9 +373,9 @@ class BotCore:
         self._ended = False
         self.stopped: Stop | None = None
 
-    def mark_processed(self, seq: int | None) -> None:
-        """Record that the application has finished with the dispatch carrying ``seq``."""
-        self.session.mark_processed(seq)
+    def mark_processed(self, seq: int | Dispatch | None) -> None:
+        """Record that the application has finished with a dispatch (or its ``seq``)."""
+        self.session.mark_processed(seq.seq if isinstance(seq, Dispatch) else seq)
 
     def _subscribe(self, put: Subscriber) -> Subscriber:
         """``put(event)`` for every event from now on, then ``put(None)`` at the end; a

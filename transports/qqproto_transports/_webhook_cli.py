@@ -12,20 +12,18 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import ssl
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, TextIO
 
-from qqproto._commands import Stop
 from qqproto._endpoints import Endpoints
 from qqproto._secret import as_secret
 from qqproto._webhook import WebhookPolicy
 from qqproto._webhook_http import HeartbeatAnswered, RequestRejected, ValidationAnswered
 from qqproto.events import Dispatch, Event
 
-from ._runners import TRANSPORTS
+from ._runners import TRANSPORTS, Reaction, TransportUnavailable, bot_class, run_events
 from ._shared import BotSettings
 from ._webhook_shared import WebhookServing
 from .cli import EXIT_FAILED, EXIT_OK, CliError, _describe, _dispatch_line
@@ -121,6 +119,11 @@ def _server_context(args: argparse.Namespace) -> ssl.SSLContext | None:
     return context
 
 
+_WEBHOOK_BOTS = {"asyncio": ("asyncio_webhook", "AsyncioWebhookBot"),
+                 "trio": ("trio_webhook", "TrioWebhookBot"),
+                 "threaded": ("threaded_webhook", "ThreadedWebhookBot")}
+
+
 def cmd_webhook_serve(args: argparse.Namespace, env: Mapping[str, str], out: TextIO,
                       err: TextIO) -> int:
     settings = _settings(env)
@@ -131,99 +134,25 @@ def cmd_webhook_serve(args: argparse.Namespace, env: Mapping[str, str], out: Tex
     options = {"host": args.host, "port": args.port, "policy": policy,
                "ssl_context": _server_context(args), "env": dict(env)}
     printer = _Printer(args, out, err)
-    runner = {"asyncio": _serve_asyncio, "trio": _serve_trio,
-              "threaded": _serve_threaded}[args.transport]
     try:
-        runner(settings, options, printer)
+        cls = bot_class(args.transport, *_WEBHOOK_BOTS[args.transport])
+    except TransportUnavailable as exc:
+        raise CliError(str(exc)) from None
+
+    def make_bot(_: str) -> tuple[Any, Any]:
+        bot = cls(settings, **options)
+        bot.observers.append(printer.observe)
+
+        def handle(event: Event, now: float) -> Reaction:
+            verdict = printer.event(event)
+            return Reaction(processed=verdict == MARK, failed=verdict == FAIL,
+                            stop=printer.done)
+        return bot, handle
+
+    try:
+        run_events(args.transport, make_bot)
     except OSError as exc:  # the runtimes word bind errors differently: use the errno's
         reason = os.strerror(exc.errno) if exc.errno else str(exc)
         raise CliError(f"cannot listen on {args.host}:{args.port}: {reason}",
                        EXIT_FAILED) from None
     return EXIT_OK
-
-
-def _react(bot: Any, printer: _Printer, event: Event, close: Callable[[], object]) -> None:
-    verdict = printer.event(event)
-    if verdict == MARK:
-        bot.mark_processed(event)
-    elif verdict == FAIL:
-        bot.mark_failed(event)
-    if printer.done:
-        close()
-
-
-def _serve_asyncio(settings: BotSettings, options: dict[str, Any], printer: _Printer) -> Stop:
-    import asyncio
-
-    from .asyncio_webhook import AsyncioWebhookBot
-
-    async def main() -> Stop:
-        bot = AsyncioWebhookBot(settings, **options)
-        bot.observers.append(printer.observe)
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, bot.close)
-        events = bot.events()
-        runner = asyncio.create_task(bot.run())
-        async for event in events:
-            _react(bot, printer, event, bot.close)
-        return await runner
-
-    return asyncio.run(main())
-
-
-def _serve_trio(settings: BotSettings, options: dict[str, Any], printer: _Printer) -> Stop:
-    import trio
-
-    from .trio_webhook import TrioWebhookBot
-
-    async def main() -> Stop:
-        bot = TrioWebhookBot(settings, **options)
-        bot.observers.append(printer.observe)
-        outcome: list[Stop | OSError] = []
-
-        async def run() -> None:
-            try:
-                outcome.append(await bot.run())
-            except OSError as exc:  # cannot listen: reported after the events end
-                outcome.append(exc)
-
-        async def signals() -> None:
-            with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as received:
-                async for _ in received:
-                    bot.close()
-
-        async with trio.open_nursery() as nursery:
-            events = bot.events()
-            nursery.start_soon(run)
-            nursery.start_soon(signals)
-            async for event in events:
-                _react(bot, printer, event, bot.close)
-            while not outcome:
-                await trio.sleep(0.01)
-            nursery.cancel_scope.cancel()
-        if isinstance(outcome[0], OSError):
-            raise outcome[0]
-        return outcome[0]
-
-    return trio.run(main)
-
-
-def _serve_threaded(settings: BotSettings, options: dict[str, Any],
-                    printer: _Printer) -> Stop:
-    from .threaded_webhook import ThreadedWebhookBot
-
-    bot = ThreadedWebhookBot(settings, **options)
-    bot.observers.append(printer.observe)
-
-    def close(*_: object) -> None:
-        bot.close(timeout=0)  # never wait here: this thread consumes the events
-
-    if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, close)
-    events = bot.events()
-    bot.start()
-    for event in events:
-        _react(bot, printer, event, close)
-    return bot.join()

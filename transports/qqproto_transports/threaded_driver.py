@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 
 from qqproto._commands import OpenConnection, SendHttpRequest, StartTls, Stop
-from qqproto.events import Event
+from qqproto.events import Dispatch, Event
 
 from . import _shared
 from ._bot_api import SyncBotApi
@@ -91,7 +91,9 @@ class ThreadedBot(SyncBotApi, BotCore):
         elif self._wake is not None:
             self._finished.wait(timeout)
 
-    def mark_processed(self, seq: int | None) -> None:
+    def mark_processed(self, seq: int | Dispatch | None) -> None:
+        if isinstance(seq, Dispatch):
+            seq = seq.seq
         if self._finished.is_set():
             self.session.mark_processed(seq)
         else:
