@@ -412,7 +412,7 @@ class GatewaySession:
         if proxy is not None:
             # Tunnel first (the deadline set for the connect keeps running).
             host, port, _ = self._target
-            self._tunnel = open_tunnel(host, port, proxy)
+            self._tunnel = open_tunnel(host, port, proxy, app_id=self.app_id)
             self._tunnel_id = connection_id
             self._tunnel.initiate(now)
             return
