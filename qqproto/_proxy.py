@@ -1,7 +1,7 @@
 """Which proxy, if any, a connection to a URL should go through.
 
 :func:`resolve_proxy` is a pure function of the target URL, a mapping of environment
-variables handed in by the caller (the core never reads ``os.environ``) and an optional
+variables handed in by the caller (the core never reads the process environment) and an optional
 explicit override.  The WebSocket gateway and the REST calls use the same function, so
 one environment routes both the same way: a driver opens the gateway socket through
 the answer itself (:mod:`qqproto._connect`) and gives httpx the same proxy through
@@ -334,7 +334,7 @@ def resolve_proxy(
 ) -> ProxyConfig | None:
     """The proxy for a connection to ``url``, or ``None`` for a direct connection.
 
-    ``env`` is a mapping of environment variables (a driver passes ``os.environ``, a
+    ``env`` is a mapping of environment variables (a driver passes its process's, a
     test a dict); ``override`` is ``None`` to follow the environment, :data:`DIRECT` to
     connect directly, or a proxy URL / :class:`ProxyConfig` to use regardless of the
     environment.  Raises only :class:`ProxyConfigError`.
