@@ -16,13 +16,14 @@ import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
-from types import TracebackType
 from typing import Any
 
 from qqproto.events import Event
 from qqproto.sim import Direction, FrameKind, RecordedFrame, Simulator
 from qqproto_transports._shared import BotSettings
 from qqproto_transports.sim_server import SimulatorThread
+
+from .support.server import IO_TIMEOUT, ThreadedServer
 
 __all__ = [
     "TlsForwarder",
@@ -36,7 +37,6 @@ __all__ = [
     "wait_until",
 ]
 
-_IO_TIMEOUT = 10.0
 
 
 def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "") -> Any:
@@ -89,7 +89,7 @@ def new_threads(before: set[threading.Thread]) -> set[threading.Thread]:
             if t not in before and t.is_alive() and not t.name.startswith("Trio thread")}
 
 
-class TlsForwarder:
+class TlsForwarder(ThreadedServer):
     """``with TlsForwarder(server_ctx, upstream_port) as fwd:`` — TLS on 127.0.0.1:fwd.port,
     plaintext to 127.0.0.1:upstream_port, one thread per connection.
 
@@ -97,73 +97,24 @@ class TlsForwarder:
     clients that refused the certificate (or were refused).
     """
 
+    name = "tls-forwarder"
+
     def __init__(self, ssl_context: ssl.SSLContext, upstream_port: int) -> None:
+        super().__init__()
         self._ctx = ssl_context
         self._upstream = upstream_port
         self.server_names: list[str | None] = []
         self.handshake_failures = 0
         ssl_context.sni_callback = self._record_sni
-        self._listener = socket.create_server(("127.0.0.1", 0))
-        self.port: int = self._listener.getsockname()[1]
-        self._wake_r, self._wake_w = socket.socketpair()
-        self._lock = threading.Lock()
-        self._threads: list[threading.Thread] = []
-        self._open: set[socket.socket] = set()
-        self._closed = False
-        self._accept_thread = threading.Thread(target=self._accept_loop, daemon=True,
-                                               name=f"tls-forwarder-{self.port}")
 
     def _record_sni(self, sslobj: Any, name: str | None, ctx: ssl.SSLContext) -> None:
         with self._lock:
             self.server_names.append(name)
 
-    def __enter__(self) -> TlsForwarder:
-        self._accept_thread.start()
-        return self
-
-    def __exit__(self, t: type[BaseException] | None, e: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()
-
-    def close(self) -> None:
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-            sockets = list(self._open)
-        self._wake_w.send(b"x")  # every selector here watches _wake_r
-        for sock in sockets:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-        self._accept_thread.join(_IO_TIMEOUT)
-        for thread in list(self._threads):
-            thread.join(_IO_TIMEOUT)
-        self._listener.close()
-        self._wake_r.close()
-        self._wake_w.close()
-
-    def _accept_loop(self) -> None:
-        with selectors.DefaultSelector() as sel:
-            sel.register(self._listener, selectors.EVENT_READ)
-            sel.register(self._wake_r, selectors.EVENT_READ)
-            while True:
-                ready = {key.fileobj for key, _ in sel.select()}
-                if self._wake_r in ready:
-                    return
-                conn, _ = self._listener.accept()
-                with self._lock:
-                    if self._closed:
-                        conn.close()
-                        return
-                    self._open.add(conn)
-                thread = threading.Thread(target=self._serve, args=(conn,), daemon=True)
-                self._threads.append(thread)
-                thread.start()
-
     def _serve(self, raw: socket.socket) -> None:
         sockets = [raw]
         try:
-            raw.settimeout(_IO_TIMEOUT)
+            raw.settimeout(IO_TIMEOUT)
             try:
                 tls = self._ctx.wrap_socket(raw, server_side=True)
             except (ssl.SSLError, OSError):
@@ -171,7 +122,7 @@ class TlsForwarder:
                     self.handshake_failures += 1
                 return
             sockets.append(tls)
-            upstream = socket.create_connection(("127.0.0.1", self._upstream), _IO_TIMEOUT)
+            upstream = socket.create_connection(("127.0.0.1", self._upstream), IO_TIMEOUT)
             sockets.append(upstream)
             with self._lock:
                 self._open.update((tls, upstream))

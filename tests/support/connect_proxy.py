@@ -21,9 +21,9 @@ import contextlib
 import ipaddress
 import selectors
 import socket
-import threading
-from types import TracebackType
 from urllib.parse import quote
+
+from .server import IO_TIMEOUT, ThreadedServer
 
 __all__ = ["PROXY_PASSWORD", "PROXY_USER", "ConnectProxy"]
 
@@ -32,7 +32,6 @@ PROXY_USER = "qq-bot"
 #: Contains characters that must be percent-encoded in a URL, on purpose.
 PROXY_PASSWORD = "p@ss:w/rd-7"
 
-_IO_TIMEOUT = 10.0  # no thread of a test server waits longer than this on a peer
 _MAX_HEAD = 16 * 1024
 _REALM = 'Basic realm="qqproto-test"'
 
@@ -78,35 +77,23 @@ def _loopback_address(host: str) -> str | None:
     return str(address) if address.is_loopback else None
 
 
-class ConnectProxy:
+class ConnectProxy(ThreadedServer):
     """A CONNECT/SOCKS5 proxy in its own threads; a context manager (sync and async)."""
+
+    name = "proxy"
 
     def __init__(self, *, username: str | None = None, password: str | None = None,
                  canned_response: bytes | None = None) -> None:
-        self.host = "127.0.0.1"
+        super().__init__()
         self.username = username
         self.password = password
         self.canned_response = canned_response
-        self._listener = socket.create_server((self.host, 0))
-        self.port: int = self._listener.getsockname()[1]
-        self._wake_r, self._wake_w = socket.socketpair()
-        self._lock = threading.Lock()
-        self._threads: list[threading.Thread] = []
-        self._open: set[socket.socket] = set()
-        self._closed = False
         self.tunnels = 0  #: tunnels opened (2xx / SOCKS success sent)
         self.targets: list[str] = []  #: "host:port" of every tunnel opened, in order
         self.requests: list[bytes] = []  #: raw HTTP request heads, in order
         self.refusals: list[int] = []  #: HTTP statuses (or SOCKS codes) of refusals
-        self.connections = 0  #: client connections accepted
-        self._accept_thread = threading.Thread(target=self._accept_loop, daemon=True,
-                                               name=f"proxy-{self.port}")
 
     # --- addresses -------------------------------------------------------------------
-
-    @property
-    def address(self) -> tuple[str, int]:
-        return self.host, self.port
 
     @property
     def url(self) -> str:
@@ -129,66 +116,10 @@ class ConnectProxy:
             userinfo = f"{quote(self.username, safe='')}:{quote(self.password or '', safe='')}@"
         return f"{scheme}://{userinfo}{self.host}:{self.port}"
 
-    # --- life cycle ------------------------------------------------------------------
-
-    def start(self) -> ConnectProxy:
-        self._accept_thread.start()
-        return self
-
-    def close(self) -> None:
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
-            sockets = list(self._open)
-        self._wake_w.send(b"x")  # every selector in this proxy watches _wake_r
-        for sock in sockets:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-        self._accept_thread.join(_IO_TIMEOUT)
-        for thread in list(self._threads):
-            thread.join(_IO_TIMEOUT)
-        self._listener.close()
-        self._wake_r.close()
-        self._wake_w.close()
-
-    def __enter__(self) -> ConnectProxy:
-        return self.start()
-
-    def __exit__(self, t: type[BaseException] | None, e: BaseException | None,
-                 tb: TracebackType | None) -> None:
-        self.close()
-
-    async def __aenter__(self) -> ConnectProxy:
-        return self.start()
-
-    async def __aexit__(self, t: type[BaseException] | None, e: BaseException | None,
-                        tb: TracebackType | None) -> None:
-        self.close()
-
-    def _accept_loop(self) -> None:
-        with selectors.DefaultSelector() as sel:
-            sel.register(self._listener, selectors.EVENT_READ)
-            sel.register(self._wake_r, selectors.EVENT_READ)
-            while True:
-                ready = {key.fileobj for key, _ in sel.select()}
-                if self._wake_r in ready:
-                    return
-                conn, _ = self._listener.accept()
-                with self._lock:
-                    if self._closed:
-                        conn.close()
-                        return
-                    self.connections += 1
-                    self._open.add(conn)
-                thread = threading.Thread(target=self._serve, args=(conn,), daemon=True)
-                self._threads.append(thread)
-                thread.start()
-
     def _serve(self, client: socket.socket) -> None:
         upstream: socket.socket | None = None
         try:
-            client.settimeout(_IO_TIMEOUT)
+            client.settimeout(IO_TIMEOUT)
             reader = _Reader(client)
             if not reader.fill():
                 return
@@ -219,7 +150,7 @@ class ConnectProxy:
         address = _loopback_address(host)
         if address is None:
             return None
-        upstream = socket.create_connection((address, port), timeout=_IO_TIMEOUT)
+        upstream = socket.create_connection((address, port), timeout=IO_TIMEOUT)
         with self._lock:
             self._open.add(upstream)
         return upstream
