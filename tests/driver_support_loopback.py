@@ -18,6 +18,8 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from qqproto._backoff import Backoff
+from qqproto._session import ReconnectPolicy
 from qqproto.events import Event
 from qqproto.sim import Direction, FrameKind, RecordedFrame, Simulator
 from qqproto_transports._shared import BotSettings
@@ -150,6 +152,12 @@ class TlsForwarder(ThreadedServer):
                         if not data:
                             return
                         target.sendall(data)
+
+
+#: A policy that gives up at the first failure, so a failing connect ends the test fast.
+NO_RETRY = ReconnectPolicy(max_consecutive_failures=0, backoff=Backoff(base=0.01))
+#: Reconnect after a few milliseconds instead of seconds.
+QUICK_RETRY = ReconnectPolicy(backoff=Backoff(base=0.01))
 
 
 @contextlib.contextmanager

@@ -12,8 +12,6 @@ from typing import Any
 import pytest
 import trustme
 
-from qqproto._backoff import Backoff
-from qqproto._session import ReconnectPolicy
 from qqproto.events import ConnectionEnded, Dispatch, Event, Ready, SessionStopped
 from qqproto.sim import Simulator
 from qqproto_transports._shared import BotSettings
@@ -21,6 +19,7 @@ from qqproto_transports.asyncio_driver import AsyncioBot
 from qqproto_transports.sim_server import SimulatorThread
 
 from .driver_support_loopback import (
+    NO_RETRY,
     TlsForwarder,
     bot_close_codes,
     settings_for,
@@ -187,8 +186,7 @@ def test_an_untrusted_gateway_certificate_fails_the_connection(
     with TlsForwarder(tls_server_context, sim.port) as forwarder:
         sim.call(lambda s, now: setattr(s, "gateway_url",
                                         f"wss://localhost:{forwarder.port}/websocket"))
-        policy = ReconnectPolicy(max_consecutive_failures=0, backoff=Backoff(base=0.01))
-        bot = AsyncioBot(settings_for(sim, ssl_context=stranger, policy=policy), env=env)
+        bot = AsyncioBot(settings_for(sim, ssl_context=stranger, policy=NO_RETRY), env=env)
         stop = asyncio.run(bot.run())
     assert stop.fatal and "could not connect" in stop.reason
     assert "CERTIFICATE_VERIFY_FAILED" in stop.reason

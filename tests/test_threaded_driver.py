@@ -22,9 +22,7 @@ from typing import Any
 import pytest
 import trustme
 
-from qqproto._backoff import Backoff
 from qqproto._rest import RestClient
-from qqproto._session import ReconnectPolicy
 from qqproto.events import (
     ConnectionEnded,
     Dispatch,
@@ -38,6 +36,8 @@ from qqproto_transports.asyncio_driver import AsyncioBot
 from qqproto_transports.sim_server import SimulatorThread
 from qqproto_transports.threaded_driver import ThreadedBot
 from tests.driver_support_loopback import (
+    NO_RETRY,
+    QUICK_RETRY,
     TlsForwarder,
     bot_close_codes,
     event_names,
@@ -52,10 +52,6 @@ from tests.support.connect_proxy import ConnectProxy
 
 pytestmark = pytest.mark.filterwarnings("error::ResourceWarning")
 
-#: A policy that gives up at the first failure, so a failing connect ends the test fast.
-NO_RETRY = ReconnectPolicy(max_consecutive_failures=0, backoff=Backoff(base=0.01))
-#: Reconnect after a few milliseconds instead of seconds.
-QUICK_RETRY = ReconnectPolicy(backoff=Backoff(base=0.01))
 
 
 @pytest.fixture

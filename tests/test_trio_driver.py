@@ -21,9 +21,7 @@ import pytest
 import trio
 import trustme
 
-from qqproto._backoff import Backoff
 from qqproto._rest import RestClient
-from qqproto._session import ReconnectPolicy
 from qqproto.events import (
     ConnectionEnded,
     Dispatch,
@@ -37,6 +35,8 @@ from qqproto.events import (
 from qqproto_transports.sim_server import SimulatorThread
 from qqproto_transports.trio_driver import TrioBot
 from tests.driver_support_loopback import (
+    NO_RETRY,
+    QUICK_RETRY,
     TlsForwarder,
     bot_close_codes,
     event_names,
@@ -52,10 +52,6 @@ from tests.support.connect_proxy import ConnectProxy
 pytestmark = pytest.mark.filterwarnings("error::ResourceWarning")
 T = TypeVar("T")
 
-#: A policy that gives up at the first failure, so a failing connect ends the test fast.
-NO_RETRY = ReconnectPolicy(max_consecutive_failures=0, backoff=Backoff(base=0.01))
-#: Reconnect after a few milliseconds instead of seconds.
-QUICK_RETRY = ReconnectPolicy(backoff=Backoff(base=0.01))
 
 
 @pytest.fixture
