@@ -2,7 +2,7 @@
 
 Every frame is a JSON object ``{op, d, s, t, id}`` (gateway.md §3.1).  Builders return
 the exact text put on the wire (compact JSON, keys in documentation order) so tests can
-compare bytes.  :func:`decode_frame` turns text into a checked :class:`Frame` or raises
+compare bytes.  :func:`check_frame` turns a decoded frame into a checked :class:`Frame` or raises
 :class:`FrameError` naming what is wrong; nothing else escapes it.
 """
 
@@ -20,7 +20,6 @@ __all__ = [
     "FrameError",
     "Op",
     "check_frame",
-    "decode_frame",
     "heartbeat_text",
     "identify_text",
     "parse_hello_interval",
@@ -64,15 +63,6 @@ class Frame:
 
 def _is_int(value: object) -> bool:
     return type(value) is int
-
-
-def decode_frame(text: str | bytes) -> Frame:
-    """Decode and check the envelope (gateway.md §3.1); see :func:`check_frame`."""
-    try:
-        obj = _jsoncodec.loads(text)
-    except _jsoncodec.JSONDecodeError as exc:
-        raise FrameError(f"frame is not JSON: {exc}") from None
-    return check_frame(obj)
 
 
 def check_frame(obj: Any) -> Frame:

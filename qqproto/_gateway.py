@@ -578,7 +578,7 @@ class GatewayConnection:
 
     def _on_dispatch(self, frame: Frame, now: float) -> None:
         t = frame.t
-        assert t is not None  # decode_frame guarantees it for op 0
+        assert t is not None  # check_frame guarantees it for op 0
         if t == "READY":
             if self.state not in (ConnectionState.IDENTIFYING, ConnectionState.RESUMING):
                 self._fail(EndCause.PROTOCOL_ERROR, "READY outside the handshake",

@@ -63,17 +63,6 @@ def parse_gateway_response(response: HttpResponse) -> GatewayInfo:
         body = _jsoncodec.loads(response.body) if response.body else None
     except _jsoncodec.JSONDecodeError:
         body = None
-    code = None
-    message = ""
-    if isinstance(body, dict):
-        raw_code = body.get("code", body.get("err_code"))
-        code = raw_code if isinstance(raw_code, int) and not isinstance(raw_code, bool) else None
-        raw_message = body.get("message")
-        message = raw_message if isinstance(raw_message, str) else ""
-    if not 200 <= response.status < 300 or response.status in (201, 202) or code:
-        raise ApiError(message or f"gateway discovery failed with HTTP {response.status}",
-                       status=response.status, code=code, trace_id=trace_id,
-                       retryable=response.status == 429 or response.status >= 500)
     if not isinstance(body, dict):
         raise ApiError("gateway discovery answer is not a JSON object",
                        status=response.status, trace_id=trace_id, retryable=True)
