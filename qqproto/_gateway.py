@@ -466,11 +466,12 @@ class GatewayConnection:
         for index, (opcode, payload) in enumerate(messages):
             if opcode == TEXT:
                 # The hot path, inlined: a well-formed dispatch on a live session
-                # (gateway.md §3.1); anything else takes the checked road in _on_text.
+                # (gateway.md §3.1); anything else takes the checked road in _on_frame.
                 try:
                     obj = _loads(payload)
-                except JSONDecodeError:
-                    obj = None
+                except JSONDecodeError as exc:
+                    self._fail(EndCause.PROTOCOL_ERROR, f"frame is not JSON: {exc}",
+                               CLOSE_INVALID_PAYLOAD)
                 if type(obj) is dict and self._fsm.state is _OPEN:
                     t = obj.get("t")
                     s = obj.get("s")
@@ -484,7 +485,7 @@ class GatewayConnection:
                             self._seq = s  # gateway.md §8.2: the highest seq wins
                         events.append(new_dispatch(t, s, event_id, obj.get("d")))
                         continue
-                self._on_text(payload, obj, now)
+                self._on_frame(obj, now)
             elif opcode == CLOSE:
                 code, reason = parse_close(payload)
                 self._on_close_frame(code, reason)
@@ -506,13 +507,8 @@ class GatewayConnection:
             self._fail(EndCause.PROTOCOL_ERROR, f"invalid WebSocket frame: {violation}",
                        violation.code)
 
-    def _on_text(self, text: bytes, obj: Any, now: float) -> None:
-        if obj is None:
-            try:
-                obj = _loads(text)
-            except JSONDecodeError as exc:
-                self._fail(EndCause.PROTOCOL_ERROR, f"frame is not JSON: {exc}",
-                           CLOSE_INVALID_PAYLOAD)
+    def _on_frame(self, obj: Any, now: float) -> None:
+        """Everything but the hot path: check the envelope, then act on the op."""
         try:
             frame = check_frame(obj)
         except FrameError as exc:
