@@ -163,7 +163,7 @@ def burst_simulator(n: int) -> tuple[Any, list[Any]]:
     Preparing first, on a seeded simulator at ``now=0``, gives the same ids, texts and
     timestamps on every run; the replay buffer holds the whole burst."""
     ensure_repo_on_path()
-    from qqproto.sim import Simulator
+    from qqproto.simulator._simulator import Simulator
 
     sim = Simulator(rng=random.Random(3), replay_buffer_size=n + 16, record_limit=256)
     prepared = sim.prepare_c2c_messages(BURST_USER_OPENID, burst_texts(n), now=0.0)

@@ -6,7 +6,7 @@ pushes them as fast as it can.  Each row is one way of turning those frames into
 * ``floor``: wsproto's client frame layer + stdlib ``json.loads`` on the same frame bytes,
   in memory: the least a Python client built on those libraries does per event.
 * ``floor-orjson``: the same with ``orjson.loads`` (informational).
-* ``core``: ``qqproto.GatewayConnection`` fed the same bytes in 64 KiB chunks, in memory:
+* ``core``: ``qqproto.gateway.GatewayConnection`` fed the same bytes in 64 KiB chunks, in memory:
   bytes in → ``Dispatch`` events out, no sockets.
 * ``asyncio`` / ``trio`` / ``threaded``: the qqproto drivers end to end, connected to the
   simulator over 127.0.0.1 (token, ``/gateway/bot``, WebSocket), counting events in an
@@ -74,7 +74,7 @@ class Frames:
 def capture_frames(events: int) -> Frames:
     """Run the handshake and the burst between a simulator and a GatewayConnection in
     memory and keep the server's bytes."""
-    from qqproto._gateway import GatewayConnection
+    from qqproto.gateway._connection import GatewayConnection
 
     sim, prepared = _common.burst_simulator(events)
     token, _ = sim.issue_token(0.0)
@@ -143,8 +143,8 @@ def run_floor(frames: Frames, events: int, loads: Callable[[str], Any]) -> Sampl
 
 def run_core(frames: Frames, events: int) -> Sample:
     """GatewayConnection fed the burst in 64 KiB chunks; Dispatch events drained."""
-    from qqproto._gateway import GatewayConnection
     from qqproto.events import Dispatch
+    from qqproto.gateway._connection import GatewayConnection
 
     conn = GatewayConnection(url=frames.url, token=frames.token, entropy=_zero_entropy)
     conn.initiate(0.0)
@@ -180,8 +180,8 @@ def run_session(frames: Frames, events: int) -> Sample:
     from qqproto._commands import OpenConnection, SendHttpRequest
     from qqproto._endpoints import Endpoints
     from qqproto._http import HttpResponse
-    from qqproto._session import GatewaySession
     from qqproto.events import Dispatch
+    from qqproto.gateway._session import GatewaySession
 
     base = "http://127.0.0.1"
     session = GatewaySession(

@@ -68,8 +68,8 @@ def serve(block: int, concurrency: int, verify: bool) -> None:
 
 
 async def _serve(block: int, concurrency: int, verify: bool) -> None:
-    from qqproto.sim import Simulator
-    from qqproto.sim._uploads import sim_uploads
+    from qqproto.simulator._simulator import Simulator
+    from qqproto.simulator._uploads import sim_uploads
     from qqproto_transports.sim_server import serve_simulator
 
     sim = Simulator(rng=random.Random(5), record_limit=256)

@@ -1,7 +1,7 @@
-"""The close-code table of docs/gateway.rst, generated from :mod:`qqproto._close_codes`.
+"""The close-code table of docs/gateway.rst, generated from :mod:`qqproto.gateway._close_codes`.
 
 ``.. close-code-table::`` renders one row per close code the core knows, with what the
-session does next (from :func:`~qqproto._close_codes.advice_for_close_code`, so the page
+session does next (from :func:`~qqproto.gateway.advice_for_close_code`, so the page
 cannot drift from the code) and where the sources disagree (gateway.md §7.2, §11).
 Everything except :func:`setup` is plain Python, for tests/test_docs_tables.py.
 """
@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from qqproto._close_codes import CloseAdvice, advice_for_close_code, describe_close_code
 from qqproto.events import NextStep
+from qqproto.gateway._close_codes import CloseAdvice, advice_for_close_code, describe_close_code
 
 __all__ = ["ROWS", "action", "render_rst", "rows"]
 

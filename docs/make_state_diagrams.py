@@ -61,20 +61,20 @@ class MachineSpec:
 #: Every transition table in the code base, in the order of docs/state-machines.rst.
 #: tests/test_state_diagrams.py fails when a module grows a table this list lacks.
 MACHINES: tuple[MachineSpec, ...] = (
-    MachineSpec("gateway-connection", "GatewayConnection", "qqproto._gateway.TRANSITIONS",
+    MachineSpec("gateway-connection", "GatewayConnection", "qqproto.gateway._connection.TRANSITIONS",
                 "IDLE"),
     MachineSpec("gateway-session", "GatewaySession (the supervisor)",
-                "qqproto._session.TRANSITIONS", "IDLE"),
+                "qqproto.gateway._session.TRANSITIONS", "IDLE"),
     MachineSpec("proxy-tunnel", "Proxy tunnel (HTTP CONNECT and SOCKS5)",
-                "qqproto._connect._TRANSITIONS", "IDLE"),
+                "qqproto.proxy._tunnels._TRANSITIONS", "IDLE"),
     MachineSpec("upload-session", "UploadSession (chunked media upload)",
-                "qqproto._upload._TABLE", "NEW"),
-    MachineSpec("webhook-receiver", "WebhookReceiver", "qqproto._webhook_http.TRANSITIONS",
+                "qqproto.upload._session._TABLE", "NEW"),
+    MachineSpec("webhook-receiver", "WebhookReceiver", "qqproto.webhook._receiver.TRANSITIONS",
                 "OPEN"),
     MachineSpec("sim-gateway-link", "Simulator gateway link (server side)",
-                "qqproto.sim._gateway._TABLE", "AWAITING_AUTH"),
+                "qqproto.simulator._gateway._TABLE", "AWAITING_AUTH"),
     MachineSpec("sim-webhook-pusher", "Simulator webhook pusher",
-                "qqproto.sim._webhook_push.TRANSITIONS", "NEW"),
+                "qqproto.simulator._webhook_push.TRANSITIONS", "NEW"),
 )
 
 

@@ -17,8 +17,8 @@ from typing import Any
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, Request, TextMessage
 
-from qqproto._gateway import ConnectionState, GatewayConnection
 from qqproto.errors import RemoteProtocolError
+from qqproto.gateway._connection import ConnectionState, GatewayConnection
 
 NOW = 1000.0
 

@@ -18,10 +18,11 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from qqproto._signing import WebhookKey
-from qqproto._webhook import ReplayCache, WebhookPolicy
-from qqproto._webhook_http import WebhookDispatch, WebhookReceiver
 from qqproto.errors import RemoteProtocolError
+from qqproto.events import WebhookDispatch
+from qqproto.webhook._decision import ReplayCache, WebhookPolicy
+from qqproto.webhook._receiver import WebhookReceiver
+from qqproto.webhook._signing import WebhookKey
 
 SECRET = "DG5g3B4j9X2KOErG"
 KEY = WebhookKey(SECRET)

@@ -1,284 +1,61 @@
 """qqproto: the QQ Bot open platform protocol (API v2), sans-IO.
 
-Import the objects from here; events and errors also from :mod:`qqproto.events` and
-:mod:`qqproto.errors`, typed event models from :mod:`qqproto.models`.
+The names here are the first ones a bot or driver author needs.  The rest lives in one
+package per concept: :mod:`qqproto.gateway`, :mod:`qqproto.rest`, :mod:`qqproto.upload`,
+:mod:`qqproto.webhook`, :mod:`qqproto.proxy`, :mod:`qqproto.models` (typed events),
+:mod:`qqproto.simulator`, and :mod:`qqproto.events` / :mod:`qqproto.errors` for every
+event and exception.  A bot itself runs on a driver from ``qqproto_transports``.
 """
 
 from __future__ import annotations
 
-from ._api_errors import (
-    ApiError,
-    AuthError,
-    ContentRejectedError,
-    DuplicateMessageError,
-    FileInfoExpiredError,
-    FileTooLargeError,
-    InvalidCredentialsError,
-    InvalidRequestError,
-    IpNotAllowedError,
-    MarkdownNotAllowedError,
-    MediaRejectedError,
-    MessageTooLongError,
-    NetworkError,
-    NotFoundError,
-    PermissionDeniedError,
-    QuotaExceededError,
-    RateLimitedError,
-    ReplyTargetInvalidError,
-    ReplyWindowClosedError,
-    TokenError,
-    TransientError,
-    UnexpectedResponseError,
-    UploadDailyLimitError,
-    api_error_from_response,
-)
-from ._backoff import Backoff
-from ._close_codes import advice_for_close_code, describe_close_code
-from ._commands import (
-    CloseConnection,
-    Command,
-    OpenConnection,
-    SendHttpRequest,
-    StartTls,
-    Stop,
-)
-from ._connect import (
-    ConnectTunnel,
-    ProxyAuthenticationRequired,
-    ProxyError,
-    ProxyProtocolError,
-    ProxyRefused,
-    ProxyTimeout,
-    Socks5Tunnel,
-    TunnelEstablished,
-    TunnelState,
-    open_tunnel,
-)
-from ._conversation import reply_to
-from ._endpoints import PRODUCTION_API_BASE, SANDBOX_API_BASE, TOKEN_URL, Endpoints
-from ._gateway import ConnectionState, GatewayConnection
-from ._gateway_info import GatewayInfo, SessionStartLimit
-from ._hashing import FileHasher, FileHashes
-from ._http import HttpRequest, HttpResponse
-from ._intents import EVENT_INTENTS, Intents, intents_for
-from ._interactions import InteractionResult
-from ._keyboard import (
+from ._endpoints import Endpoints
+from ._secret import Secret
+from ._values import ChatScope, FileType, UploadedMedia
+from .gateway import Intents, ReconnectPolicy
+from .proxy import DIRECT, ProxyConfig
+from .rest import (
     ActionType,
+    AuditPending,
     Button,
     ButtonStyle,
+    InteractionResult,
     Keyboard,
     KeyboardTemplate,
-    Modal,
-    Permission,
-    PermissionType,
-)
-from ._messages import (
-    AuditPending,
-    ChatScope,
-    FileType,
     Markdown,
     MessageReference,
     MessageSent,
     OutgoingMessage,
-    UploadedMedia,
-    split_message,
+    Permission,
+    PermissionType,
 )
-from ._proxy import DIRECT, ProxyConfig, ProxyConfigError, ProxyScheme, resolve_proxy
-from ._reply import ExhaustedReason, OnExhausted, Reply, ReplyContext, ReplyExhaustedError
-from ._rest import BotInfo, RestClient
-from ._rest_call import RestCall
-from ._secret import Secret
-from ._session import GatewaySession, ReconnectPolicy, SessionState
-from ._signing import WebhookKey
-from ._snapshot import SessionSnapshot, SnapshotError
-from ._split import split_text, split_text_chunks
-from ._token import TokenState
-from ._upload import UploadSession, UploadState
-from ._upload_values import (
-    ReadPart,
-    UploadFailed,
-    UploadFinished,
-    UploadMethod,
-    UploadPartFailedError,
-    UploadPhase,
-    UploadProgress,
-    UploadSource,
-    UploadSourceError,
-    check_file_size,
-    choose_upload_method,
-)
-from ._webhook import (
-    ReplayCache,
-    WebhookDecision,
-    WebhookDelivery,
-    WebhookHeartbeat,
-    WebhookPolicy,
-    WebhookRejection,
-    WebhookValidation,
-    handle_webhook_request,
-)
-from ._webhook_http import (
-    Delivery,
-    HeartbeatAnswered,
-    RequestRejected,
-    ValidationAnswered,
-    WebhookConnectionClosed,
-    WebhookDispatch,
-    WebhookReceiver,
-    WebhookReceiverState,
-)
-from .errors import LocalProtocolError, ProtocolError, RemoteProtocolError
-from .models import (
-    InboundMessage,
-    MalformedEvent,
-    ModelError,
-    UnknownEvent,
-    inbound_message,
-    parse_event,
-    parse_event_strict,
-)
+from .settings import Settings
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "DIRECT",
-    "EVENT_INTENTS",
-    "PRODUCTION_API_BASE",
-    "SANDBOX_API_BASE",
-    "TOKEN_URL",
     "ActionType",
-    "ApiError",
     "AuditPending",
-    "AuthError",
-    "Backoff",
-    "BotInfo",
     "Button",
     "ButtonStyle",
     "ChatScope",
-    "CloseConnection",
-    "Command",
-    "ConnectTunnel",
-    "ConnectionState",
-    "ContentRejectedError",
-    "Delivery",
-    "DuplicateMessageError",
     "Endpoints",
-    "ExhaustedReason",
-    "FileHasher",
-    "FileHashes",
-    "FileInfoExpiredError",
-    "FileTooLargeError",
     "FileType",
-    "GatewayConnection",
-    "GatewayInfo",
-    "GatewaySession",
-    "HeartbeatAnswered",
-    "HttpRequest",
-    "HttpResponse",
-    "InboundMessage",
     "Intents",
     "InteractionResult",
-    "InvalidCredentialsError",
-    "InvalidRequestError",
-    "IpNotAllowedError",
     "Keyboard",
     "KeyboardTemplate",
-    "LocalProtocolError",
-    "MalformedEvent",
     "Markdown",
-    "MarkdownNotAllowedError",
-    "MediaRejectedError",
     "MessageReference",
     "MessageSent",
-    "MessageTooLongError",
-    "Modal",
-    "ModelError",
-    "NetworkError",
-    "NotFoundError",
-    "OnExhausted",
-    "OpenConnection",
     "OutgoingMessage",
     "Permission",
-    "PermissionDeniedError",
     "PermissionType",
-    "ProtocolError",
-    "ProxyAuthenticationRequired",
     "ProxyConfig",
-    "ProxyConfigError",
-    "ProxyError",
-    "ProxyProtocolError",
-    "ProxyRefused",
-    "ProxyScheme",
-    "ProxyTimeout",
-    "QuotaExceededError",
-    "RateLimitedError",
-    "ReadPart",
     "ReconnectPolicy",
-    "RemoteProtocolError",
-    "ReplayCache",
-    "Reply",
-    "ReplyContext",
-    "ReplyExhaustedError",
-    "ReplyTargetInvalidError",
-    "ReplyWindowClosedError",
-    "RequestRejected",
-    "RestCall",
-    "RestClient",
     "Secret",
-    "SendHttpRequest",
-    "SessionSnapshot",
-    "SessionStartLimit",
-    "SessionState",
-    "SnapshotError",
-    "Socks5Tunnel",
-    "StartTls",
-    "Stop",
-    "TokenError",
-    "TokenState",
-    "TransientError",
-    "TunnelEstablished",
-    "TunnelState",
-    "UnexpectedResponseError",
-    "UnknownEvent",
-    "UploadDailyLimitError",
-    "UploadFailed",
-    "UploadFinished",
-    "UploadMethod",
-    "UploadPartFailedError",
-    "UploadPhase",
-    "UploadProgress",
-    "UploadSession",
-    "UploadSource",
-    "UploadSourceError",
-    "UploadState",
+    "Settings",
     "UploadedMedia",
-    "ValidationAnswered",
-    "WebhookConnectionClosed",
-    "WebhookDecision",
-    "WebhookDelivery",
-    "WebhookDispatch",
-    "WebhookHeartbeat",
-    "WebhookKey",
-    "WebhookPolicy",
-    "WebhookReceiver",
-    "WebhookReceiverState",
-    "WebhookRejection",
-    "WebhookValidation",
     "__version__",
-    "advice_for_close_code",
-    "api_error_from_response",
-    "check_file_size",
-    "choose_upload_method",
-    "describe_close_code",
-    "handle_webhook_request",
-    "inbound_message",
-    "intents_for",
-    "open_tunnel",
-    "parse_event",
-    "parse_event_strict",
-    "reply_to",
-    "resolve_proxy",
-    "split_message",
-    "split_text",
-    "split_text_chunks",
 ]

@@ -13,15 +13,14 @@ from collections.abc import Mapping
 from typing import Generic, TypeVar
 
 from ._log import BotLogger
+from .errors import TransitionError
 
-__all__ = ["StateMachine", "TransitionError"]
+__all__ = ["StateMachine"]
 
 S = TypeVar("S", bound=enum.Enum)
 I = TypeVar("I", bound=enum.Enum)  # noqa: E741 - "I" for input, as in the tables
 
 
-class TransitionError(Exception):
-    """The table has no transition for this (state, input) pair."""
 
 
 class StateMachine(Generic[S, I]):

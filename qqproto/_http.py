@@ -82,7 +82,7 @@ class HttpResponse:
         return header_value(self.headers, name)
 
     def json(self) -> Any:
-        """The body decoded as JSON (raises ``qqproto._jsoncodec.JSONDecodeError``)."""
+        """The body decoded as JSON (raises ``qqproto.errors.JSONDecodeError``)."""
         return _jsoncodec.loads(self.body)
 
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-__all__ = ["HAVE_ORJSON", "JSONDecodeError", "dumps", "loads"]
+from .errors import JSONDecodeError
+
+__all__ = ["HAVE_ORJSON", "dumps", "loads"]
 
 try:
     import orjson
@@ -19,8 +21,6 @@ except ImportError:  # pragma: no cover - exercised by the stdlib-only CI leg
 HAVE_ORJSON = orjson is not None
 
 
-class JSONDecodeError(ValueError):
-    """Raised for text that is not one JSON value (whichever codec is active)."""
 
 
 def _std_dumps(value: Any) -> bytes:

@@ -12,19 +12,32 @@ import enum
 from dataclasses import dataclass
 from typing import Any
 
+from ._values import UploadedMedia
+
 __all__ = [
     "BotUser",
     "ConnectionEnded",
+    "Delivery",
     "Dispatch",
     "EndCause",
     "Event",
     "HeartbeatAcknowledged",
+    "HeartbeatAnswered",
     "NextStep",
     "Ready",
     "Reconnecting",
+    "RequestRejected",
     "Resumed",
     "SessionStopped",
+    "TunnelEstablished",
     "UnknownOpcode",
+    "UploadFailed",
+    "UploadFinished",
+    "UploadPhase",
+    "UploadProgress",
+    "ValidationAnswered",
+    "WebhookConnectionClosed",
+    "WebhookDispatch",
 ]
 
 
@@ -184,3 +197,99 @@ class SessionStopped(Event):
     reason: str
     fatal: bool
     close_code: int | None = None
+
+
+class UploadPhase(enum.Enum):
+    HASHING = "hashing"
+    UPLOADING = "uploading"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UploadProgress(Event):
+    """After each hashed chunk and each finished part (rest.md §4.28)."""
+
+    phase: UploadPhase
+    bytes_done: int
+    bytes_total: int
+    parts_done: int = 0
+    parts_total: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UploadFinished(Event):
+    media: UploadedMedia
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class UploadFailed(Event):
+    error: Exception
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TunnelEstablished(Event):
+    """The proxy opened the tunnel.
+
+    ``trailing_data`` are bytes that arrived after the proxy's answer in the same read:
+    they are the target's first bytes and must be fed to the next layer (TLS) first.
+    ``status``/``reason``/``headers`` are the CONNECT answer's (``None``/``""``/``()``
+    for SOCKS5).
+    """
+
+    target: str
+    trailing_data: bytes
+    status: int | None = None
+    reason: str = ""
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Delivery:
+    """Handle of one dispatch awaiting :meth:`WebhookReceiver.acknowledge`.
+
+    ``request`` is the 1-based number of the request on its connection.
+    """
+
+    request: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WebhookDispatch(Event):
+    """A verified op 0 callback.  Handle it, then ``acknowledge(delivery, ok)``."""
+
+    dispatch: Dispatch
+    delivery: Delivery
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ValidationAnswered(Event):
+    """An op 13 callback-URL check was answered (§9.4); for logs."""
+
+    request: int
+    plain_token: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HeartbeatAnswered(Event):
+    """An op 1 over HTTP was answered with op 11 (§9.5); for logs."""
+
+    request: int
+    seq: int | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RequestRejected(Event):
+    """A request was refused with ``status``; it never reached the application."""
+
+    request: int
+    status: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WebhookConnectionClosed(Event):
+    """The receiver is done: flush :meth:`~WebhookReceiver.data_to_send`, close the socket.
+
+    Emitted exactly once, after the last answer has been written to the buffer.
+    """
+
+    reason: str

@@ -18,10 +18,11 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from qqproto._backoff import Backoff
-from qqproto._session import ReconnectPolicy
 from qqproto.events import Event
-from qqproto.sim import Direction, FrameKind, RecordedFrame, Simulator
+from qqproto.gateway._backoff import Backoff
+from qqproto.gateway._session import ReconnectPolicy
+from qqproto.simulator._records import Direction, FrameKind, RecordedFrame
+from qqproto.simulator._simulator import Simulator
 from qqproto_transports._shared import BotSettings
 from qqproto_transports.sim_server import SimulatorThread
 

@@ -1,6 +1,6 @@
 """A scripted gateway server for sans-IO tests: wsproto's server side, no sockets.
 
-It lets a test speak to a :class:`qqproto.GatewayConnection` byte for byte: accept the
+It lets a test speak to a :class:`qqproto.gateway.GatewayConnection` byte for byte: accept the
 upgrade, send frames, and read back exactly what the client sent (unmasked payloads —
 client masks are random by RFC 6455 §5.3, so payload bytes are what can be exact).
 """
@@ -21,7 +21,7 @@ from wsproto.events import (
     TextMessage,
 )
 
-from qqproto._gateway import GatewayConnection
+from qqproto.gateway._connection import GatewayConnection
 
 
 class ClientEnd(Protocol):

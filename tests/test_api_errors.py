@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from qqproto._api_errors import (
+from qqproto._http import HttpResponse
+from qqproto.errors import (
     ApiError,
     AuthError,
     ContentRejectedError,
@@ -32,11 +33,8 @@ from qqproto._api_errors import (
     TransientError,
     UnexpectedResponseError,
     UploadDailyLimitError,
-    api_error_from_response,
-    business_code,
-    decode_json_object,
 )
-from qqproto._http import HttpResponse
+from qqproto.rest._errors import api_error_from_response, business_code, decode_json_object
 
 
 def _resp(status: int, body: object = None, headers: tuple[tuple[str, str], ...] = ()

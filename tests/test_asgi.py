@@ -17,10 +17,9 @@ import pytest
 import trio
 import uvicorn
 
-from qqproto._webhook import ReplayCache, WebhookPolicy
-from qqproto._webhook_http import RequestRejected, ValidationAnswered
-from qqproto.events import Dispatch, Event, SessionStopped
-from qqproto.sim._webhook_push import PushOutcome, WebhookPusher, signed_headers
+from qqproto.events import Dispatch, Event, RequestRejected, SessionStopped, ValidationAnswered
+from qqproto.simulator._webhook_push import PushOutcome, WebhookPusher, signed_headers
+from qqproto.webhook._decision import ReplayCache, WebhookPolicy
 from qqproto_transports.asgi import WebhookApp
 from qqproto_transports.sim_webhook import WebhookPushThread
 

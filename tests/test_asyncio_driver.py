@@ -13,7 +13,7 @@ import pytest
 import trustme
 
 from qqproto.events import ConnectionEnded, Dispatch, Event, Ready, SessionStopped
-from qqproto.sim import Simulator
+from qqproto.simulator._simulator import Simulator
 from qqproto_transports._shared import BotSettings
 from qqproto_transports.asyncio_driver import AsyncioBot
 from qqproto_transports.sim_server import SimulatorThread

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from qqproto.sim import Simulator
+from qqproto.simulator._simulator import Simulator
 from qqproto_transports.cli import main
 from qqproto_transports.sim_server import SimulatorThread
 

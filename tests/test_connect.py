@@ -1,4 +1,4 @@
-"""Proxy tunnels (qqproto._connect): byte-exact CONNECT and SOCKS5 handshakes, every way a
+"""Proxy tunnels (qqproto.proxy._tunnels): byte-exact CONNECT and SOCKS5 handshakes, every way a
 proxy can answer, byte-by-byte feeding, the handshake timer, and fuzzed answers."""
 
 from __future__ import annotations
@@ -10,23 +10,27 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from qqproto._connect import (
-    DEFAULT_HANDSHAKE_TIMEOUT,
-    MAX_RESPONSE_HEAD,
-    ConnectTunnel,
+from qqproto.errors import (
+    LocalProtocolError,
     ProxyAuthenticationRequired,
+    ProxyConfigError,
     ProxyError,
     ProxyProtocolError,
     ProxyRefused,
     ProxyTimeout,
+    RemoteProtocolError,
+)
+from qqproto.events import TunnelEstablished
+from qqproto.proxy._config import ProxyConfig, parse_proxy_url
+from qqproto.proxy._tunnels import (
+    DEFAULT_HANDSHAKE_TIMEOUT,
+    MAX_RESPONSE_HEAD,
+    ConnectTunnel,
     Socks5Tunnel,
     Tunnel,
-    TunnelEstablished,
     TunnelState,
     open_tunnel,
 )
-from qqproto._proxy import ProxyConfig, ProxyConfigError, parse_proxy_url
-from qqproto.errors import LocalProtocolError, RemoteProtocolError
 
 HOST, PORT = "api.sgroup.qq.com", 443
 PLAIN = parse_proxy_url("http://proxy.example:3128")

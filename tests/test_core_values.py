@@ -12,17 +12,17 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from qqproto import _jsoncodec
-from qqproto._api_errors import InvalidCredentialsError, TokenError
-from qqproto._close_codes import advice_for_close_code, describe_close_code
-from qqproto._dedupe import RecentIds
 from qqproto._endpoints import Endpoints
-from qqproto._fsm import StateMachine, TransitionError
+from qqproto._fsm import StateMachine
 from qqproto._http import HttpRequest, HttpResponse, json_request
-from qqproto._intents import EVENT_INTENTS, Intents, intents_for
 from qqproto._log import bot_logger
 from qqproto._secret import Secret, as_secret
-from qqproto._token import TokenState, parse_expires_in
+from qqproto.errors import InvalidCredentialsError, TokenError, TransitionError
 from qqproto.events import NextStep
+from qqproto.gateway._close_codes import advice_for_close_code, describe_close_code
+from qqproto.gateway._dedupe import RecentIds
+from qqproto.gateway._intents import EVENT_INTENTS, Intents, intents_for
+from qqproto.rest._token import TokenState, parse_expires_in
 
 # ---------------------------------------------------------------- token state
 

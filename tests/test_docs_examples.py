@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from qqproto import Backoff, GatewaySession, ReconnectPolicy, Stop
+from qqproto._commands import Stop
 from qqproto.events import (
     ConnectionEnded,
     Dispatch,
@@ -25,7 +25,9 @@ from qqproto.events import (
     Resumed,
     SessionStopped,
 )
-from qqproto.sim import Simulator
+from qqproto.gateway._backoff import Backoff
+from qqproto.gateway._session import GatewaySession, ReconnectPolicy
+from qqproto.simulator._simulator import Simulator
 from qqproto_transports.sim_server import SimulatorThread
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -1,4 +1,4 @@
-"""The close-code table in docs/gateway.rst is generated from qqproto._close_codes and
+"""The close-code table in docs/gateway.rst is generated from qqproto.gateway._close_codes and
 covers every code the core can describe."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
-from qqproto._close_codes import _DESCRIPTIONS, advice_for_close_code
+from qqproto.gateway._close_codes import _DESCRIPTIONS, advice_for_close_code
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 

@@ -13,14 +13,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fuzz.fuzz_webhook import KEY, UNIX_NOW, fuzz_one, http_request, run
-from qqproto._webhook_http import (
+from qqproto.events import (
     HeartbeatAnswered,
     RequestRejected,
     ValidationAnswered,
     WebhookConnectionClosed,
     WebhookDispatch,
-    WebhookReceiverState,
 )
+from qqproto.webhook._receiver import WebhookReceiverState
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-(2**64), 2**64) | st.text(max_size=10),

@@ -7,12 +7,6 @@ import sys
 import pytest
 from wsproto.events import CloseConnection, Ping, Pong
 
-from qqproto._gateway import (
-    CLOSE_RESUMABLE,
-    ConnectionState,
-    GatewayConnection,
-)
-from qqproto._snapshot import SessionSnapshot
 from qqproto.errors import LocalProtocolError, RemoteProtocolError
 from qqproto.events import (
     BotUser,
@@ -25,6 +19,8 @@ from qqproto.events import (
     Resumed,
     UnknownOpcode,
 )
+from qqproto.gateway._connection import CLOSE_RESUMABLE, ConnectionState, GatewayConnection
+from qqproto.gateway._snapshot import SessionSnapshot
 
 from .gateway_peer import GatewayPeer, drain, open_ready
 

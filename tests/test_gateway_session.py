@@ -7,11 +7,7 @@ import random
 
 import pytest
 
-from qqproto._backoff import Backoff
 from qqproto._commands import OpenConnection, SendHttpRequest, Stop
-from qqproto._gateway import CLOSE_RESUMABLE
-from qqproto._session import GatewaySession, ReconnectPolicy, SessionState
-from qqproto._snapshot import SessionSnapshot
 from qqproto.errors import LocalProtocolError
 from qqproto.events import (
     ConnectionEnded,
@@ -23,6 +19,10 @@ from qqproto.events import (
     Resumed,
     SessionStopped,
 )
+from qqproto.gateway._backoff import Backoff
+from qqproto.gateway._connection import CLOSE_RESUMABLE
+from qqproto.gateway._session import GatewaySession, ReconnectPolicy, SessionState
+from qqproto.gateway._snapshot import SessionSnapshot
 
 from .session_harness import (
     APP_ID,
@@ -566,7 +566,7 @@ def test_unusable_snapshots_identify_instead(session_kw: dict[str, object],
     {"format": 1, "session_id": "s", "seq": 1, "intents": 1, "last_active": "x"},
 ])
 def test_corrupt_snapshots_are_refused_with_a_typed_error(bad: object) -> None:
-    from qqproto._snapshot import SnapshotError
+    from qqproto.errors import SnapshotError
     with pytest.raises(SnapshotError):
         SessionSnapshot.from_dict(bad)
 

@@ -13,8 +13,8 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from wsproto.events import CloseConnection as WSClose
 
 from qqproto._commands import CloseConnection, OpenConnection, SendHttpRequest, Stop
-from qqproto._session import GatewaySession, SessionState
 from qqproto.events import Dispatch, SessionStopped
+from qqproto.gateway._session import GatewaySession, SessionState
 
 from .gateway_peer import GatewayPeer
 from .session_harness import ENDPOINTS, gateway_ok, json_response, token_ok

@@ -7,7 +7,7 @@ import hashlib
 from hypothesis import given
 from hypothesis import strategies as st
 
-from qqproto._hashing import MD5_10M_PREFIX, FileHasher, FileHashes, hash_bytes
+from qqproto.upload._hashing import MD5_10M_PREFIX, FileHasher, FileHashes, hash_bytes
 
 
 def _md5(data: bytes) -> str:

@@ -6,12 +6,12 @@ import json
 
 import pytest
 
-from qqproto._api_errors import ApiError, UnexpectedResponseError
 from qqproto._endpoints import Endpoints
 from qqproto._http import HttpRequest, HttpResponse
-from qqproto._interactions import InteractionResult, build_interaction_ack
-from qqproto._rest import RestClient
-from qqproto._token import TokenState
+from qqproto.errors import ApiError, UnexpectedResponseError
+from qqproto.rest._client import RestClient
+from qqproto.rest._interactions import InteractionResult, build_interaction_ack
+from qqproto.rest._token import TokenState
 
 API = "https://api.example.test"
 EP = Endpoints(api_base=API, token_url="https://auth.example.test/t")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from qqproto import _jsoncodec
-from qqproto._keyboard import (
+from qqproto.rest._keyboard import (
     ActionType,
     Button,
     ButtonStyle,

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from qqproto.models._base import Invalid
+from qqproto.errors import Invalid
 from qqproto.models._common import (
     Attachment,
     as_id,

@@ -8,19 +8,20 @@ from typing import Any
 import pytest
 
 from qqproto._jsoncodec import loads
+from qqproto.errors import ModelError
 from qqproto.events import Dispatch, Ready
-from qqproto.models._base import MalformedEvent, ModelError, UnknownEvent
+from qqproto.models._base import MalformedEvent, UnknownEvent
 from qqproto.models._guild import ForumEvent, GuildMemberEvent
 from qqproto.models._interaction import InteractionCreate
 from qqproto.models._lifecycle import FriendAdd, GroupAddRobot
 from qqproto.models._messages import (
     C2CMessageCreate,
+    ChatScope,
     DirectMessageCreate,
     GroupAtMessageCreate,
     GroupMessageCreate,
     MessageDelete,
     QuotedMessage,
-    Scope,
 )
 from qqproto.models._parse import inbound_message, parse_event, parse_event_strict
 
@@ -221,10 +222,10 @@ def test_a_recorded_transcript_parses_frame_by_frame() -> None:
     tap = events[4]
     assert isinstance(tap, InteractionCreate)
     assert (tap.scene, tap.scope, tap.operator_id, tap.chat_id, tap.button_data) == (
-        "group", Scope.GROUP, "M1", "G1", "confirm")
+        "group", ChatScope.GROUP, "M1", "G1", "confirm")
     dm = events[6]
     assert isinstance(dm, DirectMessageCreate)
-    assert (dm.message.scope, dm.message.chat_id) == (Scope.DM, "DM1")
+    assert (dm.message.scope, dm.message.chat_id) == (ChatScope.DM, "DM1")
     bad = events[9]
     assert isinstance(bad, MalformedEvent)
     assert bad.error == "d.author: expected an object, got string"

@@ -8,10 +8,12 @@ from typing import Any
 
 import pytest
 
-from qqproto._intents import EVENT_INTENTS
+from qqproto.errors import ModelError
 from qqproto.events import BotUser, Dispatch, Ready, Resumed
+from qqproto.gateway._intents import EVENT_INTENTS
+from qqproto.models import ChatScope
 from qqproto.models import __all__ as models_all
-from qqproto.models._base import MalformedEvent, ModelError, UnknownEvent
+from qqproto.models._base import MalformedEvent, UnknownEvent
 from qqproto.models._guild import (
     AudioEvent,
     AudioLiveMemberEvent,
@@ -40,7 +42,6 @@ from qqproto.models._lifecycle import (
     SubscribeMessageStatus,
     SubscriptionResult,
 )
-from qqproto.models._messages import Scope
 from qqproto.models._parse import EVENT_CLASSES, parse_event, parse_event_strict
 
 CST = timezone(timedelta(hours=8))
@@ -329,11 +330,11 @@ def test_guild_tap_operator_comes_from_resolved_user_and_chat_from_channel() -> 
 
 
 @pytest.mark.parametrize(("scene", "scope"), [
-    ("c2c", Scope.C2C), ("group", Scope.GROUP), ("guild", Scope.CHANNEL), ("other", None),
+    ("c2c", ChatScope.C2C), ("group", ChatScope.GROUP), ("guild", ChatScope.CHANNEL), ("other", None),
     (None, None),
 ])
 def test_interaction_scope_maps_the_scene_to_a_reply_scope(
-    scene: str | None, scope: Scope | None
+    scene: str | None, scope: ChatScope | None
 ) -> None:
     event = parse_event(frame("INTERACTION_CREATE", {"id": "i", "scene": scene}))
     assert isinstance(event, InteractionCreate) and event.scope is scope

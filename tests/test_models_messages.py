@@ -16,6 +16,7 @@ from qqproto.models._messages import (
     C2CMessageCreate,
     ChannelAtMessageCreate,
     ChannelMessageCreate,
+    ChatScope,
     DirectMessageCreate,
     GroupAtMessageCreate,
     GroupMessageCreate,
@@ -25,7 +26,6 @@ from qqproto.models._messages import (
     MessageDelete,
     QuotedMessage,
     ReferenceIndex,
-    Scope,
 )
 from qqproto.models._parse import inbound_message, parse_event
 
@@ -60,7 +60,7 @@ def test_c2c_message_becomes_a_typed_event_with_a_c2c_view() -> None:
         raw=C2C,
         message=InboundMessage(
             event_type="C2C_MESSAGE_CREATE",
-            scope=Scope.C2C,
+            scope=ChatScope.C2C,
             chat_id="E4F4AEA3",
             msg_id="ROBOT1.0_c2c.Xy1",
             event_id="C2C_MESSAGE_CREATE:5f0c2a",
@@ -144,7 +144,7 @@ def test_group_at_message_trims_the_space_left_by_the_removed_mention() -> None:
         group_openid="9A0C11",
         message=InboundMessage(
             event_type="GROUP_AT_MESSAGE_CREATE",
-            scope=Scope.GROUP,
+            scope=ChatScope.GROUP,
             chat_id="9A0C11",
             msg_id="ROBOT1.0_g1",
             event_id="GROUP_AT_MESSAGE_CREATE:5f0c2a",
@@ -309,7 +309,7 @@ def test_channel_at_message_keeps_mention_markup_and_guild_fields() -> None:
         reference_message_id="08e092eeb983afef9e0110f9c0",
         message=InboundMessage(
             event_type="AT_MESSAGE_CREATE",
-            scope=Scope.CHANNEL,
+            scope=ChatScope.CHANNEL,
             chat_id="100010",
             msg_id="08e092eeb983afef9e0110f9c1",
             event_id="AT_MESSAGE_CREATE:5f0c2a",
@@ -334,7 +334,7 @@ def test_channel_message_create_is_its_own_class() -> None:
     assert type(event) is ChannelMessageCreate
     assert event.mention_everyone is True
     assert event.edited_timestamp == "2024-05-01T20:16:00+08:00"
-    assert event.message.scope is Scope.CHANNEL
+    assert event.message.scope is ChatScope.CHANNEL
 
 
 def test_channel_message_without_member_or_reference() -> None:
@@ -379,7 +379,7 @@ def test_direct_message_replies_go_to_the_dm_guild() -> None:
     assert event.guild_id == "DMGUILD77" and event.channel_id == "200020"
     assert event.message == InboundMessage(
         event_type="DIRECT_MESSAGE_CREATE",
-        scope=Scope.DM,
+        scope=ChatScope.DM,
         chat_id="DMGUILD77",
         msg_id="08d2a3c4",
         event_id="DIRECT_MESSAGE_CREATE:5f0c2a",
@@ -410,11 +410,11 @@ DELETE = {
 
 
 @pytest.mark.parametrize(("t", "scope"), [
-    ("MESSAGE_DELETE", Scope.CHANNEL),
-    ("PUBLIC_MESSAGE_DELETE", Scope.CHANNEL),
-    ("DIRECT_MESSAGE_DELETE", Scope.DM),
+    ("MESSAGE_DELETE", ChatScope.CHANNEL),
+    ("PUBLIC_MESSAGE_DELETE", ChatScope.CHANNEL),
+    ("DIRECT_MESSAGE_DELETE", ChatScope.DM),
 ])
-def test_message_deletes_name_the_message_and_who_recalled_it(t: str, scope: Scope) -> None:
+def test_message_deletes_name_the_message_and_who_recalled_it(t: str, scope: ChatScope) -> None:
     assert parse_event(frame(t, DELETE, seq=None, fid=None)) == MessageDelete(
         type=t, event_id=None, seq=None, raw=DELETE, scope=scope,
         message_id="08e092eeb983afef9e0110f9c1", channel_id="100010",
@@ -426,7 +426,7 @@ def test_delete_with_only_a_message_id() -> None:
     d = {"message": {"id": 42}}
     assert parse_event(frame("MESSAGE_DELETE", d)) == MessageDelete(
         type="MESSAGE_DELETE", event_id="MESSAGE_DELETE:5f0c2a", seq=12, raw=d,
-        scope=Scope.CHANNEL, message_id="42")
+        scope=ChatScope.CHANNEL, message_id="42")
 
 
 def test_delete_without_a_message_object_is_malformed() -> None:
@@ -517,5 +517,5 @@ def test_inbound_message_is_none_for_everything_else() -> None:
 
 
 def test_scope_values_are_the_scene_names_used_for_replies() -> None:
-    assert [s.value for s in Scope] == ["c2c", "group", "channel", "dm"]
-    assert Scope.GROUP == "group"
+    assert [s.value for s in ChatScope] == ["c2c", "group", "channel", "dm"]
+    assert ChatScope.GROUP == "group"

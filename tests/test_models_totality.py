@@ -12,15 +12,11 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from qqproto.errors import ModelError
 from qqproto.events import Dispatch, Ready, Resumed
-from qqproto.models._base import MalformedEvent, ModelError, ModelEvent, UnknownEvent
+from qqproto.models._base import MalformedEvent, ModelEvent, UnknownEvent
 from qqproto.models._messages import InboundMessage, MessageEvent
-from qqproto.models._parse import (
-    EVENT_CLASSES,
-    inbound_message,
-    parse_event,
-    parse_event_strict,
-)
+from qqproto.models._parse import EVENT_CLASSES, inbound_message, parse_event, parse_event_strict
 
 KNOWN = sorted(EVENT_CLASSES)
 

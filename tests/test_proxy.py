@@ -1,4 +1,4 @@
-"""Proxy resolution (qqproto._proxy): every rule and its precedence, NO_PROXY syntax,
+"""Proxy resolution (qqproto.proxy._config): every rule and its precedence, NO_PROXY syntax,
 proxy URL parsing, credential redaction, and properties over arbitrary environments."""
 
 from __future__ import annotations
@@ -10,11 +10,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from qqproto._proxy import (
+from qqproto._secret import Secret
+from qqproto.errors import ProxyConfigError
+from qqproto.proxy._config import (
     DEFAULT_PORTS,
     DIRECT,
     ProxyConfig,
-    ProxyConfigError,
     ProxyScheme,
     format_authority,
     no_proxy_matches,
@@ -22,7 +23,6 @@ from qqproto._proxy import (
     proxy_variables_for,
     resolve_proxy,
 )
-from qqproto._secret import Secret
 
 WSS = "wss://api.sgroup.qq.com/websocket"
 HTTPS = "https://api.sgroup.qq.com/v2/users/@me"

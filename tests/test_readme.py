@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from qqproto.sim import Simulator
+from qqproto.simulator._simulator import Simulator
 from qqproto_transports.sim_server import SimulatorThread
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -6,16 +6,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from qqproto._api_errors import ReplyWindowClosedError
-from qqproto._messages import ChatScope
-from qqproto._reply import (
+from qqproto._values import ChatScope
+from qqproto.errors import ExhaustedReason, ReplyExhaustedError, ReplyWindowClosedError
+from qqproto.rest._replies import (
     DEFAULT_REPLY_LIMITS,
     DEFAULT_REPLY_WINDOWS,
-    ExhaustedReason,
     OnExhausted,
     Reply,
     ReplyContext,
-    ReplyExhaustedError,
 )
 
 

@@ -10,15 +10,14 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from qqproto._messages import ChatScope
-from qqproto._reply import (
+from qqproto._values import ChatScope
+from qqproto.errors import ExhaustedReason, ReplyExhaustedError
+from qqproto.rest._replies import (
     DEFAULT_REPLY_LIMITS,
     DEFAULT_REPLY_WINDOWS,
-    ExhaustedReason,
     OnExhausted,
     Reply,
     ReplyContext,
-    ReplyExhaustedError,
 )
 
 IDS = ["a", "b", "c", "d", "e", "f"]

@@ -10,9 +10,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from qqproto._endpoints import Endpoints
-from qqproto._keyboard import Button, Keyboard
-from qqproto._messages import (
-    ChatScope,
+from qqproto._values import ChatScope
+from qqproto.rest._keyboard import Button, Keyboard
+from qqproto.rest._messages import (
     Markdown,
     MessageReference,
     OutgoingMessage,

@@ -7,21 +7,21 @@ from collections.abc import Callable
 
 import pytest
 
-from qqproto._api_errors import (
+from qqproto._endpoints import Endpoints
+from qqproto._http import HttpRequest, HttpResponse
+from qqproto._secret import Secret
+from qqproto.errors import (
     ApiError,
     AuthError,
     InvalidCredentialsError,
+    LocalProtocolError,
     NetworkError,
     TokenError,
     TransientError,
     UnexpectedResponseError,
 )
-from qqproto._endpoints import Endpoints
-from qqproto._http import HttpRequest, HttpResponse
-from qqproto._rest_call import CallState, RestCall, authorize
-from qqproto._secret import Secret
-from qqproto._token import TokenState
-from qqproto.errors import LocalProtocolError
+from qqproto.rest._call import CallState, RestCall, authorize
+from qqproto.rest._token import TokenState
 
 API = "https://api.example.test"
 TOKEN_URL = "https://auth.example.test/token"

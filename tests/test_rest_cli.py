@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from qqproto._messages import FileType
-from qqproto._upload_values import UploadPhase, UploadProgress
-from qqproto.sim import Simulator
-from qqproto.sim._uploads import sim_uploads
+from qqproto._values import FileType
+from qqproto.events import UploadPhase, UploadProgress
+from qqproto.simulator._simulator import Simulator
+from qqproto.simulator._uploads import sim_uploads
 from qqproto_transports._rest_cli import ProgressPrinter, guess_file_type
 from qqproto_transports.cli import main
 from qqproto_transports.sim_server import SimulatorThread

@@ -8,30 +8,25 @@ from typing import Any
 
 import pytest
 
-from qqproto._api_errors import (
+from qqproto._endpoints import Endpoints
+from qqproto._http import HttpRequest, HttpResponse
+from qqproto._values import ChatScope, FileType, UploadedMedia
+from qqproto.errors import (
     ApiError,
     DuplicateMessageError,
     RateLimitedError,
+    ReplyExhaustedError,
     ReplyWindowClosedError,
     UnexpectedResponseError,
 )
-from qqproto._endpoints import Endpoints
-from qqproto._gateway_info import GatewayInfo, SessionStartLimit
-from qqproto._http import HttpRequest, HttpResponse
-from qqproto._keyboard import Button, Keyboard
-from qqproto._messages import (
-    AuditPending,
-    ChatScope,
-    FileType,
-    Markdown,
-    MessageSent,
-    OutgoingMessage,
-    UploadedMedia,
-)
-from qqproto._reply import OnExhausted, Reply, ReplyContext, ReplyExhaustedError
-from qqproto._rest import BotInfo, RestClient, parse_bot_info
-from qqproto._rest_call import RestCall
-from qqproto._token import TokenState
+from qqproto.rest._call import RestCall
+from qqproto.rest._client import BotInfo, RestClient, parse_bot_info
+from qqproto.rest._gateway_info import GatewayInfo, SessionStartLimit
+from qqproto.rest._keyboard import Button, Keyboard
+from qqproto.rest._messages import AuditPending, Markdown, MessageSent, OutgoingMessage
+from qqproto.rest._replies import OnExhausted, Reply, ReplyContext
+from qqproto.rest._token import TokenState
+from qqproto.upload import UploadSession
 
 API = "https://api.example.test"
 TOKEN_URL = "https://auth.example.test/token"
@@ -286,19 +281,19 @@ def test_exhaustion_is_caught_with_the_server_side_class() -> None:
 
 
 def test_the_models_scope_is_accepted_by_value() -> None:
-    from qqproto.models._messages import Scope
+    from qqproto.models import ChatScope
 
     replies = ReplyContext()
-    replies.received(Scope.GROUP, msg_id="IN", now=0.0)
-    reply = replies.reply(Scope.GROUP, msg_id="IN", now=1.0)
-    call = make_client().send_message(Scope.GROUP, "G", OutgoingMessage(content="x"),
+    replies.received(ChatScope.GROUP, msg_id="IN", now=0.0)
+    reply = replies.reply(ChatScope.GROUP, msg_id="IN", now=1.0)
+    call = make_client().send_message(ChatScope.GROUP, "G", OutgoingMessage(content="x"),
                                       reply=reply)
     assert OutgoingMessage(content="x").to_body("channel") == {"content": "x"}
     assert run(call, lambda r: _json({"id": "o"}))[0].url == API + "/v2/groups/G/messages"
 
 
 def test_inline_upload_over_the_hard_limit_is_refused_before_sending() -> None:
-    from qqproto._api_errors import FileTooLargeError
+    from qqproto.errors import FileTooLargeError
 
     with pytest.raises(FileTooLargeError):
         make_client().upload_media(ChatScope.C2C, "U", FileType.IMAGE,
@@ -306,10 +301,10 @@ def test_inline_upload_over_the_hard_limit_is_refused_before_sending() -> None:
 
 
 def test_upload_session_shares_the_clients_token_and_user_agent() -> None:
-    from qqproto._hashing import hash_bytes
+    from qqproto.upload._hashing import hash_bytes
 
     client = make_client("ua/1")
-    session = client.upload_session(ChatScope.GROUP, "G", FileType.FILE, file_name="f",
+    session = UploadSession.for_client(client, ChatScope.GROUP, "G", FileType.FILE, file_name="f",
                                     file_size=3, hashes=hash_bytes(b"abc"))
     session.start(0.0)
     cmd = session.next_command()

@@ -10,7 +10,10 @@ from typing import Any
 
 import pytest
 
-from qqproto._api_errors import (
+from qqproto._endpoints import Endpoints
+from qqproto._http import HttpRequest, HttpResponse
+from qqproto._values import ChatScope, FileType
+from qqproto.errors import (
     ApiError,
     AuthError,
     NetworkError,
@@ -18,13 +21,11 @@ from qqproto._api_errors import (
     TransientError,
     UnexpectedResponseError,
 )
-from qqproto._endpoints import Endpoints
-from qqproto._http import HttpRequest, HttpResponse
-from qqproto._interactions import InteractionResult
-from qqproto._messages import ChatScope, FileType, OutgoingMessage
-from qqproto._rest import RestClient
-from qqproto._rest_call import RestCall
-from qqproto._token import TokenState
+from qqproto.rest._call import RestCall
+from qqproto.rest._client import RestClient
+from qqproto.rest._interactions import InteractionResult
+from qqproto.rest._messages import OutgoingMessage
+from qqproto.rest._token import TokenState
 
 API = "https://api.example.test"
 TOKEN_URL = "https://auth.example.test/token"

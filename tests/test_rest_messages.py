@@ -10,19 +10,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from qqproto._api_errors import UnexpectedResponseError
 from qqproto._endpoints import Endpoints
 from qqproto._http import HttpRequest, HttpResponse
-from qqproto._keyboard import Button, Keyboard, KeyboardTemplate
-from qqproto._messages import (
+from qqproto._values import ChatScope, FileType, UploadedMedia
+from qqproto.errors import UnexpectedResponseError
+from qqproto.rest._keyboard import Button, Keyboard, KeyboardTemplate
+from qqproto.rest._messages import (
     AuditPending,
-    ChatScope,
-    FileType,
     Markdown,
     MessageReference,
     MessageSent,
     OutgoingMessage,
-    UploadedMedia,
     build_media_upload,
     build_message,
     build_recall,

@@ -10,15 +10,16 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from qqproto._api_errors import ApiError
 from qqproto._commands import SendHttpRequest
 from qqproto._endpoints import Endpoints
-from qqproto._hashing import hash_bytes
 from qqproto._http import HttpResponse
-from qqproto._messages import ChatScope, FileType
-from qqproto._rest import RestClient
-from qqproto._token import TokenState
-from qqproto._upload import ReadPart, UploadSession, UploadSourceError
+from qqproto._values import ChatScope, FileType
+from qqproto.errors import ApiError, UploadSourceError
+from qqproto.rest._client import RestClient
+from qqproto.rest._token import TokenState
+from qqproto.upload._hashing import hash_bytes
+from qqproto.upload._plan import ReadPart
+from qqproto.upload._session import UploadSession
 
 API = "https://api.example.test"
 TOKEN_URL = "https://auth.example.test/token"

@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from qqproto._secret import Secret
-from qqproto._signing import (
+from qqproto.webhook._signing import (
     SIGNATURE_HEX_LENGTH,
     WebhookKey,
     _derive_seed,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from qqproto.sim._commands import COMMAND_HELP, CommandResult, run_command
+from qqproto.simulator._commands import COMMAND_HELP, CommandResult, run_command
 
 from .test_sim_harness import GatewayClient, connect_ready, make_sim
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from qqproto.sim import Direction, Faults, FrameKind
+from qqproto.simulator._faults import Faults
+from qqproto.simulator._records import Direction, FrameKind
 
 from .test_sim_harness import (
     GatewayClient,

@@ -6,7 +6,8 @@ import re
 
 import pytest
 
-from qqproto.sim import Direction, FrameKind, LinkState
+from qqproto.simulator._gateway import LinkState
+from qqproto.simulator._records import Direction, FrameKind
 
 from .test_sim_harness import (
     C2C,

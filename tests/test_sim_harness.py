@@ -1,7 +1,7 @@
 """Byte-level clients for the sans-IO simulator, used by every tests/test_sim_*.py file.
 
 :class:`HttpClient` is an h11 client and :class:`GatewayClient` a raw wsproto client;
-both feed a :class:`~qqproto.sim.SimConnection` directly, with ``now`` moved by hand.
+both feed a :class:`~qqproto.simulator.SimConnection` directly, with ``now`` moved by hand.
 They deliberately do not use qqproto's own bot-side objects: the simulator is tested
 against the protocol, not against the code it will later test.  The few tests at the
 end check the harness itself.
@@ -27,7 +27,8 @@ from wsproto.events import (
     TextMessage,
 )
 
-from qqproto.sim import SimConnection, Simulator
+from qqproto.simulator._connection import SimConnection
+from qqproto.simulator._simulator import Simulator
 
 APP_ID = "102000001"
 SECRET = "qqproto-simulator-secret"  # the Simulator's default fake secret

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from qqproto.sim import Simulator
+from qqproto.simulator._simulator import Simulator
 
 from .test_sim_harness import HttpClient, Reply, make_sim, token_for
 

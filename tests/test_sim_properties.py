@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from qqproto.sim import SimConnection
+from qqproto.simulator._connection import SimConnection
 
 from .test_sim_harness import HOST, GatewayClient, connect_ready, make_sim, token_for
 

@@ -6,15 +6,10 @@ import random
 
 import pytest
 
-from qqproto.sim import (
-    Direction,
-    FrameKind,
-    RecordedFrame,
-    RecordedRequest,
-    Simulator,
-)
-from qqproto.sim._payloads import IdSource, c2c_message, rfc3339
-from qqproto.sim._sessions import SimSession, encode_dispatch
+from qqproto.simulator._payloads import IdSource, c2c_message, rfc3339
+from qqproto.simulator._records import Direction, FrameKind, RecordedFrame, RecordedRequest
+from qqproto.simulator._sessions import SimSession, encode_dispatch
+from qqproto.simulator._simulator import Simulator
 
 from .test_sim_harness import SECRET, HttpClient, connect_ready, make_sim, token_for
 

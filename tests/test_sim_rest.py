@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from qqproto.sim import Route, SimRequest, SimResponse, Simulator, json_response
+from qqproto.simulator._rest import Route, SimRequest, SimResponse, json_response
+from qqproto.simulator._simulator import Simulator
 
 from .test_sim_harness import SECRET, HttpClient, Reply, connect_ready, make_sim, token_for
 

@@ -25,7 +25,7 @@ from wsproto.events import (
     TextMessage,
 )
 
-from qqproto.sim import Simulator
+from qqproto.simulator._simulator import Simulator
 from qqproto_transports.sim_server import (
     SimulatorThread,
     run_simulator_forever,

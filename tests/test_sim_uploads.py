@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from qqproto.sim import Simulator
-from qqproto.sim._faults import HttpFault
-from qqproto.sim._uploads import (
+from qqproto.simulator._faults import HttpFault
+from qqproto.simulator._simulator import Simulator
+from qqproto.simulator._uploads import (
     FILES_MAX_BODY,
     MAX_PARTS,
     PRESIGNED_MAX_BODY,

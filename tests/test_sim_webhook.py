@@ -12,12 +12,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from qqproto._http import HttpRequest, HttpResponse
-from qqproto._signing import WebhookKey
-from qqproto._webhook import ReplayCache, WebhookPolicy
-from qqproto._webhook_http import WebhookDispatch, WebhookReceiver
 from qqproto.errors import LocalProtocolError
-from qqproto.sim import Simulator
-from qqproto.sim._webhook_push import (
+from qqproto.events import WebhookDispatch
+from qqproto.simulator._simulator import Simulator
+from qqproto.simulator._webhook_push import (
     TRANSITIONS,
     JobState,
     PusherState,
@@ -27,6 +25,9 @@ from qqproto.sim._webhook_push import (
     event_body,
     signed_headers,
 )
+from qqproto.webhook._decision import ReplayCache, WebhookPolicy
+from qqproto.webhook._receiver import WebhookReceiver
+from qqproto.webhook._signing import WebhookKey
 from qqproto_transports.sim_server import SimulatorThread
 from qqproto_transports.sim_webhook import WebhookPushThread
 
@@ -552,7 +553,7 @@ def test_a_transport_failure_during_validation_is_retried() -> None:
 
 
 def test_start_twice_is_a_transition_error() -> None:
-    from qqproto._fsm import TransitionError
+    from qqproto.errors import TransitionError
 
     pusher = make()
     pusher.start()

@@ -9,13 +9,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from qqproto._split import (
-    DEFAULT_LIMIT,
-    MIN_LIMIT,
-    Chunk,
-    split_text,
-    split_text_chunks,
-)
+from qqproto.rest._split import DEFAULT_LIMIT, MIN_LIMIT, Chunk, split_text, split_text_chunks
 
 # --- an independent fence reader (CommonMark subset the splitter promises) -----------------
 

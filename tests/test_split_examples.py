@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from qqproto._split import Chunk, split_text, split_text_chunks
+from qqproto.rest._split import Chunk, split_text, split_text_chunks
 
 
 def test_paragraphs_are_kept_whole_when_they_fit() -> None:

@@ -65,9 +65,9 @@ def test_every_transition_table_in_the_code_is_drawn() -> None:
 
 def test_the_known_tables_are_covered() -> None:
     assert {spec.table for spec in gen.MACHINES} >= {
-        "qqproto._gateway.TRANSITIONS",
-        "qqproto._session.TRANSITIONS",
-        "qqproto._connect._TRANSITIONS",
+        "qqproto.gateway._connection.TRANSITIONS",
+        "qqproto.gateway._session.TRANSITIONS",
+        "qqproto.proxy._tunnels._TRANSITIONS",
     }
 
 
@@ -186,7 +186,7 @@ def test_the_rst_block_holds_the_svg_the_matrix_and_the_mermaid_source() -> None
     assert ".. raw:: html" in text
     assert ".. list-table::" in text
     assert "stateDiagram-v2" in text
-    assert "``qqproto._session.TRANSITIONS``" in text
+    assert "``qqproto.gateway._session.TRANSITIONS``" in text
 
 
 def test_the_script_prints_mermaid_for_every_table_and_writes_svg_files(

@@ -15,15 +15,10 @@ import ssl
 
 import pytest
 
-from qqproto._connect import (
-    ConnectTunnel,
-    ProxyAuthenticationRequired,
-    ProxyProtocolError,
-    ProxyRefused,
-    TunnelEstablished,
-    open_tunnel,
-)
-from qqproto._proxy import parse_proxy_url, resolve_proxy
+from qqproto.errors import ProxyAuthenticationRequired, ProxyProtocolError, ProxyRefused
+from qqproto.events import TunnelEstablished
+from qqproto.proxy._config import parse_proxy_url, resolve_proxy
+from qqproto.proxy._tunnels import ConnectTunnel, open_tunnel
 from tests.support.connect_proxy import PROXY_USER, ConnectProxy
 from tests.support.echo import EchoServer
 from tests.support.tls import LocalTLS

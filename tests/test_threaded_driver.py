@@ -22,7 +22,6 @@ from typing import Any
 import pytest
 import trustme
 
-from qqproto._rest import RestClient
 from qqproto.events import (
     ConnectionEnded,
     Dispatch,
@@ -32,6 +31,7 @@ from qqproto.events import (
     Resumed,
     SessionStopped,
 )
+from qqproto.rest._client import RestClient
 from qqproto_transports.asyncio_driver import AsyncioBot
 from qqproto_transports.sim_server import SimulatorThread
 from qqproto_transports.threaded_driver import ThreadedBot

@@ -21,7 +21,6 @@ import pytest
 import trio
 import trustme
 
-from qqproto._rest import RestClient
 from qqproto.events import (
     ConnectionEnded,
     Dispatch,
@@ -32,6 +31,7 @@ from qqproto.events import (
     Resumed,
     SessionStopped,
 )
+from qqproto.rest._client import RestClient
 from qqproto_transports.sim_server import SimulatorThread
 from qqproto_transports.trio_driver import TrioBot
 from tests.driver_support_loopback import (

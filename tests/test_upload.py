@@ -8,37 +8,32 @@ from typing import Any
 
 import pytest
 
-from qqproto._api_errors import (
+from qqproto._commands import SendHttpRequest
+from qqproto._endpoints import Endpoints
+from qqproto._http import HttpRequest, HttpResponse
+from qqproto._values import ChatScope, FileType, UploadedMedia
+from qqproto.errors import (
     FileTooLargeError,
     InvalidCredentialsError,
+    LocalProtocolError,
     NetworkError,
     UnexpectedResponseError,
     UploadDailyLimitError,
+    UploadPartFailedError,
+    UploadSourceError,
 )
-from qqproto._commands import SendHttpRequest
-from qqproto._endpoints import Endpoints
-from qqproto._hashing import hash_bytes
-from qqproto._http import HttpRequest, HttpResponse
-from qqproto._messages import ChatScope, FileType, UploadedMedia
-from qqproto._token import TokenState
-from qqproto._upload import (
-    HARD_SIZE_LIMITS,
+from qqproto.events import UploadFailed, UploadFinished, UploadPhase, UploadProgress
+from qqproto.rest._messages import HARD_SIZE_LIMITS, check_file_size
+from qqproto.rest._token import TokenState
+from qqproto.upload._hashing import hash_bytes
+from qqproto.upload._plan import (
     INLINE_LIMIT,
     ReadPart,
-    UploadFailed,
-    UploadFinished,
     UploadMethod,
-    UploadPartFailedError,
-    UploadPhase,
-    UploadProgress,
-    UploadSession,
     UploadSource,
-    UploadSourceError,
-    UploadState,
-    check_file_size,
     choose_upload_method,
 )
-from qqproto.errors import LocalProtocolError
+from qqproto.upload._session import UploadSession, UploadState
 
 API = "https://api.example.test"
 TOKEN_URL = "https://auth.example.test/token"

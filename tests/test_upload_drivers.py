@@ -25,26 +25,27 @@ import pytest
 import trio
 import trio.testing
 
-from qqproto._api_errors import InvalidCredentialsError, UploadDailyLimitError
 from qqproto._endpoints import Endpoints
-from qqproto._hashing import MD5_10M_PREFIX, hash_bytes
 from qqproto._http import HttpRequest, HttpResponse
-from qqproto._interactions import InteractionResult
-from qqproto._messages import ChatScope, FileType
-from qqproto._rest import RestClient
-from qqproto._token import TokenState
-from qqproto._upload_values import (
-    UploadMethod,
+from qqproto._values import ChatScope, FileType
+from qqproto.errors import (
+    InvalidCredentialsError,
+    UploadDailyLimitError,
     UploadPartFailedError,
-    UploadPhase,
-    UploadProgress,
     UploadSourceError,
 )
-from qqproto.events import Dispatch, HeartbeatAcknowledged
-from qqproto.models import InteractionCreate
-from qqproto.sim import SimRequest, Simulator
-from qqproto.sim._faults import HttpFault
-from qqproto.sim._uploads import sim_uploads
+from qqproto.events import Dispatch, HeartbeatAcknowledged, UploadPhase, UploadProgress
+from qqproto.models._interaction import InteractionCreate
+from qqproto.rest._client import RestClient
+from qqproto.rest._interactions import InteractionResult
+from qqproto.rest._token import TokenState
+from qqproto.simulator._faults import HttpFault
+from qqproto.simulator._rest import SimRequest
+from qqproto.simulator._simulator import Simulator
+from qqproto.simulator._uploads import sim_uploads
+from qqproto.upload import UploadSession
+from qqproto.upload._hashing import MD5_10M_PREFIX, hash_bytes
+from qqproto.upload._plan import UploadMethod
 from qqproto_transports._bot_api import AsyncBotApi, SyncBotApi, interaction_id
 from qqproto_transports._shared import Handlers
 from qqproto_transports._upload_async import (
@@ -243,7 +244,7 @@ def test_a_file_that_shrinks_after_hashing_fails_with_a_source_error(tmp_path: P
     sim = make_sim(concurrency=1)
     path = tmp_path / "a.bin"
     data = write(path, 3 * BLOCK)
-    session = rest_for(sim).upload_session(ChatScope.C2C, "U", FileType.FILE,
+    session = UploadSession.for_client(rest_for(sim), ChatScope.C2C, "U", FileType.FILE,
                                            file_name="a.bin", file_size=len(data),
                                            hashes=hash_bytes(data))
     path.write_bytes(data[:BLOCK + 10])
@@ -268,7 +269,7 @@ def test_an_unreadable_file_ends_the_run_with_the_reader_s_error(tmp_path: Path)
     sim = make_sim()
     path = tmp_path / "a.bin"
     data = write(path, BLOCK)
-    session = rest_for(sim).upload_session(ChatScope.C2C, "U", FileType.FILE,
+    session = UploadSession.for_client(rest_for(sim), ChatScope.C2C, "U", FileType.FILE,
                                            file_name="a.bin", file_size=len(data))
     reader = PartReader(path)
     reader.close()  # every read now fails
@@ -370,7 +371,7 @@ def test_the_threaded_executor_raises_a_read_failure(tmp_path: Path) -> None:
     sim = make_sim()
     path = tmp_path / "a.bin"
     data = write(path, BLOCK)
-    session = rest_for(sim).upload_session(ChatScope.C2C, "U", FileType.FILE,
+    session = UploadSession.for_client(rest_for(sim), ChatScope.C2C, "U", FileType.FILE,
                                            file_name="a.bin", file_size=len(data))
     reader = PartReader(path)
     reader.close()

@@ -15,14 +15,15 @@ from typing import Any
 
 import pytest
 
-from qqproto._api_errors import UploadDailyLimitError
 from qqproto._endpoints import Endpoints
 from qqproto._http import HttpRequest, HttpResponse
-from qqproto._messages import ChatScope, FileType, UploadedMedia
-from qqproto._rest import RestClient
-from qqproto._token import TokenState
-from qqproto._upload import ReadPart, UploadPhase, UploadProgress, UploadSession
-from qqproto.events import Event
+from qqproto._values import ChatScope, FileType, UploadedMedia
+from qqproto.errors import UploadDailyLimitError
+from qqproto.events import Event, UploadPhase, UploadProgress
+from qqproto.rest._client import RestClient
+from qqproto.rest._token import TokenState
+from qqproto.upload._plan import ReadPart
+from qqproto.upload._session import UploadSession
 
 API = "https://api.example.test"
 TOKEN_URL = "https://auth.example.test/token"
@@ -146,7 +147,7 @@ def _run(data: bytes, platform: FakePlatform, clock: Clock
         source.seek(offset)
         return source.read(length)
 
-    session = _client().upload_session(ChatScope.C2C, "U", FileType.VIDEO,
+    session = UploadSession.for_client(_client(), ChatScope.C2C, "U", FileType.VIDEO,
                                        file_name="clip.mp4", file_size=len(data))
     return run_upload(session, read, platform, clock, clock.sleep_until)
 

@@ -8,29 +8,24 @@ from typing import Any
 
 import pytest
 
-from qqproto._api_errors import (
+from qqproto._commands import SendHttpRequest
+from qqproto._endpoints import Endpoints
+from qqproto._http import HttpResponse
+from qqproto._values import ChatScope, FileType, UploadedMedia
+from qqproto.errors import (
     AuthError,
     MediaRejectedError,
     NetworkError,
     PermissionDeniedError,
     TransientError,
     UnexpectedResponseError,
-)
-from qqproto._commands import SendHttpRequest
-from qqproto._endpoints import Endpoints
-from qqproto._hashing import hash_bytes
-from qqproto._http import HttpResponse
-from qqproto._messages import ChatScope, FileType, UploadedMedia
-from qqproto._token import TokenState
-from qqproto._upload import (
-    ReadPart,
-    UploadFailed,
-    UploadFinished,
     UploadPartFailedError,
-    UploadPhase,
-    UploadProgress,
-    UploadSession,
 )
+from qqproto.events import UploadFailed, UploadFinished, UploadPhase, UploadProgress
+from qqproto.rest._token import TokenState
+from qqproto.upload._hashing import hash_bytes
+from qqproto.upload._plan import ReadPart
+from qqproto.upload._session import UploadSession
 
 API = "https://api.example.test"
 TOKEN_URL = "https://auth.example.test/token"
@@ -345,7 +340,7 @@ def test_hashing_progress_then_prepare_without_known_hashes() -> None:
 
 
 def test_calls_and_uploads_share_one_token_refresh() -> None:
-    from qqproto._rest import RestClient
+    from qqproto.rest._client import RestClient
 
     state = _tokens(None)
     client = RestClient(state)
@@ -353,7 +348,7 @@ def test_calls_and_uploads_share_one_token_refresh() -> None:
     token_request = call.next_request(0.0)
     assert token_request is not None and token_request.url == TOKEN_URL
     call.receive_response(_json({"access_token": "SHARED", "expires_in": 7200}), 0.0)
-    s = client.upload_session(ChatScope.C2C, "U", FileType.FILE, file_name="f",
+    s = UploadSession.for_client(client, ChatScope.C2C, "U", FileType.FILE, file_name="f",
                               file_size=len(DATA), hashes=hash_bytes(DATA))
     s.start(1.0)
     (prepare,) = drain(s)  # no second token request: the call's refresh is reused

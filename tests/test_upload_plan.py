@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from qqproto._api_errors import UnexpectedResponseError
-from qqproto._upload_plan import PartPlan, UploadPlan, parse_upload_plan
+from qqproto.errors import UnexpectedResponseError
+from qqproto.upload._plan import PartPlan, UploadPlan, parse_upload_plan
 
 
 def _parts(n: int, base: int = 1, **extra: object) -> list[dict[str, object]]:

@@ -18,14 +18,15 @@ from typing import Any
 
 import pytest
 
-from qqproto._webhook_http import (
+from qqproto.events import (
+    Dispatch,
     HeartbeatAnswered,
     RequestRejected,
+    SessionStopped,
     ValidationAnswered,
     WebhookConnectionClosed,
 )
-from qqproto.events import Dispatch, SessionStopped
-from qqproto.sim._webhook_push import PushOutcome, WebhookPusher
+from qqproto.simulator._webhook_push import PushOutcome, WebhookPusher
 from qqproto_transports._webhook_cli import FAIL, IGNORE, MARK, _Printer
 from qqproto_transports._webhook_shared import WebhookServing
 from qqproto_transports.cli import main

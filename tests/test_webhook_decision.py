@@ -10,8 +10,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from qqproto._http import HttpResponse
-from qqproto._signing import WebhookKey
-from qqproto._webhook import (
+from qqproto.errors import LocalProtocolError
+from qqproto.events import Dispatch
+from qqproto.webhook._decision import (
     DEFAULT_POLICY,
     ReplayCache,
     WebhookDecision,
@@ -23,8 +24,7 @@ from qqproto._webhook import (
     ack_response,
     handle_webhook_request,
 )
-from qqproto.errors import LocalProtocolError
-from qqproto.events import Dispatch
+from qqproto.webhook._signing import WebhookKey
 
 SECRET = "DG5g3B4j9X2KOErG"
 KEY = WebhookKey(SECRET)

@@ -11,20 +11,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fuzz.fuzz_webhook import KEY, SECRET, UNIX_NOW, http_request
-from qqproto._webhook import ReplayCache, WebhookPolicy
-from qqproto._webhook_http import (
-    TRANSITIONS,
+from qqproto.errors import LocalProtocolError, RemoteProtocolError
+from qqproto.events import (
     Delivery,
+    Dispatch,
+    Event,
     HeartbeatAnswered,
     RequestRejected,
     ValidationAnswered,
     WebhookConnectionClosed,
     WebhookDispatch,
-    WebhookReceiver,
-    WebhookReceiverState,
 )
-from qqproto.errors import LocalProtocolError, RemoteProtocolError
-from qqproto.events import Dispatch, Event
+from qqproto.webhook._decision import ReplayCache, WebhookPolicy
+from qqproto.webhook._receiver import TRANSITIONS, WebhookReceiver, WebhookReceiverState
 
 T0 = 1000.0
 DISPATCH = b'{"op":0,"s":3,"t":"C2C_MESSAGE_CREATE","id":"C2C_MESSAGE_CREATE:1","d":{"a":1}}'

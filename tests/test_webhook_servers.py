@@ -23,13 +23,19 @@ import pytest
 import trio
 
 from qqproto._commands import Stop
-from qqproto._rest import RestClient
-from qqproto._webhook import ReplayCache, WebhookPolicy
-from qqproto._webhook_http import RequestRejected, ValidationAnswered, WebhookConnectionClosed
-from qqproto.events import Dispatch, Event, SessionStopped
-from qqproto.models import inbound_message
-from qqproto.sim import Simulator
-from qqproto.sim._webhook_push import PushOutcome, WebhookPusher
+from qqproto.events import (
+    Dispatch,
+    Event,
+    RequestRejected,
+    SessionStopped,
+    ValidationAnswered,
+    WebhookConnectionClosed,
+)
+from qqproto.models._parse import inbound_message
+from qqproto.rest._client import RestClient
+from qqproto.simulator._simulator import Simulator
+from qqproto.simulator._webhook_push import PushOutcome, WebhookPusher
+from qqproto.webhook._decision import ReplayCache, WebhookPolicy
 from qqproto_transports._shared import BotSettings
 from qqproto_transports._webhook_shared import (
     LockedReplayCache,

@@ -7,7 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from wsproto.frame_protocol import FrameProtocol, Opcode
 
-from qqproto._wsframes import (
+from qqproto.gateway._wsframes import (
     BINARY,
     CLOSE,
     PING,

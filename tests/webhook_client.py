@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from qqproto._secret import Secret
-from qqproto._signing import WebhookKey
-from qqproto.sim._webhook_push import event_body, signed_headers, validation_body
+from qqproto.simulator._webhook_push import event_body, signed_headers, validation_body
+from qqproto.webhook._signing import WebhookKey
 from qqproto_transports._shared import BotSettings
 
 # gateway.md §9.6, the DOC worked vector (verified).

@@ -20,23 +20,22 @@ import urllib.request
 from collections.abc import Callable, Mapping
 from typing import TypeVar
 
-from qqproto import (
-    ApiError,
+from qqproto._commands import (
     CloseConnection,
     Command,
-    Endpoints,
-    GatewaySession,
-    HttpRequest,
-    HttpResponse,
     OpenConnection,
-    RestCall,
-    RestClient,
     SendHttpRequest,
     StartTls,
     Stop,
-    inbound_message,
 )
+from qqproto._endpoints import Endpoints
+from qqproto._http import HttpRequest, HttpResponse
+from qqproto.errors import ApiError
 from qqproto.events import Dispatch, Event
+from qqproto.gateway._session import GatewaySession
+from qqproto.models._parse import inbound_message
+from qqproto.rest._call import RestCall
+from qqproto.rest._client import RestClient
 
 # -- step 1: carry out the HTTP requests the core builds ----------------------------
 # Proxies are the core's business (GatewaySession(proxy_env=...)): urllib must not

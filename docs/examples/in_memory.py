@@ -7,9 +7,10 @@ moves by arithmetic.  tests/test_docs_examples.py checks the output line for lin
 
 from __future__ import annotations
 
-from qqproto import GatewayConnection
 from qqproto.events import Dispatch, HeartbeatAcknowledged, Ready
-from qqproto.sim import SimConnection, Simulator
+from qqproto.gateway._connection import GatewayConnection
+from qqproto.simulator._connection import SimConnection
+from qqproto.simulator._simulator import Simulator
 
 
 def pump(client: GatewayConnection, server: SimConnection, now: float) -> None:

@@ -9,7 +9,9 @@ carries the same normalised :class:`InboundMessage` as ``.message``.
 
 from __future__ import annotations
 
-from ._base import MalformedEvent, ModelError, ModelEvent, UnknownEvent
+from .._values import ChatScope
+from ..errors import ModelError
+from ._base import MalformedEvent, ModelEvent, UnknownEvent
 from ._common import Attachment, TimestampValue, normalise_url, parse_timestamp
 from ._guild import (
     AudioEvent,
@@ -59,7 +61,6 @@ from ._messages import (
     MessageEvent,
     QuotedMessage,
     ReferenceIndex,
-    Scope,
 )
 from ._parse import EVENT_CLASSES, ParsedEvent, inbound_message, parse_event, parse_event_strict
 
@@ -111,7 +112,7 @@ __all__ = [
     "QuotedMessage",
     "ReactionEvent",
     "ReferenceIndex",
-    "Scope",
+    "ChatScope",
     "SubscribeMessageStatus",
     "SubscriptionResult",
     "TimestampValue",

@@ -12,25 +12,11 @@ from typing import Any
 
 from ..events import Dispatch, Event
 
-__all__ = ["Invalid", "MalformedEvent", "ModelError", "ModelEvent", "UnknownEvent"]
+__all__ = ["MalformedEvent", "ModelEvent", "UnknownEvent"]
 
 
-class ModelError(ValueError):
-    """A dispatch of a known type whose payload does not have the documented shape.
-
-    Raised only by :func:`~qqproto.models.parse_event_strict`; :func:`parse_event`
-    returns a :class:`MalformedEvent` with the same ``error`` text instead.
-    """
-
-    def __init__(self, message: str, *, event_type: str, dispatch: Dispatch) -> None:
-        super().__init__(message)
-        self.event_type = event_type
-        self.dispatch = dispatch
 
 
-class Invalid(Exception):
-    """Internal: one field has the wrong shape.  ``str()`` names the path, e.g.
-    ``"d.author: expected an object, got array"``.  Never escapes :mod:`qqproto.models`."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

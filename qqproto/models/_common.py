@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, TypeAlias
 
-from ._base import Invalid
+from ..errors import Invalid
 
 __all__ = [
     "Attachment",

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
+from .._values import ChatScope
 from ..events import Dispatch
 from ._base import ModelEvent
 from ._common import (
@@ -23,14 +24,13 @@ from ._common import (
     opt_timestamp,
     req_id,
 )
-from ._messages import Scope
 
 __all__ = ["InteractionCreate", "parse_interaction"]
 
 # gateway.md §6.5: chat_type 0 guild, 1 group, 2 C2C.
 _SCENE_BY_CHAT_TYPE: Final = {0: "guild", 1: "group", 2: "c2c"}
 # A guild interaction is answered in its channel (chat_id falls back to channel_id).
-_SCOPE_BY_SCENE: Final = {"c2c": Scope.C2C, "group": Scope.GROUP, "guild": Scope.CHANNEL}
+_SCOPE_BY_SCENE: Final = {"c2c": ChatScope.C2C, "group": ChatScope.GROUP, "guild": ChatScope.CHANNEL}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -68,8 +68,8 @@ class InteractionCreate(ModelEvent):
     chat_id: str | None = None
 
     @property
-    def scope(self) -> Scope | None:
-        """``scene`` as a :class:`Scope` (``"guild"`` → ``CHANNEL``), ``None`` if unknown;
+    def scope(self) -> ChatScope | None:
+        """``scene`` as a :class:`ChatScope` (``"guild"`` → ``CHANNEL``), ``None`` if unknown;
         with ``chat_id`` it says where a reply goes, as for a message."""
         return _SCOPE_BY_SCENE.get(self.scene) if self.scene is not None else None
 

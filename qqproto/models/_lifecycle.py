@@ -11,8 +11,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from ..errors import Invalid
 from ..events import Dispatch
-from ._base import Invalid, ModelEvent
+from ._base import ModelEvent
 from ._common import (
     TimestampValue,
     expect_object,

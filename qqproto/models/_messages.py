@@ -9,13 +9,14 @@ quoted message, whatever the scene's payload spelled them as.
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from .._values import ChatScope
+from ..errors import Invalid
 from ..events import Dispatch
-from ._base import Invalid, ModelEvent
+from ._base import ModelEvent
 from ._common import (
     Attachment,
     TimestampValue,
@@ -50,7 +51,6 @@ __all__ = [
     "MessageEvent",
     "QuotedMessage",
     "ReferenceIndex",
-    "Scope",
     "parse_c2c_message",
     "parse_direct_message",
     "parse_group_message",
@@ -60,23 +60,6 @@ __all__ = [
 
 #: gateway.md §6.2: ``message_type`` 103 means ``msg_elements[0]`` is a quoted message.
 QUOTE_MESSAGE_TYPE = 103
-
-
-class Scope(enum.StrEnum):
-    """Where a message was said, which decides the endpoint a reply uses (rest.md §2.1).
-
-    A string enum whose values (``"c2c"``, ``"group"``, ``"channel"``, ``"dm"``) are the
-    scene names the outbound side uses, so a scope converts by value.
-    """
-
-    #: One-to-one chat with a user; ``chat_id`` is the user's ``user_openid``.
-    C2C = "c2c"
-    #: A QQ group; ``chat_id`` is the ``group_openid``.
-    GROUP = "group"
-    #: A guild text channel; ``chat_id`` is the ``channel_id``.
-    CHANNEL = "channel"
-    #: A guild direct message; ``chat_id`` is the DM session's own ``guild_id``.
-    DM = "dm"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -149,7 +132,7 @@ class InboundMessage:
     """
 
     event_type: str
-    scope: Scope
+    scope: ChatScope
     chat_id: str
     msg_id: str
     event_id: str | None
@@ -264,7 +247,7 @@ class MessageDelete(ModelEvent):
     """``MESSAGE_DELETE``, ``PUBLIC_MESSAGE_DELETE``, ``DIRECT_MESSAGE_DELETE``: a guild
     message was recalled; ``op_user_id`` is who did it (gateway.md §6.5)."""
 
-    scope: Scope
+    scope: ChatScope
     message_id: str
     channel_id: str | None = None
     guild_id: str | None = None
@@ -363,7 +346,7 @@ def _inbound(
     dispatch: Dispatch,
     d: dict[str, Any],
     *,
-    scope: Scope,
+    scope: ChatScope,
     chat_id: str,
     author: Author,
     author_id: str,
@@ -404,7 +387,7 @@ def parse_c2c_message(dispatch: Dispatch) -> C2CMessageCreate:
     user = author.user_openid or author.id
     if not user:
         raise Invalid("d.author: no user_openid or id (the reply target)")
-    message = _inbound(dispatch, d, scope=Scope.C2C, chat_id=user, author=author,
+    message = _inbound(dispatch, d, scope=ChatScope.C2C, chat_id=user, author=author,
                        author_id=user, content=opt_str(d, "content", "d") or "",
                        mentions=_mentions(d))
     return C2CMessageCreate(type=dispatch.type, event_id=dispatch.id, seq=dispatch.seq,
@@ -427,7 +410,7 @@ def parse_group_message(dispatch: Dispatch) -> GroupAtMessageCreate | GroupMessa
         # gateway.md §6.2: the platform removes the @bot mention and usually leaves the
         # space that followed it (" status please").
         content = content.lstrip()
-    message = _inbound(dispatch, d, scope=Scope.GROUP, chat_id=group, author=author,
+    message = _inbound(dispatch, d, scope=ChatScope.GROUP, chat_id=group, author=author,
                        author_id=member, content=content, mentions=_mentions(d))
     if at:
         return GroupAtMessageCreate(type=dispatch.type, event_id=dispatch.id, seq=dispatch.seq,
@@ -473,7 +456,7 @@ def parse_guild_message(dispatch: Dispatch) -> ChannelMessageCreate | ChannelAtM
     guild = opt_id(d, "guild_id", "d")
     author = _guild_author(d)
     assert author.id is not None  # checked by _guild_author
-    message = _inbound(dispatch, d, scope=Scope.CHANNEL, chat_id=channel, author=author,
+    message = _inbound(dispatch, d, scope=ChatScope.CHANNEL, chat_id=channel, author=author,
                        author_id=author.id, content=opt_str(d, "content", "d") or "",
                        mentions=_mentions(d), guild_id=guild, channel_id=channel)
     cls: type[ChannelAtMessageCreate] | type[ChannelMessageCreate] = (
@@ -489,7 +472,7 @@ def parse_direct_message(dispatch: Dispatch) -> DirectMessageCreate:
     channel = opt_id(d, "channel_id", "d")
     author = _guild_author(d)
     assert author.id is not None
-    message = _inbound(dispatch, d, scope=Scope.DM, chat_id=guild, author=author,
+    message = _inbound(dispatch, d, scope=ChatScope.DM, chat_id=guild, author=author,
                        author_id=author.id, content=opt_str(d, "content", "d") or "",
                        mentions=_mentions(d), guild_id=guild, channel_id=channel)
     return DirectMessageCreate(
@@ -506,7 +489,7 @@ def parse_message_delete(dispatch: Dispatch) -> MessageDelete:
     op_user = opt_object(d, "op_user", "d") or {}
     return MessageDelete(
         type=dispatch.type, event_id=dispatch.id, seq=dispatch.seq, raw=dispatch.data,
-        scope=Scope.DM if dispatch.type == "DIRECT_MESSAGE_DELETE" else Scope.CHANNEL,
+        scope=ChatScope.DM if dispatch.type == "DIRECT_MESSAGE_DELETE" else ChatScope.CHANNEL,
         message_id=req_id(m, "id", p),
         channel_id=opt_id(m, "channel_id", p),
         guild_id=opt_id(m, "guild_id", p),

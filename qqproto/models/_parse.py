@@ -12,9 +12,10 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Final, TypeAlias
 
+from ..errors import Invalid, ModelError
 from ..events import BotUser, Dispatch, Ready, Resumed
 from . import _guild, _interaction, _lifecycle, _messages
-from ._base import Invalid, MalformedEvent, ModelError, ModelEvent, UnknownEvent
+from ._base import MalformedEvent, ModelEvent, UnknownEvent
 from ._common import expect_object, opt_bool, opt_int, opt_list, opt_str, req_id, req_object
 from ._messages import InboundMessage, MessageEvent
 

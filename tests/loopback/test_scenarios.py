@@ -16,12 +16,12 @@ from typing import Any
 
 import pytest
 
-from qqproto._conversation import reply_to
-from qqproto._reply import ReplyContext
-from qqproto._rest import RestClient
 from qqproto.events import ConnectionEnded, Dispatch, EndCause, Event, Ready, Resumed
-from qqproto.models import inbound_message
-from qqproto.sim import Simulator
+from qqproto.models._parse import inbound_message
+from qqproto.rest._client import RestClient
+from qqproto.rest._conversation import reply_to
+from qqproto.rest._replies import ReplyContext
+from qqproto.simulator._simulator import Simulator
 from qqproto_transports._shared import BotSettings
 from qqproto_transports.sim_server import SimulatorThread
 
@@ -115,7 +115,7 @@ def test_echo_round_trip_sends_a_passive_reply(bot: BotHandle, sim: SimulatorThr
     message = inbound_message(event)
     assert message is not None
     settings = settings_for(sim)
-    from qqproto._token import TokenState
+    from qqproto.rest._token import TokenState
     rest = RestClient(TokenState(app_id=settings.app_id, secret=settings.secret,
                                  endpoints=settings.endpoints))
     [call] = reply_to(rest, ReplyContext(), message, "pong!", now=0.0)

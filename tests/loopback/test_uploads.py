@@ -25,13 +25,12 @@ from typing import Any
 
 import pytest
 
-from qqproto._api_errors import UploadDailyLimitError
-from qqproto._interactions import InteractionResult
-from qqproto._messages import FileType, UploadedMedia
-from qqproto._upload_values import UploadPhase, UploadProgress
-from qqproto.events import Dispatch, Ready
-from qqproto.sim import Simulator
-from qqproto.sim._uploads import DEFAULT_BLOCK_SIZE, sim_uploads
+from qqproto._values import FileType, UploadedMedia
+from qqproto.errors import UploadDailyLimitError
+from qqproto.events import Dispatch, Ready, UploadPhase, UploadProgress
+from qqproto.rest._interactions import InteractionResult
+from qqproto.simulator._simulator import Simulator
+from qqproto.simulator._uploads import DEFAULT_BLOCK_SIZE, sim_uploads
 from qqproto_transports._shared import BotSettings
 from qqproto_transports.sim_server import SimulatorThread
 
@@ -251,7 +250,7 @@ def test_a_small_file_goes_inline_and_an_override_sends_it_chunked(
     assert stored.hashes is not None and stored.hashes.md5 == hashlib.md5(data).hexdigest()
     assert seen == [UploadProgress(phase=UploadPhase.UPLOADING, bytes_done=300_000,
                                    bytes_total=300_000, parts_done=1, parts_total=1)]
-    from qqproto._upload_values import UploadMethod
+    from qqproto.upload._plan import UploadMethod
 
     media = upload_on(driver, settings, path, file_type=FileType.IMAGE,
                       method=UploadMethod.CHUNKED, file_name="renamed.png")

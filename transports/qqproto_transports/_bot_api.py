@@ -27,14 +27,13 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from qqproto._api_errors import ApiError
-from qqproto._interactions import InteractionResult
-from qqproto._messages import ChatScope, FileType, UploadedMedia
-from qqproto._rest import RestClient
-from qqproto._upload_plan import MAX_CONCURRENCY
-from qqproto._upload_values import UploadMethod
+from qqproto._values import ChatScope, FileType, UploadedMedia
+from qqproto.errors import ApiError
 from qqproto.events import Dispatch, Event
-from qqproto.models import InteractionCreate
+from qqproto.models._interaction import InteractionCreate
+from qqproto.rest._client import RestClient
+from qqproto.rest._interactions import InteractionResult
+from qqproto.upload._plan import MAX_CONCURRENCY, UploadMethod
 
 from ._shared import Handler, run_call_async, run_call_sync
 from ._upload_async import upload_file_async
@@ -43,7 +42,7 @@ from ._upload_sync import Progress, upload_file_sync
 if TYPE_CHECKING:
     import httpx
 
-    from qqproto._session import GatewaySession
+    from qqproto.gateway._session import GatewaySession
 
     from ._shared import BotSettings, Handlers
 
@@ -72,7 +71,7 @@ class _BotApiBase:
 
     @property
     def rest(self) -> RestClient:
-        """A :class:`~qqproto._rest.RestClient` on the gateway session's token state."""
+        """A :class:`~qqproto.rest.RestClient` on the gateway session's token state."""
         client = self.__dict__.get("_qqproto_rest")
         if client is None:
             client = self.__dict__["_qqproto_rest"] = RestClient(self.session.token_state)

@@ -8,7 +8,7 @@
                  [--send] [--reply-to MSG_ID]
 
 Both run on ``--transport asyncio|trio|threaded``: an httpx client with the drivers'
-proxy routing and keep-alive limits, a :class:`~qqproto._rest.RestClient`, and for
+proxy routing and keep-alive limits, a :class:`~qqproto.rest.RestClient`, and for
 uploads the drivers' executors (:mod:`qqproto_transports._upload_async`,
 :mod:`qqproto_transports._upload_sync`).  Results go to standard output, progress to
 standard error: a bar redrawn with ``\\r`` on a terminal, plain lines otherwise.  An
@@ -25,21 +25,15 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Final, TextIO
 
-from qqproto._api_errors import ApiError
-from qqproto._messages import (
-    AuditPending,
-    ChatScope,
-    FileType,
-    Markdown,
-    MessageSent,
-    OutgoingMessage,
-    UploadedMedia,
-)
-from qqproto._reply import ReplyContext
-from qqproto._rest import RestClient
-from qqproto._rest_call import RestCall
-from qqproto._token import TokenState
-from qqproto._upload_values import UploadMethod, UploadPhase, UploadProgress, UploadSourceError
+from qqproto._values import ChatScope, FileType, UploadedMedia
+from qqproto.errors import ApiError, UploadSourceError
+from qqproto.events import UploadPhase, UploadProgress
+from qqproto.rest._call import RestCall
+from qqproto.rest._client import RestClient
+from qqproto.rest._messages import AuditPending, Markdown, MessageSent, OutgoingMessage
+from qqproto.rest._replies import ReplyContext
+from qqproto.rest._token import TokenState
+from qqproto.upload._plan import UploadMethod
 
 from ._runners import TRANSPORTS
 from ._shared import BotSettings

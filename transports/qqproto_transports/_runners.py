@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from qqproto._commands import Stop
-from qqproto._session import GatewaySession
 from qqproto.events import Dispatch, Event
+from qqproto.gateway._session import GatewaySession
 
 from ._shared import BotSettings
 

@@ -4,7 +4,7 @@
 - :class:`Handlers`: the ``@bot.on(...)`` registry, matched by dispatch type or class.
 - :class:`FileSessionStore`: a session snapshot persisted atomically to a JSON file.
 - httpx glue: TLS contexts that always verify, per-request proxy routing with the same
-  :func:`qqproto._proxy.resolve_proxy` the gateway uses, response conversion.
+  :func:`qqproto.proxy.resolve_proxy` the gateway uses, response conversion.
 """
 
 from __future__ import annotations
@@ -31,12 +31,13 @@ import httpx
 from qqproto._commands import CloseConnection, OpenConnection, SendHttpRequest, StartTls, Stop
 from qqproto._endpoints import Endpoints
 from qqproto._http import HttpRequest, HttpResponse
-from qqproto._intents import Intents
-from qqproto._proxy import Direct, ProxyConfig, resolve_proxy
 from qqproto._secret import Secret, as_secret
-from qqproto._session import GatewaySession, ReconnectPolicy
-from qqproto._snapshot import SessionSnapshot, SnapshotError
+from qqproto.errors import SnapshotError
 from qqproto.events import Dispatch, Event, SessionStopped
+from qqproto.gateway._intents import Intents
+from qqproto.gateway._session import GatewaySession, ReconnectPolicy
+from qqproto.gateway._snapshot import SessionSnapshot
+from qqproto.proxy._config import Direct, ProxyConfig, resolve_proxy
 
 __all__ = [
     "BotSettings",
@@ -64,7 +65,7 @@ class BotSettings:
     intents: int = int(Intents.default())
     shard: tuple[int, int] = (0, 1)
     #: ``None``: follow the environment (``HTTPS_PROXY``…); a URL, a
-    #: :class:`~qqproto._proxy.ProxyConfig` or :data:`~qqproto._proxy.DIRECT` override it.
+    #: :class:`~qqproto.ProxyConfig` or :data:`~qqproto.DIRECT` override it.
     proxy: str | ProxyConfig | Direct | None = None
     #: A custom trust store (tests use a local CA); verification is never switched off.
     ssl_context: ssl.SSLContext | None = None
@@ -185,7 +186,7 @@ def to_http_response(response: httpx.Response) -> HttpResponse:
 
 class ProxyRouter:
     """Picks a (cached) httpx transport per request: direct, or through the proxy that
-    :func:`~qqproto._proxy.resolve_proxy` chooses for that URL — the same rule as the
+    :func:`~qqproto.proxy.resolve_proxy` chooses for that URL — the same rule as the
     gateway's, so REST and WebSocket never disagree about ``NO_PROXY``."""
 
     def __init__(self, env: Mapping[str, str], override: str | ProxyConfig | Direct | None,

@@ -1,10 +1,10 @@
 """Uploading a file from disk on asyncio or trio: one executor for both, through anyio.
 
-:func:`run_upload_async` carries out an :class:`~qqproto._upload.UploadSession`'s
-commands as tasks of one task group: a :class:`~qqproto._upload_values.ReadPart` reads
+:func:`run_upload_async` carries out an :class:`~qqproto.upload.UploadSession`'s
+commands as tasks of one task group: a :class:`~qqproto.upload.ReadPart` reads
 its range on a worker thread (``anyio.to_thread``: the event loop never waits for the
 disk), an HTTP request goes through the bot's ``httpx.AsyncClient``, and the loop
-sleeps until an answer arrives or :meth:`~qqproto._upload.UploadSession.get_timer`
+sleeps until an answer arrives or :meth:`~qqproto.upload.UploadSession.get_timer`
 falls due.  The session decides how many parts are in flight, so at most
 ``concurrency`` blocks are in memory; a part's bytes are dropped once its ``PUT``
 succeeded.  The pre-signed ``PUT`` goes out exactly as the session built it, without
@@ -28,17 +28,13 @@ import anyio
 import httpx
 
 from qqproto._commands import Command, SendHttpRequest
-from qqproto._hashing import FileHashes
 from qqproto._http import HttpRequest, HttpResponse
-from qqproto._messages import ChatScope, FileType, UploadedMedia
-from qqproto._rest import RestClient
-from qqproto._upload import UploadSession
-from qqproto._upload_plan import MAX_CONCURRENCY
-from qqproto._upload_values import (
-    ReadPart,
-    UploadMethod,
-    UploadProgress,
-)
+from qqproto._values import ChatScope, FileType, UploadedMedia
+from qqproto.events import UploadProgress
+from qqproto.rest._client import RestClient
+from qqproto.upload._hashing import FileHashes
+from qqproto.upload._plan import MAX_CONCURRENCY, ReadPart, UploadMethod
+from qqproto.upload._session import UploadSession
 
 from ._shared import run_call_async, to_http_response
 from ._upload_sync import (
@@ -200,7 +196,7 @@ async def upload_file_async(
         async with anyio.create_task_group() as tg:
             tg.start_soon(prefetch_token_async, rest, client, clock)
             hashes = await hash_file_async(reader, size, progress)
-        session = rest.upload_session(scope, target_id, file_type, file_name=name,
+        session = UploadSession.for_client(rest, scope, target_id, file_type, file_name=name,
                                       file_size=size, hashes=hashes,
                                       max_parts_in_flight=max_parts_in_flight)
         return await run_upload_async(session, client, reader, progress=progress,

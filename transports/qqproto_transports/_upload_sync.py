@@ -1,14 +1,14 @@
 """Uploading a file from disk with threads: the executor of the threaded driver, and
 what every executor shares (positioned file reads, streamed hashing, the method rule).
 
-:func:`run_upload_sync` carries out an :class:`~qqproto._upload.UploadSession`'s
-commands on a thread pool: each :class:`~qqproto._upload_values.ReadPart` and each
+:func:`run_upload_sync` carries out an :class:`~qqproto.upload.UploadSession`'s
+commands on a thread pool: each :class:`~qqproto.upload.ReadPart` and each
 HTTP request runs on a worker, the session itself is only touched by the calling thread,
 which waits on a queue of answers with the session's timer as the timeout.  The session
 decides how many parts are in flight (the server's hint, capped), so the pool never
 holds more than ``concurrency`` blocks; a part's bytes are dropped once its ``PUT``
 succeeded.  :func:`upload_file_sync` is the whole job for a path: pick the method
-(:func:`~qqproto._upload_values.choose_upload_method`), hash the file in one streamed
+(:func:`~qqproto.upload.choose_upload_method`), hash the file in one streamed
 pass, run the session.
 """
 
@@ -27,23 +27,21 @@ from typing import Any, Final
 
 import httpx
 
-from qqproto._api_errors import ApiError
 from qqproto._commands import Command, SendHttpRequest
-from qqproto._hashing import MD5_10M_PREFIX, FileHashes
 from qqproto._http import HttpRequest, HttpResponse
-from qqproto._messages import ChatScope, FileType, UploadedMedia
-from qqproto._rest import RestClient
-from qqproto._upload import UploadSession
-from qqproto._upload_plan import MAX_CONCURRENCY
-from qqproto._upload_values import (
+from qqproto._values import ChatScope, FileType, UploadedMedia
+from qqproto.errors import ApiError, UploadSourceError
+from qqproto.events import UploadPhase, UploadProgress
+from qqproto.rest._client import RestClient
+from qqproto.upload._hashing import MD5_10M_PREFIX, FileHashes
+from qqproto.upload._plan import (
+    MAX_CONCURRENCY,
     ReadPart,
     UploadMethod,
-    UploadPhase,
-    UploadProgress,
     UploadSource,
-    UploadSourceError,
     choose_upload_method,
 )
+from qqproto.upload._session import UploadSession
 
 from ._shared import httpx_request_args, run_call_sync, to_http_response
 
@@ -137,8 +135,8 @@ class PairHasher:
     hashlib releases the GIL while it hashes, so feeding sha1 on a helper thread while
     the caller's thread runs md5 over the same chunk makes the pass cost about one md5
     instead of md5 + sha1.  ``md5_10m`` is the md5 state copied at byte 10,002,432
-    (:data:`~qqproto._hashing.MD5_10M_PREFIX`), or the whole md5 for a smaller file —
-    the same values as :class:`~qqproto._hashing.FileHasher` (tested against it)."""
+    (:data:`~qqproto.upload.MD5_10M_PREFIX`), or the whole md5 for a smaller file —
+    the same values as :class:`~qqproto.upload.FileHasher` (tested against it)."""
 
     def __init__(self) -> None:
         self._md5 = hashlib.md5(usedforsecurity=False)
@@ -362,7 +360,7 @@ def upload_file_sync(rest: RestClient, client: httpx.Client, path: str | os.Path
             token = side.submit(prefetch_token_sync, rest, client, clock)
             hashes = hash_file(reader, size, progress)
             token.result()
-        session = rest.upload_session(scope, target_id, file_type, file_name=name,
+        session = UploadSession.for_client(rest, scope, target_id, file_type, file_name=name,
                                       file_size=size, hashes=hashes,
                                       max_parts_in_flight=max_parts_in_flight)
         return run_upload_sync(session, client, reader, progress=progress, clock=clock)

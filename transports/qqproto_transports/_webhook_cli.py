@@ -19,9 +19,8 @@ from typing import Any, TextIO
 
 from qqproto._endpoints import Endpoints
 from qqproto._secret import as_secret
-from qqproto._webhook import WebhookPolicy
-from qqproto._webhook_http import HeartbeatAnswered, RequestRejected, ValidationAnswered
-from qqproto.events import Dispatch, Event
+from qqproto.events import Dispatch, Event, HeartbeatAnswered, RequestRejected, ValidationAnswered
+from qqproto.webhook._decision import WebhookPolicy
 
 from ._runners import TRANSPORTS, Reaction, TransportUnavailable, bot_class, run_events
 from ._shared import BotSettings

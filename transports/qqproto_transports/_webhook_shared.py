@@ -1,7 +1,7 @@
 """What the webhook servers and the ASGI app share that is neither protocol nor one runtime's I/O.
 
 The protocol (HTTP parsing, signatures, replay, op 13 and op 12) lives in the core
-(:mod:`qqproto._webhook`, :mod:`qqproto._webhook_http`).  This module is the part of a
+(:mod:`qqproto.webhook._decision`, :mod:`qqproto.webhook._receiver`).  This module is the part of a
 webhook *bot* that every runtime has in common: the settings, key, policy and replay
 cache; the handler registry and the event subscribers, with the same API as the gateway
 bots; and the bookkeeping that decides **when a dispatch is acknowledged and with what**.
@@ -35,9 +35,19 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from qqproto._commands import Stop
-from qqproto._signing import WebhookKey
-from qqproto._token import TokenState
-from qqproto._webhook import (
+from qqproto.events import (
+    Delivery,
+    Dispatch,
+    Event,
+    HeartbeatAnswered,
+    RequestRejected,
+    SessionStopped,
+    ValidationAnswered,
+    WebhookConnectionClosed,
+    WebhookDispatch,
+)
+from qqproto.rest._token import TokenState
+from qqproto.webhook._decision import (
     DEFAULT_WEBHOOK_PATH,
     ReplayCache,
     WebhookDecision,
@@ -46,16 +56,8 @@ from qqproto._webhook import (
     WebhookRejection,
     WebhookValidation,
 )
-from qqproto._webhook_http import (
-    Delivery,
-    HeartbeatAnswered,
-    RequestRejected,
-    ValidationAnswered,
-    WebhookConnectionClosed,
-    WebhookDispatch,
-    WebhookReceiver,
-)
-from qqproto.events import Dispatch, Event, SessionStopped
+from qqproto.webhook._receiver import WebhookReceiver
+from qqproto.webhook._signing import WebhookKey
 
 from ._shared import BotSettings, Handler, Handlers, log, maybe_await
 
@@ -92,7 +94,7 @@ class WebhookServing(Event):
 class WebhookSession:
     """The part of a gateway session an application uses that the webhook channel has too.
 
-    ``bot.session.token_state`` feeds a :class:`~qqproto._rest.RestClient` exactly as on
+    ``bot.session.token_state`` feeds a :class:`~qqproto.rest.RestClient` exactly as on
     the gateway, so reply code moves between channels unchanged.  There is no
     connection state to resume: every callback stands alone.
     """
@@ -129,7 +131,7 @@ class Ticket:
 
 
 class LockedReplayCache(ReplayCache):
-    """A :class:`~qqproto._webhook.ReplayCache` safe to share between threads.
+    """A :class:`~qqproto.webhook.ReplayCache` safe to share between threads.
 
     The core cache is plain data (the core may not use locks); this wrapper serialises
     every call into ``inner`` so that two connection threads can never both accept the
@@ -436,7 +438,7 @@ class WebhookBotBase:
     put a TLS-terminating proxy in front.  ``replay_cache`` may be shared with other
     endpoints of the same bot.  ``close_timeout`` bounds how long ``close()`` lets
     deliveries in progress finish; ``receiver_options`` go to each
-    :class:`~qqproto._webhook_http.WebhookReceiver` (limits, timeouts).
+    :class:`~qqproto.webhook.WebhookReceiver` (limits, timeouts).
     """
 
     #: Set by servers whose connections run on several threads: each connection then

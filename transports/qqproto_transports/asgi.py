@@ -2,7 +2,7 @@
 server (uvicorn, hypercorn; asyncio or trio, through anyio).
 
 The server has already parsed HTTP, so :class:`WebhookApp` uses the decision function
-:func:`~qqproto._webhook.handle_webhook_request` on each ``(headers, body)``: the same
+:func:`~qqproto.webhook.handle_webhook_request` on each ``(headers, body)``: the same
 checks, answers and replay cache as the raw servers.  Events reach the application with
 the gateway bots' API (``@app.on(...)`` handlers, ``app.events()``, ``mark_processed``,
 ``call``, ``http``, ``session.token_state``); a dispatch's op 12 answer waits, inside its
@@ -22,7 +22,8 @@ import httpx
 
 from qqproto._commands import Stop
 from qqproto._http import HttpResponse
-from qqproto._webhook import (
+from qqproto.events import Dispatch, Event
+from qqproto.webhook._decision import (
     DEFAULT_WEBHOOK_PATH,
     ReplayCache,
     WebhookDelivery,
@@ -32,7 +33,6 @@ from qqproto._webhook import (
     WebhookValidation,
     handle_webhook_request,
 )
-from qqproto.events import Dispatch, Event
 
 from ._bot_api import AsyncBotApi
 from ._shared import BotSettings, async_http_client, run_call_async

@@ -1,4 +1,4 @@
-"""The asyncio driver: moves bytes, timers and HTTP for a :class:`~qqproto.GatewaySession`.
+"""The asyncio driver: moves bytes, timers and HTTP for a :class:`~qqproto.gateway.GatewaySession`.
 
 All protocol decisions (what to send, when to reconnect, what a close code means) are the
 session's; :class:`~qqproto_transports._shared.BotCore` does the loop's bookkeeping and

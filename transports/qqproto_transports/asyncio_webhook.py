@@ -4,7 +4,7 @@
 :class:`~qqproto_transports.asyncio_driver.AsyncioBot` (``run``, ``close``, ``events``,
 ``on``, ``mark_processed``, ``call``, ``http``, ``session.token_state``), so switching a
 bot from the gateway to the webhook channel is one line.  The file only moves bytes:
-every accepted connection gets a :class:`~qqproto._webhook_http.WebhookReceiver`; after
+every accepted connection gets a :class:`~qqproto.webhook.WebhookReceiver`; after
 each call into it the answers are written, its events handed to
 :class:`~qqproto_transports._webhook_shared.WebhookCore`, reading paused or resumed as
 ``reading_paused`` says, and one ``loop.call_at`` timer re-armed from ``get_timer()``.
@@ -21,9 +21,8 @@ from typing import Any
 import httpx
 
 from qqproto._commands import Stop
-from qqproto._webhook_http import Delivery
 from qqproto.errors import RemoteProtocolError
-from qqproto.events import Event
+from qqproto.events import Delivery, Event
 
 from ._bot_api import AsyncBotApi
 from ._shared import BotSettings, Handler, async_http_client, log, run_call_async

@@ -15,15 +15,15 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TextIO
 
 from qqproto import _jsoncodec
-from qqproto._api_errors import ApiError
 from qqproto._commands import Stop
-from qqproto._conversation import reply_to
-from qqproto._intents import Intents
-from qqproto._reply import ReplyContext
-from qqproto._rest import RestClient
-from qqproto._session import GatewaySession
+from qqproto.errors import ApiError
 from qqproto.events import Dispatch, Event, Ready, Resumed, SessionStopped
-from qqproto.models import inbound_message
+from qqproto.gateway._intents import Intents
+from qqproto.gateway._session import GatewaySession
+from qqproto.models._parse import inbound_message
+from qqproto.rest._client import RestClient
+from qqproto.rest._conversation import reply_to
+from qqproto.rest._replies import ReplyContext
 
 from ._runners import TRANSPORTS, Reaction, TransportUnavailable, run_bot
 from ._shared import BotSettings

@@ -11,13 +11,14 @@ from __future__ import annotations
 import threading
 from typing import Any, TextIO
 
-from qqproto._conversation import reply_to
-from qqproto._reply import ReplyContext
-from qqproto._rest import RestClient
-from qqproto._session import GatewaySession
 from qqproto.events import Dispatch, Event, Ready
-from qqproto.models import Scope, inbound_message
-from qqproto.sim import Simulator
+from qqproto.gateway._session import GatewaySession
+from qqproto.models import ChatScope
+from qqproto.models._parse import inbound_message
+from qqproto.rest._client import RestClient
+from qqproto.rest._conversation import reply_to
+from qqproto.rest._replies import ReplyContext
+from qqproto.simulator._simulator import Simulator
 
 from ._runners import Reaction, run_bot
 from ._shared import BotSettings
@@ -34,9 +35,9 @@ SCRIPT = (
 TIMEOUT = 30.0
 
 
-def _who(scope: Scope, chat_id: str, author_id: str) -> str:
+def _who(scope: ChatScope, chat_id: str, author_id: str) -> str:
     name = author_id.split("_", maxsplit=1)[0].lower()
-    return f"{name} (c2c)" if scope is Scope.C2C else f"{name} in group {chat_id}"
+    return f"{name} (c2c)" if scope is ChatScope.C2C else f"{name} in group {chat_id}"
 
 
 def run_demo(*, transport: str = "asyncio", out: TextIO) -> int:

@@ -1,7 +1,7 @@
-"""Serve the sans-IO QQ simulator (:mod:`qqproto.sim`) on 127.0.0.1 with asyncio.
+"""Serve the sans-IO QQ simulator (:mod:`qqproto.simulator`) on 127.0.0.1 with asyncio.
 
 The driver moves bytes and timers and nothing else: every accepted TCP connection gets a
-:class:`~qqproto.sim.SimConnection`; after each call into the simulator the connections
+:class:`~qqproto.simulator.SimConnection`; after each call into the simulator the connections
 it touched are flushed (and closed or reset as they ask), and one ``loop.call_at`` timer
 follows :meth:`Simulator.get_timer`.  Three ways to run it:
 
@@ -27,15 +27,10 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any, TypeVar
 
-from qqproto.sim import (
-    Counters,
-    PreparedEvent,
-    SentMessage,
-    SimConnection,
-    SimEvent,
-    Simulator,
-)
-from qqproto.sim._commands import run_command
+from qqproto.simulator._commands import run_command
+from qqproto.simulator._connection import SimConnection
+from qqproto.simulator._records import Counters, PreparedEvent, SentMessage, SimEvent
+from qqproto.simulator._simulator import Simulator
 
 __all__ = ["SimulatorServer", "SimulatorThread", "run_simulator_forever", "serve_simulator"]
 
@@ -114,7 +109,7 @@ class _Controls:
 
     def set_faults(self, **changes: Any) -> None:
         """``set_faults(ack_heartbeats=False, reject_resumes=1)``: fields of
-        :class:`~qqproto.sim.Faults`."""
+        :class:`~qqproto.simulator.Faults`."""
         def apply(sim: Simulator, now: float) -> None:
             for name, value in changes.items():
                 if not hasattr(sim.faults, name):
@@ -411,7 +406,7 @@ def run_simulator_forever(port: int = 0, app_id: str = "102000001",
                           idle_timeout: float | None = 1800.0,
                           stop_on_eof: bool = False) -> None:
     """Serve until ``quit``, the lifetime or the idle limit: print the ``QQBOT_*=…`` lines,
-    then run each input line as a command (``qqproto.sim._commands``; ``help`` lists them)
+    then run each input line as a command (``qqproto.simulator._commands``; ``help`` lists them)
     and print every message the bot sends.  ``lines`` defaults to standard input."""
     source = sys.stdin if lines is None else lines
     asyncio.run(_forever(Simulator(app_id=app_id, secret=secret), port=port,

@@ -1,6 +1,6 @@
-"""Run the simulator's webhook pusher (:mod:`qqproto.sim._webhook_push`) over real HTTP.
+"""Run the simulator's webhook pusher (:mod:`qqproto.simulator._webhook_push`) over real HTTP.
 
-:class:`WebhookPushThread` owns a :class:`~qqproto.sim._webhook_push.WebhookPusher` and
+:class:`WebhookPushThread` owns a :class:`~qqproto.simulator.WebhookPusher` and
 performs its requests with ``httpx.Client`` on background threads (one per request
 allowed in flight), sleeping until the pusher's timer or new work.  It can mirror every
 event a running simulator dispatches (:meth:`WebhookPushThread.attach`, through
@@ -19,8 +19,9 @@ from typing import Any, Protocol, TypeVar
 
 import httpx
 
-from qqproto.sim import SimEvent, Simulator
-from qqproto.sim._webhook_push import PushAttempt, PushJob, PushRequest, WebhookPusher
+from qqproto.simulator._records import SimEvent
+from qqproto.simulator._simulator import Simulator
+from qqproto.simulator._webhook_push import PushAttempt, PushJob, PushRequest, WebhookPusher
 
 from ._shared import send_sync
 

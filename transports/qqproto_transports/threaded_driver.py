@@ -1,4 +1,4 @@
-"""The threaded driver: a :class:`~qqproto.GatewaySession` for synchronous programs.
+"""The threaded driver: a :class:`~qqproto.gateway.GatewaySession` for synchronous programs.
 
 One I/O thread owns the session and the socket: a selector waits on the socket and on a
 socketpair, with the session's timer as the timeout.  Other threads queue functions for it

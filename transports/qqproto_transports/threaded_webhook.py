@@ -3,7 +3,7 @@
 :class:`ThreadedWebhookBot` has the application API of
 :class:`~qqproto_transports.threaded_driver.ThreadedBot`.  ``run()`` accepts connections
 (a selector on the listening socket and a wake-up socketpair); each connection gets its
-own thread, blocking socket and :class:`~qqproto._webhook_http.WebhookReceiver`, and that
+own thread, blocking socket and :class:`~qqproto.webhook.WebhookReceiver`, and that
 thread also runs the handlers of the dispatches it receives.  A connection handles one
 request at a time (``max_pipelined=1``): while an answer is owed it does not read but
 waits on its queue for the acknowledgement (from its handlers, or from an application
@@ -24,9 +24,9 @@ from typing import Any
 import httpx
 
 from qqproto._commands import Stop
-from qqproto._webhook_http import Delivery, WebhookReceiverState
 from qqproto.errors import RemoteProtocolError
-from qqproto.events import Event
+from qqproto.events import Delivery, Event
+from qqproto.webhook._receiver import WebhookReceiverState
 
 from ._bot_api import SyncBotApi
 from ._shared import BotSettings, Handler, log, run_call_sync, sync_http_client

@@ -1,4 +1,4 @@
-"""The trio driver: moves bytes, timers and HTTP for a :class:`~qqproto.GatewaySession`.
+"""The trio driver: moves bytes, timers and HTTP for a :class:`~qqproto.gateway.GatewaySession`.
 
 Tasks: a timer whose cancel-scope deadline follows ``get_timer()``; per connection a
 reader and a writer (writes are serialised through a memory channel, so a close frame is

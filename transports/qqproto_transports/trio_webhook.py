@@ -2,7 +2,7 @@
 
 :class:`TrioWebhookBot` has the application API of
 :class:`~qqproto_transports.trio_driver.TrioBot`.  Per accepted connection two tasks
-share one :class:`~qqproto._webhook_http.WebhookReceiver`: a reader (which waits while
+share one :class:`~qqproto.webhook.WebhookReceiver`: a reader (which waits while
 ``reading_paused``) and a control task whose cancel-scope deadline follows
 ``get_timer()``; it also applies the acknowledgements handlers post to it and writes
 the answers, then closes the stream.
@@ -20,9 +20,9 @@ import httpx
 import trio
 
 from qqproto._commands import Stop
-from qqproto._webhook_http import Delivery, WebhookReceiverState
 from qqproto.errors import RemoteProtocolError
-from qqproto.events import Event
+from qqproto.events import Delivery, Event
+from qqproto.webhook._receiver import WebhookReceiverState
 
 from ._bot_api import AsyncBotApi
 from ._shared import BotSettings, Handler, async_http_client, log, run_call_async

@@ -1,0 +1,177 @@
+"""One OpenAPI call as a small sans-IO state machine a driver pumps.
+
+A :class:`RestCall` holds the request it wants sent and the parser for the answer.  The
+driver loop is the same for every call::
+
+    call = client.send_c2c_message(openid, content="hi", msg_id=mid, msg_seq=1)
+    while (request := call.next_request(now())) is not None:
+        try:
+            response = perform(request)           # the driver's HTTP client
+        except OSError as exc:                     # or httpx.TransportError, …
+            call.transport_failed(str(exc), now())
+        else:
+            call.receive_response(response, now())
+    result = call.result()                         # a typed value, or raises ApiError
+
+``next_request`` first yields the token request when the shared
+:class:`~qqproto.rest.TokenState` has no usable token.  A ``401`` answer invalidates
+the token, fetches a new one and sends the call once more — once only (gateway.md §1.3,
+NB; rest.md §7.5).  The token is attached only to the OpenAPI origin
+(:meth:`~qqproto.Endpoints.is_api_url`): requests to any other host go out exactly as
+built, and never wait for a token.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from typing import Generic, TypeVar
+
+from .._endpoints import Endpoints
+from .._http import HttpRequest, HttpResponse
+from .._log import bot_logger
+from .._secret import Secret
+from ..errors import ApiError, LocalProtocolError, NetworkError
+from ._errors import api_error_from_response
+from ._token import TokenState
+
+__all__ = ["CallState", "RestCall", "authorize"]
+
+T = TypeVar("T")
+
+
+def authorize(request: HttpRequest, token: Secret, *, app_id: str,
+              endpoints: Endpoints) -> HttpRequest:
+    """``request`` with ``Authorization: QQBot <token>`` and ``X-Union-Appid`` added when it
+    targets the OpenAPI origin, else ``request`` itself, untouched.
+
+    gateway.md §1.3: the prefix is the literal ``QQBot`` and one space; ``X-Union-Appid``
+    is sent by two SDKs and harmless (rest.md §1.3).  Pre-signed upload URLs and CDNs are
+    other origins and must never see the token (rest.md §4.13, DESIGN.md §2.5).
+    """
+    if not endpoints.is_api_url(request.url):
+        return request
+    headers = tuple((k, v) for k, v in request.headers
+                    if k.lower() not in ("authorization", "x-union-appid"))
+    headers += (("Authorization", f"QQBot {token.reveal()}"), ("X-Union-Appid", app_id))
+    return HttpRequest(method=request.method, url=request.url, headers=headers,
+                       body=request.body, timeout=request.timeout)
+
+
+class CallState(enum.Enum):
+    """Where a :class:`RestCall` stands."""
+
+    NEED_TOKEN = enum.auto()
+    AWAITING_TOKEN = enum.auto()
+    READY = enum.auto()
+    AWAITING_RESPONSE = enum.auto()
+    DONE = enum.auto()
+
+
+class RestCall(Generic[T]):
+    """One request/response exchange (plus the token fetch and the 401 retry it may need).
+
+    ``name`` labels the call in logs and errors.  ``parse`` turns a response the error
+    table accepted into the result, raising an :class:`ApiError` for a malformed body.
+    """
+
+    def __init__(
+        self,
+        request: HttpRequest,
+        parse: Callable[[HttpResponse], T],
+        *,
+        token_state: TokenState,
+        name: str = "",
+    ) -> None:
+        self._request = request
+        self._parse = parse
+        self._tokens = token_state
+        self.name = name or f"{request.method} {request.url}"
+        self._needs_token = token_state.endpoints.is_api_url(request.url)
+        self._used_token: Secret | None = None
+        self._retried_auth = False
+        self._result: T | None = None
+        self._error: ApiError | None = None
+        self.state = CallState.NEED_TOKEN if self._needs_token else CallState.READY
+        self._log = bot_logger("qqproto.rest", token_state.app_id)
+
+    def __repr__(self) -> str:
+        return f"RestCall({self.name!r}, state={self.state.name})"
+
+    @property
+    def done(self) -> bool:
+        return self.state is CallState.DONE
+
+    def next_request(self, now: float) -> HttpRequest | None:
+        """The next request to perform, or ``None`` when the call has its outcome."""
+        if self.state is CallState.DONE:
+            return None
+        if self.state in (CallState.AWAITING_TOKEN, CallState.AWAITING_RESPONSE):
+            raise LocalProtocolError(f"{self.name}: a request is still outstanding")
+        if not self._needs_token:
+            self.state = CallState.AWAITING_RESPONSE
+            return self._request
+        token = self._tokens.current(now)
+        if token is None:
+            self.state = CallState.AWAITING_TOKEN
+            return self._tokens.request()
+        self._used_token = token
+        self.state = CallState.AWAITING_RESPONSE
+        return authorize(self._request, token, app_id=self._tokens.app_id,
+                         endpoints=self._tokens.endpoints)
+
+    def receive_response(self, response: HttpResponse, now: float) -> None:
+        """Feed the answer to the request :meth:`next_request` returned last."""
+        if self.state is CallState.AWAITING_TOKEN:
+            try:
+                self._tokens.receive_response(response, now)
+            except ApiError as exc:
+                self._finish_error(exc)
+            else:
+                self.state = CallState.READY
+            return
+        if self.state is not CallState.AWAITING_RESPONSE:
+            raise LocalProtocolError(f"{self.name}: no request is outstanding")
+        if response.status == 401 and self._needs_token and not self._retried_auth:
+            self._retried_auth = True
+            # Another call may already have replaced the token; only drop the one we used.
+            if self._tokens.current(now) == self._used_token:
+                self._tokens.invalidate()
+            self._log.info("%s: HTTP 401, refreshing the token and retrying once", self.name)
+            self.state = CallState.READY
+            return
+        error = api_error_from_response(response)
+        if error is not None:
+            self._finish_error(error)
+            return
+        try:
+            self._result = self._parse(response)
+        except ApiError as exc:
+            self._finish_error(exc)
+        else:
+            self.state = CallState.DONE
+
+    def transport_failed(self, description: str, now: float) -> None:
+        """The outstanding request did not complete (refused, reset, TLS, timeout)."""
+        if self.state not in (CallState.AWAITING_TOKEN, CallState.AWAITING_RESPONSE):
+            raise LocalProtocolError(f"{self.name}: no request is outstanding")
+        what = "token request" if self.state is CallState.AWAITING_TOKEN else self.name
+        self._finish_error(NetworkError(f"{what} failed: {description}"))
+
+    def _finish_error(self, error: ApiError) -> None:
+        self._error = error
+        self.state = CallState.DONE
+        self._log.debug("%s failed: %r", self.name, error)
+
+    @property
+    def error(self) -> ApiError | None:
+        """The failure, once the call is done and failed."""
+        return self._error
+
+    def result(self) -> T:
+        """The typed result; raises the call's :class:`ApiError` if it failed."""
+        if self.state is not CallState.DONE:
+            raise LocalProtocolError(f"{self.name}: the call has not finished")
+        if self._error is not None:
+            raise self._error
+        return self._result  # type: ignore[return-value]

@@ -1,0 +1,81 @@
+"""A bot's configuration as one immutable value.
+
+:class:`Settings` is pure data: no sockets, no TLS contexts, no environment reads.  The
+one place that reads the environment is :meth:`Settings.from_env`, and it reads the
+mapping it is given (pass ``os.environ``), so tests and side-by-side bots never share
+hidden state.  I/O objects (a TLS context for a private CA, the environment used for
+proxy variables) are arguments of the driver's ``Bot``, not settings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from ._endpoints import Endpoints
+from ._secret import Secret, as_secret
+from .gateway import Intents, ReconnectPolicy
+from .proxy import Direct, ProxyConfig
+
+__all__ = ["Settings"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Settings:
+    """Everything that configures one bot.
+
+    - ``app_id``/``secret``: the bot's credentials (the secret is redacted in every repr).
+    - ``endpoints``: production by default; the sandbox or the simulator otherwise.
+    - ``intents``: the Identify bitmask (default: C2C, groups, guild @-messages, guild DMs
+      and button taps, gateway.md §5).
+    - ``shard``: ``(shard_id, shard_count)``.
+    - ``proxy``: ``None`` follows the proxy variables of the environment the driver is
+      given; a URL, a :class:`~qqproto.proxy.ProxyConfig` or
+      :data:`~qqproto.proxy.DIRECT` override them.
+    - ``policy``: the reconnect policy (:class:`~qqproto.gateway.ReconnectPolicy`).
+    - ``auto_mark_processed``: count a dispatch as processed once it is delivered (the
+      resume point and the webhook op 12 answer); turn off to mark it yourself.
+    - ``auto_ack_interactions``: answer every button tap with "success" as it arrives,
+      before any handler runs, so the user's spinner stops at once (rest.md §5.5, §5.8);
+      turn off to choose the answer code yourself with ``bot.ack_interaction``.
+    """
+
+    app_id: str
+    secret: Secret
+    endpoints: Endpoints = field(default_factory=Endpoints)
+    intents: int = int(Intents.default())
+    shard: tuple[int, int] = (0, 1)
+    proxy: str | ProxyConfig | Direct | None = None
+    policy: ReconnectPolicy | None = None
+    auto_mark_processed: bool = True
+    auto_ack_interactions: bool = True
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.secret, Secret):
+            object.__setattr__(self, "secret", as_secret(self.secret))
+        shard_id, shard_count = self.shard
+        if shard_count < 1 or not 0 <= shard_id < shard_count:
+            raise ValueError(f"shard {self.shard!r}: need 0 <= shard_id < shard_count")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], **overrides: Any) -> Settings:
+        """Settings from ``QQBOT_APP_ID``, ``QQBOT_CLIENT_SECRET`` and, when set,
+        ``QQBOT_API_BASE``/``QQBOT_TOKEN_URL`` (the sandbox, the simulator);
+        ``overrides`` set any other field.  A missing credential is a ``ValueError``
+        that names the variable."""
+        app_id = env.get("QQBOT_APP_ID", "").strip()
+        secret = env.get("QQBOT_CLIENT_SECRET", "")
+        missing = [name for name, value in (("QQBOT_APP_ID", app_id),
+                                            ("QQBOT_CLIENT_SECRET", secret)) if not value]
+        if missing:
+            raise ValueError(f"set {' and '.join(missing)} (the bot's credentials)")
+        default = Endpoints()
+        endpoints = Endpoints(api_base=env.get("QQBOT_API_BASE") or default.api_base,
+                              token_url=env.get("QQBOT_TOKEN_URL") or default.token_url)
+        overrides.setdefault("endpoints", endpoints)
+        return cls(app_id=app_id, secret=as_secret(secret), **overrides)
+
+    def replace(self, **changes: Any) -> Settings:
+        """A copy with ``changes`` applied (the value itself is immutable)."""
+        return replace(self, **changes)
