@@ -309,7 +309,7 @@ def serve(events: int) -> None:
 
 async def _serve(events: int) -> None:
     ensure_repo_on_path()
-    from qqproto_transports.sim_server import serve_simulator
+    from qqproto_transports.simulator import serve_simulator
 
     sim, prepared = burst_simulator(events)
     loop = asyncio.get_running_loop()

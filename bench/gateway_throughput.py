@@ -230,14 +230,14 @@ def run_session(frames: Frames, events: int) -> Sample:
 # Each runs in a worker process (``--worker NAME``) until ``stop`` is requested.
 
 def _settings(sim_env: dict[str, str]) -> Any:
-    from qqproto_transports._shared import BotSettings
+    from qqproto import Settings
 
-    return BotSettings.from_env(sim_env)
+    return Settings.from_env(sim_env)
 
 
 def client_asyncio(sim_env: dict[str, str], counter: Counter, stop: StopSignal,
                    timeout: float) -> None:
-    from qqproto_transports.asyncio_driver import AsyncioBot
+    from qqproto_transports.asyncio import Bot as AsyncioBot
 
     async def main() -> None:
         bot = AsyncioBot(_settings(sim_env), env={})
@@ -252,7 +252,7 @@ def client_asyncio(sim_env: dict[str, str], counter: Counter, stop: StopSignal,
 def client_asyncio_iter(sim_env: dict[str, str], counter: Counter, stop: StopSignal,
                         timeout: float) -> None:
     from qqproto.events import Dispatch
-    from qqproto_transports.asyncio_driver import AsyncioBot
+    from qqproto_transports.asyncio import Bot as AsyncioBot
 
     async def consume(bot: AsyncioBot) -> None:
         async for event in bot.events():
@@ -278,7 +278,7 @@ def client_trio(sim_env: dict[str, str], counter: Counter, stop: StopSignal,
                 timeout: float) -> None:
     import trio
 
-    from qqproto_transports.trio_driver import TrioBot
+    from qqproto_transports.trio import Bot as TrioBot
 
     async def main() -> None:
         bot = TrioBot(_settings(sim_env), env={})
@@ -293,7 +293,7 @@ def client_trio(sim_env: dict[str, str], counter: Counter, stop: StopSignal,
 
 def client_threaded(sim_env: dict[str, str], counter: Counter, stop: StopSignal,
                     timeout: float) -> None:
-    from qqproto_transports.threaded_driver import ThreadedBot
+    from qqproto_transports.threads import Bot as ThreadedBot
 
     bot = ThreadedBot(_settings(sim_env), env={})
     bot.on("C2C_MESSAGE_CREATE")(counter.hit)

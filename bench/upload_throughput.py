@@ -70,7 +70,7 @@ def serve(block: int, concurrency: int, verify: bool) -> None:
 async def _serve(block: int, concurrency: int, verify: bool) -> None:
     from qqproto.simulator._simulator import Simulator
     from qqproto.simulator._uploads import sim_uploads
-    from qqproto_transports.sim_server import serve_simulator
+    from qqproto_transports.simulator import serve_simulator
 
     sim = Simulator(rng=random.Random(5), record_limit=256)
     config = sim_uploads(sim).config
@@ -135,9 +135,9 @@ def _memory() -> dict[str, int]:
 
 
 def _settings(env: dict[str, str]) -> Any:
-    from qqproto_transports._shared import BotSettings
+    from qqproto import Settings
 
-    return BotSettings.from_env(env)
+    return Settings.from_env(env)
 
 
 class Clock:
@@ -156,7 +156,7 @@ class Clock:
 
 
 def _upload_asyncio(env: dict[str, str], path: Path, clock: Clock) -> None:
-    from qqproto_transports.asyncio_driver import AsyncioBot
+    from qqproto_transports.asyncio import Bot as AsyncioBot
 
     bot = AsyncioBot(_settings(env), env={})
 
@@ -174,7 +174,7 @@ def _upload_asyncio(env: dict[str, str], path: Path, clock: Clock) -> None:
 def _upload_trio(env: dict[str, str], path: Path, clock: Clock) -> None:
     import trio
 
-    from qqproto_transports.trio_driver import TrioBot
+    from qqproto_transports.trio import Bot as TrioBot
 
     bot = TrioBot(_settings(env), env={})
 
@@ -190,7 +190,7 @@ def _upload_trio(env: dict[str, str], path: Path, clock: Clock) -> None:
 
 
 def _upload_threaded(env: dict[str, str], path: Path, clock: Clock) -> None:
-    from qqproto_transports.threaded_driver import ThreadedBot
+    from qqproto_transports.threads import Bot as ThreadedBot
 
     bot = ThreadedBot(_settings(env), env={})
     try:

@@ -61,10 +61,12 @@ class MachineSpec:
 #: Every transition table in the code base, in the order of docs/state-machines.rst.
 #: tests/test_state_diagrams.py fails when a module grows a table this list lacks.
 MACHINES: tuple[MachineSpec, ...] = (
-    MachineSpec("gateway-connection", "GatewayConnection", "qqproto.gateway._connection.TRANSITIONS",
-                "IDLE"),
+    MachineSpec("gateway-connection", "GatewayConnection",
+                "qqproto.gateway._connection.TRANSITIONS", "IDLE"),
     MachineSpec("gateway-session", "GatewaySession (the supervisor)",
                 "qqproto.gateway._session.TRANSITIONS", "IDLE"),
+    MachineSpec("rest-call", "RestCall (one OpenAPI call: token, request, 401 retry)",
+                "qqproto.rest._call.TRANSITIONS", "NEED_TOKEN"),
     MachineSpec("proxy-tunnel", "Proxy tunnel (HTTP CONNECT and SOCKS5)",
                 "qqproto.proxy._tunnels._TRANSITIONS", "IDLE"),
     MachineSpec("upload-session", "UploadSession (chunked media upload)",

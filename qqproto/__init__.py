@@ -10,6 +10,7 @@ event and exception.  A bot itself runs on a driver from ``qqproto_transports``.
 from __future__ import annotations
 
 from ._endpoints import Endpoints
+from ._log import BotLogger, bot_logger
 from ._secret import Secret
 from ._values import ChatScope, FileType, UploadedMedia
 from .gateway import Intents, ReconnectPolicy
@@ -37,6 +38,7 @@ __all__ = [
     "DIRECT",
     "ActionType",
     "AuditPending",
+    "BotLogger",
     "Button",
     "ButtonStyle",
     "ChatScope",
@@ -58,4 +60,5 @@ __all__ = [
     "Settings",
     "UploadedMedia",
     "__version__",
+    "bot_logger",
 ]

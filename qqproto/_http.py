@@ -7,11 +7,12 @@ takes an :class:`HttpResponse` back.  Both are frozen so a test can compare them
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 from . import _jsoncodec
+from .errors import JSONDecodeError
 
 __all__ = ["Headers", "HttpRequest", "HttpResponse", "header_value", "json_request"]
 
@@ -67,13 +68,31 @@ class HttpRequest:
         )
 
 
+class _NotJson:
+    """The cached outcome of a body that did not decode: the codec's message."""
+
+    __slots__ = ("message",)
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class HttpResponse:
-    """The answer a driver got for an :class:`HttpRequest`."""
+    """The answer a driver got for an :class:`HttpRequest`.
+
+    The body is decoded at most once, however many readers look at it (the error
+    classifier and then the parser, on every reply): the decoded value is cached in a
+    field that takes no part in ``==``, ``hash`` or ``repr``.
+    """
 
     status: int
     headers: Headers = ()
     body: bytes = b""
+    # None: not decoded yet; (value,): decoded (value may be None); _NotJson: not JSON.
+    # Plain values, so a copied or pickled response keeps a meaningful cache.
+    _json: tuple[Any] | _NotJson | None = field(default=None, init=False, repr=False,
+                                                 compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "headers", _freeze_headers(self.headers))
@@ -82,8 +101,21 @@ class HttpResponse:
         return header_value(self.headers, name)
 
     def json(self) -> Any:
-        """The body decoded as JSON (raises ``qqproto.errors.JSONDecodeError``)."""
-        return _jsoncodec.loads(self.body)
+        """The body decoded as JSON (raises ``qqproto.errors.JSONDecodeError``).
+
+        Decoded on the first call; later calls return the same object, so treat it as
+        read-only.
+        """
+        cached = self._json
+        if cached is None:
+            try:
+                cached = (_jsoncodec.loads(self.body),)
+            except JSONDecodeError as exc:
+                cached = _NotJson(str(exc))
+            object.__setattr__(self, "_json", cached)
+        if isinstance(cached, _NotJson):
+            raise JSONDecodeError(cached.message)
+        return cached[0]
 
 
 def json_request(

@@ -11,7 +11,7 @@ from typing import Any
 
 from .errors import JSONDecodeError
 
-__all__ = ["HAVE_ORJSON", "dumps", "loads"]
+__all__ = ["HAVE_ORJSON", "JSONDecodeError", "dumps", "loads"]
 
 try:
     import orjson

@@ -38,6 +38,7 @@ __all__ = [
     "ValidationAnswered",
     "WebhookConnectionClosed",
     "WebhookDispatch",
+    "WebhookServing",
 ]
 
 
@@ -293,3 +294,12 @@ class WebhookConnectionClosed(Event):
     """
 
     reason: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WebhookServing(Event):
+    """A webhook server accepts callbacks at ``url`` (the webhook channel's "ready")."""
+
+    url: str
+    host: str
+    port: int

@@ -69,7 +69,7 @@ class Settings:
         missing = [name for name, value in (("QQBOT_APP_ID", app_id),
                                             ("QQBOT_CLIENT_SECRET", secret)) if not value]
         if missing:
-            raise ValueError(f"set {' and '.join(missing)} (the bot's credentials)")
+            raise ValueError(f"set {' and '.join(missing)}")
         default = Endpoints()
         endpoints = Endpoints(api_base=env.get("QQBOT_API_BASE") or default.api_base,
                               token_url=env.get("QQBOT_TOKEN_URL") or default.token_url)

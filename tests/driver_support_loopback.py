@@ -18,13 +18,13 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from qqproto import Settings
 from qqproto.events import Event
 from qqproto.gateway._backoff import Backoff
 from qqproto.gateway._session import ReconnectPolicy
 from qqproto.simulator._records import Direction, FrameKind, RecordedFrame
 from qqproto.simulator._simulator import Simulator
-from qqproto_transports._shared import BotSettings
-from qqproto_transports.sim_server import SimulatorThread
+from qqproto_transports.simulator import SimulatorThread
 
 from .support.server import IO_TIMEOUT, ThreadedServer
 
@@ -54,21 +54,22 @@ def wait_until(predicate: Callable[[], Any], timeout: float = 10.0, what: str = 
         time.sleep(0.005)
 
 
-def settings_for(server: SimulatorThread, **overrides: Any) -> BotSettings:
+def settings_for(server: SimulatorThread, **overrides: Any) -> Settings:
     """Settings that point a bot at ``server`` over plain HTTP/WebSocket."""
-    return BotSettings.from_env(server.env(), **overrides)
+    return Settings.from_env(server.env(), **overrides)
 
 
 def tls_settings_for(server: SimulatorThread, forwarder: TlsForwarder,
-                     client_context: ssl.SSLContext, **overrides: Any) -> BotSettings:
+                     **overrides: Any) -> Settings:
     """Settings for ``https://`` and ``wss://`` through ``forwarder`` (host ``localhost``,
-    so SNI is sent); the simulator hands out the ``wss://`` gateway URL."""
+    so SNI is sent); the simulator hands out the ``wss://`` gateway URL.  The bot needs
+    the forwarder's CA as its ``ssl_context``."""
     base = f"https://localhost:{forwarder.port}"
     server.call(lambda sim, now: setattr(sim, "gateway_url",
                                          f"wss://localhost:{forwarder.port}/websocket"))
     env = {**server.env(), "QQBOT_API_BASE": base,
            "QQBOT_TOKEN_URL": f"{base}/app/getAppAccessToken"}
-    return BotSettings.from_env(env, ssl_context=client_context, **overrides)
+    return Settings.from_env(env, **overrides)
 
 
 def frames(server: SimulatorThread) -> list[RecordedFrame]:

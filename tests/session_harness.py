@@ -9,7 +9,8 @@ from typing import Any
 from qqproto._commands import CloseConnection, Command, OpenConnection, SendHttpRequest, Stop
 from qqproto._endpoints import Endpoints
 from qqproto._http import HttpResponse
-from qqproto.gateway._session import GatewaySession, ReconnectPolicy
+from qqproto.gateway._policy import ReconnectPolicy
+from qqproto.gateway._session import GatewaySession
 from qqproto.gateway._snapshot import SessionSnapshot
 
 from .gateway_peer import GatewayPeer

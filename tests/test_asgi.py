@@ -18,10 +18,11 @@ import trio
 import uvicorn
 
 from qqproto.events import Dispatch, Event, RequestRejected, SessionStopped, ValidationAnswered
+from qqproto.models import C2CMessageCreate
 from qqproto.simulator._webhook_push import PushOutcome, WebhookPusher, signed_headers
 from qqproto.webhook._decision import ReplayCache, WebhookPolicy
+from qqproto_transports._sim_webhook import WebhookPushThread
 from qqproto_transports.asgi import WebhookApp
-from qqproto_transports.sim_webhook import WebhookPushThread
 
 from .webhook_client import (
     ACK_OK,
@@ -282,9 +283,9 @@ def test_on_trio_a_coroutine_handler_runs_and_the_answer_is_d0() -> None:
     seen: list[str | None] = []
 
     @app.on("C2C_MESSAGE_CREATE")
-    async def handler(event: Dispatch) -> None:
+    async def handler(event: C2CMessageCreate) -> None:
         await trio.sleep(0)
-        seen.append(event.id)
+        seen.append(event.event_id)
 
     async def main() -> list[dict[str, Any]]:
         body = dispatch("T1")
@@ -356,6 +357,7 @@ def test_rejections_are_reported_to_observers_with_request_numbers() -> None:
 
 def test_the_app_has_the_bot_api_of_the_gateway_bots() -> None:
     app = WebhookApp(settings(), env={})
-    assert app._core.delivery_handlers == app._delivery_handlers  # the auto-ACK hook
+    assert app._core.plan == app._plan_delivery  # the handlers and the auto-ACK
     assert app.rest is app.rest and app.rest.token_state is app.session.token_state
     assert callable(app.upload) and callable(app.ack_interaction)
+    assert callable(app.reply) and callable(app.send)

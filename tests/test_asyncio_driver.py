@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 import trustme
 
+from qqproto import Settings
 from qqproto.events import ConnectionEnded, Dispatch, Event, Ready, SessionStopped
 from qqproto.simulator._simulator import Simulator
-from qqproto_transports._shared import BotSettings
-from qqproto_transports.asyncio_driver import AsyncioBot
-from qqproto_transports.sim_server import SimulatorThread
+from qqproto_transports.asyncio import Bot as AsyncioBot
+from qqproto_transports.simulator import SimulatorThread
 
 from .driver_support_loopback import (
     NO_RETRY,
@@ -46,7 +46,7 @@ def test_raising_handlers_are_logged_and_never_cost_the_connection(
     seen: list[Event] = []
 
     async def main() -> None:
-        bot = AsyncioBot(BotSettings.from_env(sim.env()), env={})
+        bot = AsyncioBot(Settings.from_env(sim.env()), env={})
 
         @bot.on("C2C_MESSAGE_CREATE")
         def broken_sync(event: Dispatch) -> None:
@@ -75,7 +75,7 @@ def test_raising_handlers_are_logged_and_never_cost_the_connection(
 
 def test_events_iterator_ends_after_the_stop_and_nothing_leaks(sim: SimulatorThread) -> None:
     async def main() -> list[type]:
-        bot = AsyncioBot(BotSettings.from_env(sim.env()), env={})
+        bot = AsyncioBot(Settings.from_env(sim.env()), env={})
         kinds: list[type] = []
         events = bot.events()
         runner = asyncio.create_task(bot.run())
@@ -99,7 +99,7 @@ def test_events_iterator_ends_after_the_stop_and_nothing_leaks(sim: SimulatorThr
 
 def test_cancelling_run_closes_the_gateway_cleanly(sim: SimulatorThread) -> None:
     async def main() -> None:
-        bot = AsyncioBot(BotSettings.from_env(sim.env()), env={})
+        bot = AsyncioBot(Settings.from_env(sim.env()), env={})
         seen: list[Event] = []
         bot.on()(seen.append)
         runner = asyncio.create_task(bot.run())
@@ -120,10 +120,9 @@ def test_unverified_tls_contexts_are_refused() -> None:
     context = ssl.create_default_context()
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
-    settings = BotSettings.from_env({"QQBOT_APP_ID": "1", "QQBOT_CLIENT_SECRET": "s"},
-                                    ssl_context=context)
+    settings = Settings.from_env({"QQBOT_APP_ID": "1", "QQBOT_CLIENT_SECRET": "s"})
     with pytest.raises(ValueError, match="always verifies TLS"):
-        AsyncioBot(settings, env={})
+        AsyncioBot(settings, env={}, ssl_context=context)
 
 
 # ---------------------------------------------------------------- proxies and TLS
@@ -155,8 +154,9 @@ def test_speaks_tls_with_sni_to_a_private_ca(sim: SimulatorThread,
                                              tls_server_context: ssl.SSLContext,
                                              tls_client_context: ssl.SSLContext) -> None:
     with TlsForwarder(tls_server_context, sim.port) as forwarder:
-        settings = tls_settings_for(sim, forwarder, tls_client_context)
-        stop, seen = run_until_ready(AsyncioBot(settings, env={}))
+        settings = tls_settings_for(sim, forwarder)
+        stop, seen = run_until_ready(AsyncioBot(settings, env={},
+                                                ssl_context=tls_client_context))
     assert isinstance(seen[0], Ready) and stop.fatal is False
     assert "localhost" in forwarder.server_names and forwarder.handshake_failures == 0
     assert bot_close_codes(sim) == [4000]
@@ -167,9 +167,9 @@ def test_tls_through_a_proxy_tunnel_uses_start_tls(sim: SimulatorThread,
                                                    tls_client_context: ssl.SSLContext,
                                                    connect_proxy: ConnectProxy) -> None:
     with TlsForwarder(tls_server_context, sim.port) as forwarder:
-        settings = tls_settings_for(sim, forwarder, tls_client_context)
-        stop, seen = run_until_ready(AsyncioBot(settings,
-                                                env={"HTTPS_PROXY": connect_proxy.url}))
+        settings = tls_settings_for(sim, forwarder)
+        stop, seen = run_until_ready(AsyncioBot(settings, env={"HTTPS_PROXY": connect_proxy.url},
+                  ssl_context=tls_client_context))
     assert isinstance(seen[0], Ready) and stop.fatal is False
     assert set(connect_proxy.targets) == {f"localhost:{forwarder.port}"}
     assert len(connect_proxy.targets) >= 2  # REST through httpx, the gateway through us
@@ -186,7 +186,8 @@ def test_an_untrusted_gateway_certificate_fails_the_connection(
     with TlsForwarder(tls_server_context, sim.port) as forwarder:
         sim.call(lambda s, now: setattr(s, "gateway_url",
                                         f"wss://localhost:{forwarder.port}/websocket"))
-        bot = AsyncioBot(settings_for(sim, ssl_context=stranger, policy=NO_RETRY), env=env)
+        bot = AsyncioBot(settings_for(sim, policy=NO_RETRY), env=env,
+                         ssl_context=stranger)
         stop = asyncio.run(bot.run())
     assert stop.fatal and "could not connect" in stop.reason
     assert "CERTIFICATE_VERIFY_FAILED" in stop.reason

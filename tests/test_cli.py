@@ -18,7 +18,7 @@ import pytest
 
 from qqproto.simulator._simulator import Simulator
 from qqproto_transports.cli import main
-from qqproto_transports.sim_server import SimulatorThread
+from qqproto_transports.simulator import SimulatorThread
 
 ROOT = Path(__file__).resolve().parent.parent
 TRANSPORTS = ["asyncio"]

@@ -26,9 +26,10 @@ from qqproto.events import (
     SessionStopped,
 )
 from qqproto.gateway._backoff import Backoff
-from qqproto.gateway._session import GatewaySession, ReconnectPolicy
+from qqproto.gateway._policy import ReconnectPolicy
+from qqproto.gateway._session import GatewaySession
 from qqproto.simulator._simulator import Simulator
-from qqproto_transports.sim_server import SimulatorThread
+from qqproto_transports.simulator import SimulatorThread
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "docs" / "examples" / "blocking_client.py"

@@ -21,7 +21,8 @@ from qqproto.events import (
 )
 from qqproto.gateway._backoff import Backoff
 from qqproto.gateway._connection import CLOSE_RESUMABLE
-from qqproto.gateway._session import GatewaySession, ReconnectPolicy, SessionState
+from qqproto.gateway._policy import ReconnectPolicy
+from qqproto.gateway._session import GatewaySession, SessionState
 from qqproto.gateway._snapshot import SessionSnapshot
 
 from .session_harness import (
@@ -699,6 +700,42 @@ def test_plain_ws_through_a_proxy_keeps_bytes_that_follow_the_connect_answer() -
     d.session.data_to_send()
     d.session.receive_data(b"HTTP/1.1 200 OK\r\n\r\n", 1.1)  # no StartTls for ws://
     assert d.session.data_to_send().startswith(b"GET /ws HTTP/1.1\r\n")
+
+
+def test_bytes_after_a_plain_connect_answer_are_the_gateways() -> None:
+    d, cmd = proxied({"ALL_PROXY": "http://proxy.local:3128"}, url="ws://gw.example.test/ws")
+    d.session.connection_made(cmd.id, 1.0)
+    d.session.data_to_send()
+    d.session.receive_data(b"HTTP/1.1 200 OK\r\n\r\n"
+                           b"HTTP/1.1 503 Busy\r\nContent-Length: 0\r\n\r\n", 1.1)
+    ended = [e for e in d.events() if isinstance(e, ConnectionEnded)]
+    assert [(e.cause, e.detail) for e in ended] == [
+        (EndCause.HANDSHAKE_FAILED, "gateway refused the upgrade with HTTP 503")]
+    d.collect()
+    assert d.closed == [cmd.id]
+
+
+def test_a_proxy_that_speaks_before_tls_starts_is_closed_and_retried() -> None:
+    from qqproto._commands import StartTls
+    d, cmd = proxied({"HTTPS_PROXY": "http://proxy.local:3128"})
+    d.session.connection_made(cmd.id, 1.0)
+    d.session.data_to_send()
+    d.session.receive_data(b"HTTP/1.1 200 OK\r\n\r\n\x16\x03\x01", 1.1)
+    d.collect()
+    assert d.closed == [cmd.id]  # the socket is not left open
+    assert not any(isinstance(c, StartTls) for c in d.pending)
+    assert d.session.state is SessionState.WAITING
+    reconnecting = d.events()[-1]
+    assert isinstance(reconnecting, Reconnecting) and reconnecting.attempt == 1
+
+
+def test_tls_started_on_a_connection_that_asked_for_no_tls_is_ignored() -> None:
+    d, cmd = proxied({"HTTPS_PROXY": "http://proxy.local:3128"})
+    d.session.connection_made(cmd.id, 1.0)
+    assert d.session.data_to_send().startswith(b"CONNECT ")
+    d.session.tls_started(cmd.id, 1.1)  # the tunnel is not even up
+    assert d.session.state is SessionState.CONNECTING
+    assert d.session.data_to_send() == b""  # no WebSocket upgrade on an unready stream
 
 
 def test_no_proxy_connects_directly() -> None:

@@ -330,8 +330,8 @@ def test_guild_tap_operator_comes_from_resolved_user_and_chat_from_channel() -> 
 
 
 @pytest.mark.parametrize(("scene", "scope"), [
-    ("c2c", ChatScope.C2C), ("group", ChatScope.GROUP), ("guild", ChatScope.CHANNEL), ("other", None),
-    (None, None),
+    ("c2c", ChatScope.C2C), ("group", ChatScope.GROUP), ("guild", ChatScope.CHANNEL),
+    ("other", None), (None, None),
 ])
 def test_interaction_scope_maps_the_scene_to_a_reply_scope(
     scene: str | None, scope: ChatScope | None

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from qqproto.simulator._simulator import Simulator
-from qqproto_transports.sim_server import SimulatorThread
+from qqproto_transports.simulator import SimulatorThread
 
 ROOT = Path(__file__).resolve().parent.parent
 

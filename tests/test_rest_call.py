@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
+from qqproto import _jsoncodec
 from qqproto._endpoints import Endpoints
 from qqproto._http import HttpRequest, HttpResponse
 from qqproto._secret import Secret
@@ -14,6 +17,7 @@ from qqproto.errors import (
     ApiError,
     AuthError,
     InvalidCredentialsError,
+    JSONDecodeError,
     LocalProtocolError,
     NetworkError,
     TokenError,
@@ -21,6 +25,9 @@ from qqproto.errors import (
     UnexpectedResponseError,
 )
 from qqproto.rest._call import CallState, RestCall, authorize
+from qqproto.rest._client import RestClient
+from qqproto.rest._gateway_info import parse_gateway_response
+from qqproto.rest._messages import MessageSent
 from qqproto.rest._token import TokenState
 
 API = "https://api.example.test"
@@ -300,3 +307,87 @@ def test_repr_shows_no_token() -> None:
 
 def test_errors_are_api_errors() -> None:
     assert issubclass(NetworkError, ApiError)
+
+
+# --- work done once -------------------------------------------------------------------------
+
+
+@pytest.fixture(name="decoded")
+def _count_decodes(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """Every body the JSON codec decodes, in order."""
+    seen: list[bytes] = []
+    real = _jsoncodec.loads
+
+    def counting(data: bytes | str) -> Any:
+        seen.append(data if isinstance(data, bytes) else data.encode())
+        return real(data)
+
+    monkeypatch.setattr(_jsoncodec, "loads", counting)
+    return seen
+
+
+def test_each_reply_body_is_decoded_once_for_the_classifier_and_the_parser(
+        decoded: list[bytes]) -> None:
+    tokens = make_tokens()
+    call = RestClient(tokens).send_c2c_message("U1", content="hi", msg_id="m0", msg_seq=1)
+    token_answer = token_response()
+    reply = ok({"id": "M1", "timestamp": 1700000000})
+    sent = drive(call, lambda r: token_answer if r.url == TOKEN_URL else reply)
+    assert [r.url for r in sent] == [TOKEN_URL, API + "/v2/users/U1/messages"]
+    assert call.result() == MessageSent(id="M1", timestamp=1700000000)
+    assert decoded == [token_answer.body, reply.body]
+
+
+@pytest.mark.parametrize("reply", [
+    ok({"code": 40054005, "message": "duplicate"}, 400),  # classified as an error
+    ok({"code": 304023, "message": "audit", "data": {"message_audit": {"audit_id": "A"}}}),
+    HttpResponse(status=200, body=b"<html>ok</html>"),  # passes the classifier, not the parser
+])
+def test_error_and_audit_replies_are_decoded_once_too(decoded: list[bytes],
+                                                      reply: HttpResponse) -> None:
+    tokens = make_tokens()
+    tokens.receive_response(token_response(), 0.0)
+    decoded.clear()
+    call = RestClient(tokens).send_c2c_message("U1", content="hi")
+    drive(call, lambda r: reply)
+    assert call.done
+    assert decoded == [reply.body]
+
+
+def test_gateway_discovery_is_decoded_once(decoded: list[bytes]) -> None:
+    response = ok({"url": "wss://gw.example.test/ws", "shards": 1})
+    assert parse_gateway_response(response).url == "wss://gw.example.test/ws"
+    assert len(decoded) == 1
+
+
+def test_the_cached_body_takes_no_part_in_equality_hash_or_repr(decoded: list[bytes]) -> None:
+    fresh, read = ok({"a": 1}), ok({"a": 1})
+    assert read.json() is read.json() and len(decoded) == 1
+    assert fresh == read and hash(fresh) == hash(read) and repr(fresh) == repr(read)
+    bad = HttpResponse(status=200, body=b"{")
+    for _ in range(2):
+        with pytest.raises(JSONDecodeError):
+            bad.json()
+    assert len(decoded) == 2
+    null = HttpResponse(status=200, body=b"null")  # a cached None is still a cached value
+    assert null.json() is None and null.json() is None
+    assert len(decoded) == 3
+    assert copy.deepcopy(read).json() == {"a": 1} and len(decoded) == 3
+
+
+def test_the_origin_is_checked_once_per_call_even_across_a_401_retry(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    checked: list[str] = []
+    real = Endpoints.is_api_url
+
+    def counting(self: Endpoints, url: str) -> bool:
+        checked.append(url)
+        return real(self, url)
+
+    monkeypatch.setattr(Endpoints, "is_api_url", counting)
+    tokens = make_tokens()
+    call: RestCall[object] = RestCall(plain_request(), parse_body, token_state=tokens)
+    answers = iter([token_response("A"), ok({}, 401), token_response("B"), ok({"id": "m"})])
+    sent = drive(call, lambda r: next(answers))
+    assert [r.header("Authorization") for r in sent] == [None, "QQBot A", None, "QQBot B"]
+    assert checked == [API + "/things"]

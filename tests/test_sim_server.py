@@ -26,11 +26,7 @@ from wsproto.events import (
 )
 
 from qqproto.simulator._simulator import Simulator
-from qqproto_transports.sim_server import (
-    SimulatorThread,
-    run_simulator_forever,
-    serve_simulator,
-)
+from qqproto_transports.simulator import SimulatorThread, run_simulator_forever, serve_simulator
 
 from .test_sim_harness import C2C, SECRET
 

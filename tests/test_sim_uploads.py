@@ -16,8 +16,8 @@ import pytest
 
 from qqproto.simulator._faults import HttpFault
 from qqproto.simulator._simulator import Simulator
+from qqproto.simulator._upload_routes import FILES_MAX_BODY
 from qqproto.simulator._uploads import (
-    FILES_MAX_BODY,
     MAX_PARTS,
     PRESIGNED_MAX_BODY,
     StoredMedia,

@@ -28,8 +28,8 @@ from qqproto.simulator._webhook_push import (
 from qqproto.webhook._decision import ReplayCache, WebhookPolicy
 from qqproto.webhook._receiver import WebhookReceiver
 from qqproto.webhook._signing import WebhookKey
-from qqproto_transports.sim_server import SimulatorThread
-from qqproto_transports.sim_webhook import WebhookPushThread
+from qqproto_transports._sim_webhook import WebhookPushThread
+from qqproto_transports.simulator import SimulatorThread
 
 from .webhook_client import (
     APP_ID,

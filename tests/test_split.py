@@ -15,11 +15,16 @@ from qqproto.rest._split import DEFAULT_LIMIT, MIN_LIMIT, Chunk, split_text, spl
 
 _OPEN = re.compile(r" {0,3}(`{3,}|~{3,})(.*)")
 _CLOSE = re.compile(r" {0,3}(`{3,}|~{3,})[ \t]*")
+#: CommonMark bounds no fence line; the splitter documents one exception: an opening line
+#: longer than ``limit // 6`` is text (so re-opening stays cheap).  Closing lines of any
+#: length the generator makes (at most ``limit // 2``) close, as in CommonMark.
+NO_BOUND = 1 << 30
 
 
-def fence_states(text: str) -> tuple[list[tuple[int, str | None]], str | None]:
+def fence_states(text: str, max_open: int = NO_BOUND
+                 ) -> tuple[list[tuple[int, str | None]], str | None]:
     """For every line start: (position, opening line of the fence open there); and the
-    fence still open at the end."""
+    fence still open at the end.  An opening line longer than ``max_open`` is text."""
     states: list[tuple[int, str | None]] = []
     current: tuple[str, str] | None = None
     pos = 0
@@ -27,7 +32,7 @@ def fence_states(text: str) -> tuple[list[tuple[int, str | None]], str | None]:
         states.append((pos, current[0] if current else None))
         bare = line.rstrip("\r")
         if current is None:
-            m = _OPEN.fullmatch(bare)
+            m = _OPEN.fullmatch(bare) if len(bare) <= max_open else None
             if m and not (m.group(1)[0] == "`" and "`" in m.group(2)):
                 current = (bare, m.group(1))
         else:
@@ -38,12 +43,12 @@ def fence_states(text: str) -> tuple[list[tuple[int, str | None]], str | None]:
     return states, current[0] if current else None
 
 
-def open_fence_at(text: str, x: int) -> str | None:
+def open_fence_at(text: str, x: int, max_open: int = NO_BOUND) -> str | None:
     """The opening line of the fence whose content contains position x (None outside)."""
-    states, _ = fence_states(text[:x] + "\n")
+    states, _ = fence_states(text[:x] + "\n", max_open)
     # The fence open at the start of the line containing x, or opened by a full line
     # ending right before x.
-    _, at_end = fence_states(text[:x])
+    _, at_end = fence_states(text[:x], max_open)
     line_start = text.rfind("\n", 0, x) + 1
     for pos, opener in states:
         if pos == line_start:
@@ -51,8 +56,8 @@ def open_fence_at(text: str, x: int) -> str | None:
     return at_end  # pragma: no cover
 
 
-def is_balanced(text: str) -> bool:
-    return fence_states(text)[1] is None
+def is_balanced(text: str, max_open: int = NO_BOUND) -> bool:
+    return fence_states(text, max_open)[1] is None
 
 
 # --- hypothesis strategy: markdown-ish text ------------------------------------------------
@@ -102,16 +107,17 @@ def _check_invariants(text: str, limit: int) -> list[Chunk]:
     # 1. the bodies are the input, verbatim
     assert "".join(c.body for c in chunks) == text
     assert split_text(text, limit=limit) == [c.text for c in chunks]
-    _, input_open = fence_states(text)
+    max_open = limit // 6
+    _, input_open = fence_states(text, max_open)
     for i, chunk in enumerate(chunks):
         # 2. no part over the limit, no empty part (unless the input is empty)
         assert len(chunk.text) <= limit
         assert chunk.body or text == ""
         # 3. every part's fences are balanced (the last one mirrors the input)
         if i < len(chunks) - 1 or input_open is None:
-            assert is_balanced(chunk.text), (i, chunk)
+            assert is_balanced(chunk.text, max_open), (i, chunk)
     for i, x in enumerate(_cuts(chunks)):
-        opener = open_fence_at(text, x)
+        opener = open_fence_at(text, x, max_open)
         before, after = chunks[i], chunks[i + 1]
         # 4. re-open/close exactly when the cut is inside a fence
         if opener is None:
@@ -142,13 +148,22 @@ def test_split_invariants_hold_for_markdown(text: str, limit: int) -> None:
     _check_invariants(text, limit)
 
 
+#: Found by hypothesis: a twelve-backtick line closes the four-backtick fence (CommonMark
+#: bounds no closing line), so the next "````" line opens a new fence.
+LONG_CLOSER = "\n````\n``````aa\n````````````\n\n````\n"
+
+
 @settings(max_examples=200, deadline=None)
 @given(text=markdown.map(lambda t: t + "\n```python\n" + "open fence " * 30),
        limit=st.integers(MIN_LIMIT, 150))
+@example(text=LONG_CLOSER + "\n```python\n" + "open fence " * 30, limit=64)
+# "````。。。。。。。" (11 > 64 // 6) is text for the splitter, so "```" opens the fence.
+@example(text="\n```\n``aaa\n``a``a\n````````\n````。。。。。。。\n```\n\n```python\n"
+         + "open fence " * 30, limit=64)
 def test_an_unclosed_fence_stays_unclosed_only_in_the_last_part(text: str,
                                                                 limit: int) -> None:
     chunks = _check_invariants(text, limit)
-    assert not is_balanced(chunks[-1].text)
+    assert not is_balanced(chunks[-1].text, limit // 6)
 
 
 @settings(max_examples=200, deadline=None)
@@ -277,3 +292,33 @@ def test_crlf_lines_are_understood() -> None:
     text = "```js\r\n" + "a();\r\n" * 30 + "```\r\n"
     chunks = _check_invariants(text, 64)
     assert chunks[1].reopen == "```js\n"
+
+
+def test_a_closing_run_longer_than_an_opening_line_may_be_still_closes_the_fence() -> None:
+    text = LONG_CLOSER + "\n```python\n" + "open fence " * 30
+    chunks = _check_invariants(text, 64)
+    # "``````aa" is content, "````````````" closes, the next "````" opens the fence that
+    # is still open at the first cut; "```python" is content inside it.
+    assert chunks[0] == Chunk("", "\n````\n``````aa\n````````````\n\n````\n\n```python\n",
+                              "````")
+    assert chunks[1] == Chunk("````\n", "open fence " * 4 + "open ", "\n````")
+    assert all(c.reopen == "````\n" for c in chunks[1:])
+    assert chunks[-1].close == ""
+
+
+def test_a_closing_line_of_half_the_limit_still_leaves_room_to_cut() -> None:
+    # Worst case: the part before the closing line ends one character before it, so the
+    # next part holds the re-opened fence, that character and the whole closing line.
+    opener = "~~~" + "x" * 7  # limit // 6 == 10: the longest opening line
+    closer = "~" * 32  # limit // 2: the longest closing line
+    text = opener + "\n" + "y" * 20 + "\n" + closer + "\n" + "after " * 20
+    chunks = _check_invariants(text, 64)
+    assert chunks[:2] == [Chunk("", opener + "\n" + "y" * 20, "\n~~~"),
+                          Chunk(opener + "\n", "\n" + closer + "\n", "")]
+
+
+def test_a_closing_line_longer_than_half_the_limit_is_fence_content() -> None:
+    text = "```\n" + "code\n" * 20 + "`" * 33 + "\n" + "more code " * 10
+    chunks = split_text_chunks(text, limit=64)
+    assert all(c.reopen == "```\n" for c in chunks[1:])
+    assert chunks[-1].close == "" and all(c.close for c in chunks[:-1])

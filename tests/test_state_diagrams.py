@@ -68,6 +68,7 @@ def test_the_known_tables_are_covered() -> None:
         "qqproto.gateway._connection.TRANSITIONS",
         "qqproto.gateway._session.TRANSITIONS",
         "qqproto.proxy._tunnels._TRANSITIONS",
+        "qqproto.rest._call.TRANSITIONS",
     }
 
 

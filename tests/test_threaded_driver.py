@@ -31,10 +31,11 @@ from qqproto.events import (
     Resumed,
     SessionStopped,
 )
+from qqproto.models import C2CMessageCreate
 from qqproto.rest._client import RestClient
-from qqproto_transports.asyncio_driver import AsyncioBot
-from qqproto_transports.sim_server import SimulatorThread
-from qqproto_transports.threaded_driver import ThreadedBot
+from qqproto_transports.asyncio import Bot as AsyncioBot
+from qqproto_transports.simulator import SimulatorThread
+from qqproto_transports.threads import Bot as ThreadedBot
 from tests.driver_support_loopback import (
     NO_RETRY,
     QUICK_RETRY,
@@ -108,7 +109,7 @@ def test_connects_identifies_and_delivers_ready_first(
 def test_a_dispatch_reaches_handlers_and_the_iterator_once_each(
         server: SimulatorThread, threads_before: set[threading.Thread]) -> None:
     bot = ThreadedBot(settings_for(server), env={})
-    by_type: list[Dispatch] = []
+    by_type: list[C2CMessageCreate] = []
     by_class: list[Event] = []
     everything: list[Event] = []
     bot.on("C2C_MESSAGE_CREATE")(by_type.append)
@@ -127,7 +128,8 @@ def test_a_dispatch_reaches_handlers_and_the_iterator_once_each(
     assert dispatches[1].data["content"] == "hello"
     # Handlers run on a pool, so their order is not guaranteed; each ran once.
     assert sorted(by_class, key=id) == sorted(dispatches, key=id)
-    assert by_type == dispatches[1:]
+    assert [e.event_id for e in by_type] == [d.id for d in dispatches[1:]]
+    assert isinstance(by_type[0], C2CMessageCreate) and by_type[0].message.content == "hello"
     assert sorted(map(id, everything)) == sorted(map(id, seen))
 
 
@@ -151,7 +153,9 @@ def test_handler_failure_is_logged_and_the_bot_goes_on(
         wait_until(lambda: len(good) == 2, what="both dispatches")
     bot.close()
     bot.join(5)
-    failures = [r for r in caplog.records if r.getMessage().startswith("event handler")]
+    failures = [r for r in caplog.records
+                if r.getMessage().startswith(f"[app {bot.settings.app_id}] handler ")
+                and r.getMessage().endswith("failed on C2C_MESSAGE_CREATE")]
     assert len(failures) == 2 and all("handler bug" in (r.exc_text or "") for r in failures)
 
 
@@ -301,11 +305,11 @@ def test_with_manual_marks_resume_sends_the_last_processed_seq(
     ready = ready_flag(bot)
     handled: list[int] = []
 
-    @bot.on("C2C_MESSAGE_CREATE")
-    def handle(event: Dispatch) -> None:
-        if event.data["content"] == "done":
+    @bot.on(C2CMessageCreate)
+    def handle(event: C2CMessageCreate) -> None:
+        if event.message.content == "done":
             assert event.seq is not None
-            bot.mark_processed(event.seq)  # from a worker thread
+            bot.mark_processed(event)  # from a worker thread, by the parsed model
             handled.append(event.seq)
 
     bot.start()
@@ -497,7 +501,8 @@ def test_speaks_tls_with_sni_to_a_private_ca(
         server: SimulatorThread, tls_server_context: ssl.SSLContext,
         tls_client_context: ssl.SSLContext, threads_before: set[threading.Thread]) -> None:
     with TlsForwarder(tls_server_context, server.port) as forwarder:
-        bot = ThreadedBot(tls_settings_for(server, forwarder, tls_client_context), env={})
+        bot = ThreadedBot(tls_settings_for(server, forwarder), env={},
+                          ssl_context=tls_client_context)
         ready = ready_flag(bot)
         bot.start()
         assert ready.wait(5), "READY over TLS"
@@ -513,8 +518,9 @@ def test_tls_through_a_proxy_tunnel_uses_start_tls(
         tls_client_context: ssl.SSLContext, connect_proxy: ConnectProxy,
         threads_before: set[threading.Thread]) -> None:
     with TlsForwarder(tls_server_context, server.port) as forwarder:
-        settings = tls_settings_for(server, forwarder, tls_client_context)
-        bot = ThreadedBot(settings, env={"HTTPS_PROXY": connect_proxy.url})
+        settings = tls_settings_for(server, forwarder)
+        bot = ThreadedBot(settings, env={"HTTPS_PROXY": connect_proxy.url},
+                  ssl_context=tls_client_context)
         ready = ready_flag(bot)
         bot.start()
         assert ready.wait(5), "READY over TLS in a tunnel"
@@ -538,7 +544,8 @@ def test_an_untrusted_gateway_certificate_fails_the_connection(
     with TlsForwarder(tls_server_context, server.port) as forwarder:
         server.call(lambda sim, now: setattr(sim, "gateway_url",
                                              f"wss://localhost:{forwarder.port}/websocket"))
-        bot = ThreadedBot(settings_for(server, ssl_context=stranger, policy=NO_RETRY), env=env)
+        bot = ThreadedBot(settings_for(server, policy=NO_RETRY), env=env,
+                         ssl_context=stranger)
         seen, collector = collect(bot)
         stop = bot.run()
         collector.join(5)

@@ -31,9 +31,10 @@ from qqproto.events import (
     Resumed,
     SessionStopped,
 )
+from qqproto.models import C2CMessageCreate
 from qqproto.rest._client import RestClient
-from qqproto_transports.sim_server import SimulatorThread
-from qqproto_transports.trio_driver import TrioBot
+from qqproto_transports.simulator import SimulatorThread
+from qqproto_transports.trio import Bot as TrioBot
 from tests.driver_support_loopback import (
     NO_RETRY,
     QUICK_RETRY,
@@ -131,12 +132,12 @@ def test_connects_identifies_and_delivers_ready_first(server: SimulatorThread) -
 def test_a_dispatch_reaches_async_and_plain_handlers_and_the_channel(
         server: SimulatorThread) -> None:
     bot = TrioBot(settings_for(server), env={})
-    plain: list[Dispatch] = []
-    awaited: list[Dispatch] = []
+    plain: list[C2CMessageCreate] = []
+    awaited: list[C2CMessageCreate] = []
     bot.on("C2C_MESSAGE_CREATE")(plain.append)
 
-    @bot.on("C2C_MESSAGE_CREATE")
-    async def handler(event: Dispatch) -> None:
+    @bot.on(C2CMessageCreate)
+    async def handler(event: C2CMessageCreate) -> None:
         await trio.sleep(0)
         awaited.append(event)
 
@@ -144,13 +145,14 @@ def test_a_dispatch_reaches_async_and_plain_handlers_and_the_channel(
         await until(lambda: seen)
         sent = await in_thread(server.inject_c2c_message, "user-1", "hello")
         await until(lambda: plain and awaited)
-        assert plain[0].id == awaited[0].id == sent.id
+        assert plain[0].event_id == awaited[0].event_id == sent.id
         bot.close()
 
     _, seen = trio.run(running, bot, body)
     dispatches = [e for e in seen if type(e) is Dispatch]
-    assert plain == awaited == dispatches
-    assert dispatches[0].data["content"] == "hello"
+    assert plain == awaited and plain[0] is awaited[0]  # parsed once for both handlers
+    assert [e.event_id for e in plain] == [d.id for d in dispatches]
+    assert plain[0].message.content == dispatches[0].data["content"] == "hello"
 
 
 def test_handler_failure_is_logged_and_the_bot_goes_on(
@@ -174,7 +176,9 @@ def test_handler_failure_is_logged_and_the_bot_goes_on(
     with caplog.at_level(logging.ERROR, logger="qqproto_transports"):
         stop, _ = trio.run(running, bot, body)
     assert stop.fatal is False
-    failures = [r for r in caplog.records if r.getMessage().startswith("event handler")]
+    failures = [r for r in caplog.records
+                if r.getMessage().startswith(f"[app {bot.settings.app_id}] handler ")
+                and r.getMessage().endswith("failed on C2C_MESSAGE_CREATE")]
     assert len(failures) == 2 and all("handler bug" in (r.exc_text or "") for r in failures)
 
 
@@ -302,10 +306,10 @@ def test_with_manual_marks_resume_sends_the_last_processed_seq(
     settings = settings_for(server, auto_mark_processed=False)
     bot = TrioBot(settings, session_file=str(session_file), env={})
 
-    @bot.on("C2C_MESSAGE_CREATE")
-    def handle(event: Dispatch) -> None:
-        if event.data["content"] == "done":
-            bot.mark_processed(event.seq)
+    @bot.on(C2CMessageCreate)
+    def handle(event: C2CMessageCreate) -> None:
+        if event.message.content == "done":
+            bot.mark_processed(event)
 
     async def first(seen: list[Event]) -> None:
         await until(lambda: seen)
@@ -375,8 +379,9 @@ def test_speaks_tls_with_sni_to_a_private_ca(
         server: SimulatorThread, tls_server_context: ssl.SSLContext,
         tls_client_context: ssl.SSLContext) -> None:
     with TlsForwarder(tls_server_context, server.port) as forwarder:
-        settings = tls_settings_for(server, forwarder, tls_client_context)
-        stop, seen = run_until_ready(TrioBot(settings, env={}))
+        settings = tls_settings_for(server, forwarder)
+        stop, seen = run_until_ready(TrioBot(settings, env={},
+                                             ssl_context=tls_client_context))
     assert isinstance(seen[0], Ready) and stop.fatal is False
     assert "localhost" in forwarder.server_names and forwarder.handshake_failures == 0
     assert bot_close_codes(server) == [4000]
@@ -386,8 +391,9 @@ def test_tls_through_a_proxy_tunnel_uses_start_tls(
         server: SimulatorThread, tls_server_context: ssl.SSLContext,
         tls_client_context: ssl.SSLContext, connect_proxy: ConnectProxy) -> None:
     with TlsForwarder(tls_server_context, server.port) as forwarder:
-        settings = tls_settings_for(server, forwarder, tls_client_context)
-        stop, seen = run_until_ready(TrioBot(settings, env={"HTTPS_PROXY": connect_proxy.url}))
+        settings = tls_settings_for(server, forwarder)
+        stop, seen = run_until_ready(TrioBot(settings, env={"HTTPS_PROXY": connect_proxy.url},
+                  ssl_context=tls_client_context))
     assert isinstance(seen[0], Ready) and stop.fatal is False
     assert set(connect_proxy.targets) == {f"localhost:{forwarder.port}"}
     assert len(connect_proxy.targets) >= 2  # REST through httpx, the gateway through us
@@ -407,7 +413,8 @@ def test_an_untrusted_gateway_certificate_fails_the_connection(
     with TlsForwarder(tls_server_context, server.port) as forwarder:
         server.call(lambda sim, now: setattr(sim, "gateway_url",
                                              f"wss://localhost:{forwarder.port}/websocket"))
-        bot = TrioBot(settings_for(server, ssl_context=stranger, policy=NO_RETRY), env=env)
+        bot = TrioBot(settings_for(server, policy=NO_RETRY), env=env,
+                         ssl_context=stranger)
         stop = trio.run(bot.run)
         wait_until(lambda: forwarder.handshake_failures == 1, what="the refused handshake")
     assert stop.fatal and "could not connect" in stop.reason

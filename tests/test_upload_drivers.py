@@ -25,6 +25,7 @@ import pytest
 import trio
 import trio.testing
 
+from qqproto import Settings
 from qqproto._endpoints import Endpoints
 from qqproto._http import HttpRequest, HttpResponse
 from qqproto._values import ChatScope, FileType
@@ -46,8 +47,7 @@ from qqproto.simulator._uploads import sim_uploads
 from qqproto.upload import UploadSession
 from qqproto.upload._hashing import MD5_10M_PREFIX, hash_bytes
 from qqproto.upload._plan import UploadMethod
-from qqproto_transports._bot_api import AsyncBotApi, SyncBotApi, interaction_id
-from qqproto_transports._shared import Handlers
+from qqproto_transports._api import AsyncBotApi, SyncBotApi, interaction_id
 from qqproto_transports._upload_async import (
     hash_file_async,
     perform_async,
@@ -557,19 +557,25 @@ def test_interaction_id_reads_taps_only() -> None:
 
 
 class FakeAsyncBot(AsyncBotApi):
+    """The bot API on a bare client, without a gateway or a server."""
+
     def __init__(self, sim: Simulator, http: httpx.AsyncClient, auto: bool) -> None:
-        self.settings = SimpleNamespace(auto_ack_interactions=auto)  # type: ignore[assignment]
-        self.session = SimpleNamespace(token_state=rest_for(sim).token_state)  # type: ignore[assignment]
+        tokens = rest_for(sim).token_state
+        self.session = SimpleNamespace(token_state=tokens)
+        self._init_api(Settings(app_id=tokens.app_id, secret="s",
+                                auto_ack_interactions=auto), lambda: tokens)
         self.http = http
-        self.handlers = Handlers()
 
 
 class FakeSyncBot(SyncBotApi):
+    """The bot API on a bare client, without a gateway or a server."""
+
     def __init__(self, sim: Simulator, http: httpx.Client, auto: bool) -> None:
-        self.settings = SimpleNamespace(auto_ack_interactions=auto)  # type: ignore[assignment]
-        self.session = SimpleNamespace(token_state=rest_for(sim).token_state)  # type: ignore[assignment]
+        tokens = rest_for(sim).token_state
+        self.session = SimpleNamespace(token_state=tokens)
+        self._init_api(Settings(app_id=tokens.app_id, secret="s",
+                                auto_ack_interactions=auto), lambda: tokens)
         self.http = http
-        self.handlers = Handlers()
 
 
 def test_the_auto_ack_hook_comes_first_and_only_when_enabled() -> None:
@@ -579,10 +585,10 @@ def test_the_auto_ack_hook_comes_first_and_only_when_enabled() -> None:
     off, on = FakeSyncBot(sim, client, False), FakeSyncBot(sim, client, True)
     for bot in (off, on):
         bot.handlers.on("INTERACTION_CREATE")(user)
-    assert off._delivery_handlers(tap()) == (user,)
-    assert on._delivery_handlers(tap()) == (on._auto_ack, user)
+    assert [h for h, _ in off._plan_delivery(tap(), 0.0)] == [user]
+    assert [h for h, _ in on._plan_delivery(tap(), 0.0)] == [on._auto_ack, user]
     other = Dispatch(type="C2C_MESSAGE_CREATE", seq=1, id="x", data={"id": "m"})
-    assert on._delivery_handlers(other) == ()
+    assert on._plan_delivery(other, 0.0) == []
     client.close()
 
 
@@ -593,8 +599,8 @@ def test_the_sync_bot_acks_and_auto_acks_through_its_client() -> None:
     assert bot.rest is bot.rest and bot.rest.token_state is bot.session.token_state
     event = sim.inject_interaction("c2c", now=0.0, user_openid="U")
     dispatch = Dispatch(type="INTERACTION_CREATE", seq=1, id=event.id, data=event.data)
-    for handler in bot._delivery_handlers(dispatch):
-        handler(dispatch)
+    for handler, argument in bot._plan_delivery(dispatch, 0.0):
+        handler(argument)
     bot.ack_interaction(event.data["id"], InteractionResult.DUPLICATE)
     assert [(a.interaction_id, a.code) for a in sim.interaction_acks] == [
         (event.data["id"], 0), (event.data["id"], 3)]
@@ -608,8 +614,8 @@ def test_a_failed_auto_ack_is_logged_not_raised(caplog: pytest.LogCaptureFixture
     async def main() -> None:
         async with httpx.AsyncClient(transport=httpx.MockTransport(http.answer)) as client:
             bot = FakeAsyncBot(sim, client, True)
-            (handler,) = bot._delivery_handlers(tap("unknown-interaction"))
-            await handler(tap("unknown-interaction"))
+            ((handler, argument),) = bot._plan_delivery(tap("unknown-interaction"), 0.0)
+            await handler(argument)
             event = sim.inject_interaction("group", now=trio.current_time(),
                                            group_openid="G", member_openid="M")
             await bot.ack_interaction(event.data["id"])

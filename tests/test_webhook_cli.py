@@ -25,12 +25,12 @@ from qqproto.events import (
     SessionStopped,
     ValidationAnswered,
     WebhookConnectionClosed,
+    WebhookServing,
 )
 from qqproto.simulator._webhook_push import PushOutcome, WebhookPusher
-from qqproto_transports._webhook_cli import FAIL, IGNORE, MARK, _Printer
-from qqproto_transports._webhook_shared import WebhookServing
+from qqproto_transports._sim_webhook import WebhookPushThread
 from qqproto_transports.cli import main
-from qqproto_transports.sim_webhook import WebhookPushThread
+from qqproto_transports.cli._webhook import FAIL, IGNORE, MARK, _Printer
 
 from .support.tls import LocalTLS
 from .webhook_client import APP_ID, SECRET, RawClient, dispatch, forged, request

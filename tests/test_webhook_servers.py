@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import dataclasses
 import ssl
 import threading
 import time
@@ -22,6 +21,7 @@ from typing import Any, TypeVar
 import pytest
 import trio
 
+from qqproto import Settings
 from qqproto._commands import Stop
 from qqproto.events import (
     Dispatch,
@@ -30,25 +30,19 @@ from qqproto.events import (
     SessionStopped,
     ValidationAnswered,
     WebhookConnectionClosed,
+    WebhookServing,
 )
-from qqproto.models._parse import inbound_message
-from qqproto.rest._client import RestClient
+from qqproto.models import InteractionCreate, MessageEvent
 from qqproto.simulator._simulator import Simulator
 from qqproto.simulator._webhook_push import PushOutcome, WebhookPusher
 from qqproto.webhook._decision import ReplayCache, WebhookPolicy
-from qqproto_transports._shared import BotSettings
-from qqproto_transports._webhook_shared import (
-    LockedReplayCache,
-    Ticket,
-    WebhookCore,
-    WebhookServing,
-    WebhookSession,
-)
-from qqproto_transports.asyncio_webhook import AsyncioWebhookBot
-from qqproto_transports.sim_server import SimulatorThread
-from qqproto_transports.sim_webhook import WebhookPushThread
-from qqproto_transports.threaded_webhook import ThreadedWebhookBot
-from qqproto_transports.trio_webhook import TrioWebhookBot
+from qqproto_transports._handlers import Handlers
+from qqproto_transports._sim_webhook import WebhookPushThread
+from qqproto_transports._webhook_core import LockedReplayCache, Ticket, WebhookCore, WebhookSession
+from qqproto_transports.asyncio import WebhookBot as AsyncioWebhookBot
+from qqproto_transports.simulator import SimulatorThread
+from qqproto_transports.threads import WebhookBot as ThreadedWebhookBot
+from qqproto_transports.trio import WebhookBot as TrioWebhookBot
 
 from .webhook_client import (
     ACK_OK,
@@ -111,7 +105,7 @@ class Harness:
             self.observed.append(event)
 
     # -- lifecycle
-    def start(self, bot_settings: BotSettings | None = None, *, handler: bool = True,
+    def start(self, bot_settings: Settings | None = None, *, handler: bool = True,
               iterate: bool = True, setup: Callable[[Any], object] | None = None,
               **options: Any) -> Harness:
         """Make the bot (``setup(bot)`` registers more before it runs) and run it."""
@@ -556,7 +550,7 @@ def test_manual_marks_are_cumulative_like_the_gateways_processed_seq(server: Har
 
 def test_tls_serves_validation_and_events(server: Harness, tls_server_context: ssl.SSLContext,
                                           tls_client_context: ssl.SSLContext) -> None:
-    server.start(ssl_context=tls_server_context)
+    server.start(server_ssl_context=tls_server_context)
     assert server.bot.url == f"https://127.0.0.1:{server.port}/qqbot"
     with WebhookPushThread(pusher_for(server.bot.url),
                            ssl_context=tls_client_context) as push:
@@ -571,7 +565,7 @@ def test_tls_serves_validation_and_events(server: Harness, tls_server_context: s
 
 def test_a_failed_tls_handshake_reaches_nobody(server: Harness,
                                                tls_server_context: ssl.SSLContext) -> None:
-    server.start(ssl_context=tls_server_context)
+    server.start(server_ssl_context=tls_server_context)
     with RawClient(server.port) as client:  # plain HTTP to a TLS port
         client.send(request(dispatch("E1")))
         assert client.at_eof()
@@ -668,28 +662,18 @@ def post_refused(port: int) -> bool:
 def test_a_gateway_bot_runs_unchanged_on_the_webhook_channel(server: Harness) -> None:
     """docs/asyncio.rst's echo bot; only the constructor line differs from the gateway."""
 
-    def echo_bot(bot: Any) -> None:  # the gateway bot's code, as written for its driver
-        rest = RestClient(bot.session.token_state)  # shares the bot's token
-
+    def echo_bot(bot: Any) -> None:  # the README's echo bot, as written for its driver
         if server.kind == "threaded":
-            @bot.on("C2C_MESSAGE_CREATE")
-            def echo(event: Dispatch) -> None:
-                message = inbound_message(event)
-                assert message is not None
-                bot.call(rest.send_c2c_message(
-                    message.chat_id, content=message.content, msg_id=message.msg_id,
-                    msg_seq=1))
+            @bot.on(MessageEvent)
+            def echo(event: MessageEvent) -> None:
+                bot.reply(event, event.message.content)
         else:
-            @bot.on("C2C_MESSAGE_CREATE")
-            async def echo(event: Dispatch) -> None:
-                message = inbound_message(event)
-                assert message is not None
-                await bot.call(rest.send_c2c_message(
-                    message.chat_id, content=message.content, msg_id=message.msg_id,
-                    msg_seq=1))
+            @bot.on(MessageEvent)
+            async def echo(event: MessageEvent) -> None:
+                await bot.reply(event, event.message.content)
 
     with SimulatorThread(Simulator(), lifetime=60) as sim:
-        server.start(BotSettings.from_env(sim.env()), handler=False, setup=echo_bot)
+        server.start(Settings.from_env(sim.env()), handler=False, setup=echo_bot)
         pusher = WebhookPusher(callback_url=server.bot.url, secret=sim.sim.secret,
                                app_id=sim.sim.app_id, retry_delay=0.05)
         with WebhookPushThread(pusher) as push:
@@ -705,31 +689,22 @@ def test_a_gateway_bot_runs_unchanged_on_the_webhook_channel(server: Harness) ->
         assert server.stop().fatal is False
 
 
-@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
-class _AutoAckSettings(BotSettings):
-    """Settings asking for the interaction auto-ACK (read by the bot API mixin)."""
-
-    auto_ack_interactions: bool = True
-
-
 @pytest.mark.parametrize("auto", [False, True], ids=["handler-acks", "auto-ack"])
 def test_the_bot_api_mixins_work_on_the_webhook_channel(server: Harness, auto: bool) -> None:
     with SimulatorThread(Simulator(), lifetime=60) as sim:
         env = sim.env()
-        base = BotSettings.from_env(env)
-        bot_settings = (_AutoAckSettings(app_id=base.app_id, secret=base.secret,
-                                         endpoints=base.endpoints) if auto else base)
+        bot_settings = Settings.from_env(env, auto_ack_interactions=auto)
 
         def setup(bot: Any) -> None:
-            assert bot._core.delivery_handlers == bot._delivery_handlers
+            assert bot._core.plan == bot._plan_delivery
             if auto:
                 return
             if server.kind == "threaded":
-                bot.on("INTERACTION_CREATE")(lambda e: bot.ack_interaction(e.data["id"]))
+                bot.on(InteractionCreate)(bot.ack_interaction)
             else:
-                @bot.on("INTERACTION_CREATE")
-                async def ack(event: Dispatch) -> None:
-                    await bot.ack_interaction(event.data["id"])
+                @bot.on(InteractionCreate)
+                async def ack(event: InteractionCreate) -> None:
+                    await bot.ack_interaction(event)
 
         server.start(bot_settings, setup=setup)
         pusher = WebhookPusher(callback_url=server.bot.url, secret=sim.sim.secret,
@@ -754,8 +729,13 @@ class _Recorder:
         return lambda ok: self.acks.append((event.id, ok))
 
 
-def _core(**settings_overrides: Any) -> WebhookCore:
-    return WebhookCore(settings(**settings_overrides), env={})
+def _core(**settings_overrides: Any) -> Any:
+    """A core whose plan is a handler registry (``core.handlers.on``), as in a bot."""
+    handlers = Handlers()
+    core: Any = WebhookCore(settings(**settings_overrides),
+                            lambda event, now: handlers.route(event)[0], lambda: 0.0, env={})
+    core.handlers = handlers
+    return core
 
 
 def _event(event_id: str, seq: int | None) -> Dispatch:
@@ -868,7 +848,9 @@ def test_core_lifecycle_events_and_urls() -> None:
 def test_core_checks_the_app_id_only_when_one_is_configured() -> None:
     assert _core().policy.app_id == APP_ID
     assert _core(app_id="").policy.app_id is None
-    assert WebhookCore(settings(), policy=WebhookPolicy(path="/x"), env={}).policy.path == "/x"
+    assert _core().policy.path == "/qqbot"
+    assert WebhookCore(settings(), lambda e, now: [], lambda: 0.0, policy=WebhookPolicy(path="/x"),
+                       env={}).policy.path == "/x"
 
 
 def test_webhook_session_shares_a_token_state_and_needs_an_app_id() -> None:

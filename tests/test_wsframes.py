@@ -14,6 +14,7 @@ from qqproto.gateway._wsframes import (
     PONG,
     TEXT,
     FrameDecoder,
+    FrameWriter,
     encode_close,
     encode_frame,
     parse_close,
@@ -141,3 +142,23 @@ def test_any_split_of_the_stream_gives_the_same_messages(payloads: list[bytes],
     pieces = [decoder.feed(data[i:i + step]) for i in range(0, len(data), step)]
     assert [m for piece in pieces for m in piece] == [(TEXT, p) for p in payloads]
     assert len(decoder) == 0
+
+
+def test_the_writer_sends_nothing_after_its_close_frame() -> None:
+    out = bytearray()
+    writer = FrameWriter(out, lambda n: b"\x00" * n)
+    writer.text("hi")
+    writer.pong(b"p")
+    writer.close(4000, "bye")
+    assert writer.close_sent
+    writer.text("late")
+    writer.pong(b"late")
+    writer.close(1000, "again")
+    assert decode_as_server(bytes(out)) == [
+        (Opcode.TEXT, "hi"), (Opcode.PONG, b"p"), (Opcode.CLOSE, (4000, "bye"))]
+
+
+def test_the_writer_answers_a_status_less_close_with_an_empty_one() -> None:
+    out = bytearray()
+    FrameWriter(out, lambda n: b"\x00" * n).close(None, "ignored")
+    assert bytes(out) == b"\x88\x80\x00\x00\x00\x00"  # FIN+CLOSE, masked, no payload

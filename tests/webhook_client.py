@@ -11,10 +11,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from qqproto import Settings
 from qqproto._secret import Secret
 from qqproto.simulator._webhook_push import event_body, signed_headers, validation_body
 from qqproto.webhook._signing import WebhookKey
-from qqproto_transports._shared import BotSettings
 
 # gateway.md §9.6, the DOC worked vector (verified).
 SECRET = "DG5g3B4j9X2KOErG"
@@ -32,9 +32,9 @@ ACK_OK = b'{"op":12,"d":0}'
 ACK_RETRY = b'{"op":12,"d":1}'
 
 
-def settings(**overrides: Any) -> BotSettings:
+def settings(**overrides: Any) -> Settings:
     fields: dict[str, Any] = {"app_id": APP_ID, "secret": Secret(SECRET), **overrides}
-    return BotSettings(**fields)
+    return Settings(**fields)
 
 
 def dispatch(event_id: str, *, seq: int | None = 1, event_type: str = "C2C_MESSAGE_CREATE",

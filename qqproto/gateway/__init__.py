@@ -14,7 +14,8 @@ from ._backoff import Backoff
 from ._close_codes import CloseAdvice, advice_for_close_code, describe_close_code
 from ._connection import ConnectionState, GatewayConnection
 from ._intents import EVENT_INTENTS, Intents, intents_for
-from ._session import GatewaySession, ReconnectPolicy, SessionState
+from ._policy import ReconnectPolicy
+from ._session import GatewaySession, SessionState
 from ._snapshot import SessionSnapshot
 
 __all__ = [

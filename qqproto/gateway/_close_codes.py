@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-from ..events import NextStep
+from ..events import ConnectionEnded, EndCause, NextStep
 
-__all__ = ["CloseAdvice", "advice_for_close_code", "describe_close_code"]
+__all__ = ["CloseAdvice", "advice_for_close_code", "describe_close_code", "end_for_close_frame"]
 
 #: gateway.md §7.3 / §8.4: after 4008 the reference SDKs wait 60 s.
 RATE_LIMIT_WAIT: Final = 60.0
@@ -72,3 +72,16 @@ def advice_for_close_code(code: int | None) -> CloseAdvice:
         return CloseAdvice(NextStep.RESUME, refresh_token=True)
     # 4009, 1000/1001/1006, network drops and unknown codes: resume when a session exists.
     return CloseAdvice(NextStep.RESUME)
+
+
+def end_for_close_frame(code: int, reason: str, *, has_session: bool) -> ConnectionEnded:
+    """How a connection the server closed with ``code`` ends: the advice of §7.3, except
+    that a connection without a session has nothing to resume and identifies."""
+    advice = advice_for_close_code(code)
+    next_step = advice.next_step
+    if next_step is NextStep.RESUME and not has_session:
+        next_step = NextStep.IDENTIFY
+    return ConnectionEnded(
+        cause=EndCause.SERVER_CLOSED, next_step=next_step, close_code=code,
+        close_reason=reason, retry_after=advice.retry_after,
+        refresh_token=advice.refresh_token, detail=describe_close_code(code))

@@ -1,7 +1,7 @@
 """One WebSocket connection to the QQ gateway, as a sans-IO state machine.
 
 :class:`GatewayConnection` writes the HTTP upgrade with h11 and checks the 101 the way
-wsproto does (accept token, no unrequested extension), then frames with the small RFC
+wsproto does (:mod:`qqproto.gateway._handshake`), then frames with the small RFC
 6455 client codec of :mod:`qqproto.gateway._wsframes` (measured several times faster than a
 generic frame layer on gateway traffic; wsproto is its reference peer in every test).  It
 reassembles fragments, bounds message size, answers pings and closes, decodes JSON, and
@@ -15,19 +15,14 @@ Every way the connection can end produces exactly one
 
 from __future__ import annotations
 
-import base64
 import enum
 import secrets
 import sys
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final, NoReturn
 from urllib.parse import urlsplit
 
-import h11
-from wsproto.utilities import generate_accept_token
-
-from .. import __name__ as _package
 from .._fsm import StateMachine
 from .._jsoncodec import loads as _loads
 from .._log import bot_logger
@@ -45,7 +40,9 @@ from ..events import (
     UnknownOpcode,
     new_dispatch,
 )
-from ._close_codes import advice_for_close_code, describe_close_code
+from ._close_codes import end_for_close_frame
+from ._handshake import Refused, UpgradeClient, Upgraded
+from ._heartbeat import DEFAULT_HEARTBEAT_FACTOR, Heartbeat
 from ._intents import Intents
 from ._payloads import (
     Frame,
@@ -62,22 +59,18 @@ from ._snapshot import SessionSnapshot
 from ._wsframes import (
     BINARY,
     CLOSE,
+    INVALID_PAYLOAD,
     PING,
-    PONG,
+    PROTOCOL_ERROR,
     TEXT,
+    UNSUPPORTED_DATA,
     FrameDecoder,
-    encode_close,
-    encode_frame,
+    FrameWriter,
     parse_close,
 )
 
 __all__ = ["ConnectionState", "GatewayConnection"]
 
-#: RFC 6455 §7.4.1 close codes used for violations we detect.
-CLOSE_PROTOCOL_ERROR: Final = 1002
-CLOSE_UNSUPPORTED_DATA: Final = 1003
-CLOSE_INVALID_PAYLOAD: Final = 1007
-CLOSE_MESSAGE_TOO_BIG: Final = 1009
 #: Our own closes that must leave the session resumable use a 4xxx code: on the
 #: Discord-derived gateway 1000/1001 from the client may end the session itself.
 CLOSE_RESUMABLE: Final = 4000
@@ -86,11 +79,6 @@ DEFAULT_MAX_MESSAGE_SIZE: Final = 4 * 1024 * 1024
 DEFAULT_HANDSHAKE_TIMEOUT: Final = 30.0
 DEFAULT_READY_TIMEOUT: Final = 60.0
 DEFAULT_CLOSE_TIMEOUT: Final = 5.0
-#: gateway.md §8.1: the reference SDK beats at 0.8 x the Hello interval; sending early
-#: costs one small frame, sending late costs the connection.
-DEFAULT_HEARTBEAT_FACTOR: Final = 0.8
-#: A Hello interval below this (hostile or broken server) is raised to it.
-MIN_HEARTBEAT_PERIOD: Final = 0.1
 
 
 class ConnectionState(enum.Enum):
@@ -129,6 +117,10 @@ _S = ConnectionState
 _OPEN = ConnectionState.OPEN
 _LIFECYCLE = frozenset({"READY", "RESUMED"})
 _LIVE = (_S.CONNECTING, _S.AWAITING_HELLO, _S.IDENTIFYING, _S.RESUMING, _S.OPEN)
+
+#: What a handshake deadline waited for, by state.
+_AWAITED: Final = {_S.CONNECTING: "no upgrade response", _S.AWAITING_HELLO: "no Hello",
+                   _S.IDENTIFYING: "no READY", _S.RESUMING: "no RESUMED"}
 
 #: The connection's transition table (rendered as a diagram in docs/).
 TRANSITIONS: Final[Mapping[tuple[ConnectionState, _Input], ConnectionState]] = {
@@ -189,20 +181,7 @@ class GatewayConnection:
         if max_message_size < 1024:
             raise LocalProtocolError("max_message_size must be at least 1024 bytes")
         self.url = url
-        self._secure = parts.scheme == "wss"
-        try:
-            port = parts.port
-        except ValueError:
-            raise LocalProtocolError(f"gateway URL has a bad port: {url!r}") from None
-        default_port = 443 if self._secure else 80
-        try:
-            host = parts.hostname.encode("idna").decode("ascii")
-        except UnicodeError:
-            raise LocalProtocolError(f"gateway URL has a bad host: {url!r}") from None
-        if ":" in host:
-            host = f"[{host}]"  # an IPv6 literal
-        self._host_header = host if port in (None, default_port) else f"{host}:{port}"
-        self._target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        self._upgrade = UpgradeClient(url, parts, user_agent=user_agent, entropy=entropy)
         self._token = as_secret(token)
         self.intents = int(intents)
         self.shard = shard
@@ -213,17 +192,15 @@ class GatewayConnection:
         self._handshake_timeout = handshake_timeout
         self._ready_timeout = ready_timeout
         self._close_timeout = close_timeout
-        self._user_agent = user_agent
-        self._log = bot_logger(f"{_package}.gateway", app_id)
+        self._log = bot_logger("qqproto.gateway", app_id)
         self._fsm: StateMachine[ConnectionState, _Input] = StateMachine(
             "gateway connection", ConnectionState.IDLE, TRANSITIONS, self._log)
 
         self._entropy = entropy
-        self._h11 = h11.Connection(h11.CLIENT, max_incomplete_event_size=64 * 1024)
-        self._nonce = b""
-        self._decoder: FrameDecoder | None = None  # set once the 101 arrived
-        self._close_sent = False
         self._out = bytearray()
+        # Both set once the 101 arrived.
+        self._decoder: FrameDecoder | None = None
+        self._writer: FrameWriter | None = None
         self._events: deque[Event] = deque()
         self._error: RemoteProtocolError | None = None
 
@@ -238,10 +215,7 @@ class GatewayConnection:
 
         # Timers (the caller's monotonic clock).
         self._deadline: float | None = None  # handshake / ready / close deadline
-        self._heartbeat_at: float | None = None
-        self._heartbeat_period: float | None = None
-        self._heartbeat_sent_at: float | None = None
-        self._awaiting_ack = False
+        self._beat = Heartbeat()
         self._ended: ConnectionEnded | None = None
         self._pending_end: ConnectionEnded | None = None
         self._last_now = 0.0
@@ -272,7 +246,7 @@ class GatewayConnection:
     @property
     def heartbeat_interval(self) -> float | None:
         """Seconds between our heartbeats, once Hello has arrived."""
-        return self._heartbeat_period
+        return self._beat.period
 
     @property
     def ended(self) -> ConnectionEnded | None:
@@ -291,15 +265,7 @@ class GatewayConnection:
             raise LocalProtocolError(f"initiate() in state {self.state.name}")
         self._last_now = now
         self._fsm.fire(_Input.INITIATE)
-        # RFC 6455 §4.1: a random 16-byte nonce, base64-encoded.
-        self._nonce = base64.b64encode(self._entropy(16))
-        request = h11.Request(method="GET", target=self._target, headers=[
-            (b"Host", self._host_header.encode("ascii")), (b"Upgrade", b"websocket"),
-            (b"Connection", b"Upgrade"), (b"Sec-WebSocket-Key", self._nonce),
-            (b"Sec-WebSocket-Version", b"13"),
-            (b"User-Agent", self._user_agent.encode("ascii", "replace"))])
-        self._out += self._h11.send(request) or b""
-        self._out += self._h11.send(h11.EndOfMessage()) or b""
+        self._out += self._upgrade.request()
         self._deadline = now + self._handshake_timeout
 
     def data_to_send(self) -> bytes:
@@ -319,13 +285,10 @@ class GatewayConnection:
         """When :meth:`handle_timer` must next be called, or ``None``."""
         if self.state is ConnectionState.CLOSED:
             return None
-        deadline = self._deadline
-        beat = self._heartbeat_at
-        if beat is None:
+        deadline, beat = self._deadline, self._beat.due
+        if beat is None or (deadline is not None and deadline <= beat):
             return deadline
-        if deadline is None:
-            return beat
-        return beat if beat < deadline else deadline
+        return beat
 
     def handle_timer(self, now: float) -> None:
         """Send a due heartbeat, detect a zombie, or enforce a handshake/close deadline."""
@@ -339,15 +302,14 @@ class GatewayConnection:
                 # The server never answered our close frame: give up on it.
                 self._finish(self._pending_end or self._end(EndCause.LOCAL_CLOSE))
                 return
-            cause = EndCause.HANDSHAKE_TIMEOUT
-            what = ("no upgrade response" if state is ConnectionState.CONNECTING
-                    else "no Hello" if state is ConnectionState.AWAITING_HELLO
-                    else "no READY" if state is ConnectionState.IDENTIFYING else "no RESUMED")
+            what = _AWAITED.get(state, "no RESUMED")
             self._log.warning("gateway handshake timed out: %s", what)
-            self._close_and_end(self._end(cause, detail=f"{what} in time"), now, wait=False)
+            self._close_and_end(self._end(EndCause.HANDSHAKE_TIMEOUT, detail=f"{what} in time"),
+                                now, wait=False)
             return
-        if self._heartbeat_at is not None and now >= self._heartbeat_at:
-            if self._awaiting_ack:
+        beat = self._beat
+        if beat.due is not None and now >= beat.due:
+            if beat.awaiting_ack:
                 # The previous heartbeat is still unanswered as the next one falls due:
                 # a zombie connection (gateway.md §8.1).  The peer is likely gone, so do
                 # not wait for its close frame.
@@ -355,10 +317,7 @@ class GatewayConnection:
                 self._close_and_end(self._end(EndCause.HEARTBEAT_TIMEOUT), now, wait=False)
                 return
             self._send_heartbeat(now)
-            period = self._heartbeat_period or MIN_HEARTBEAT_PERIOD
-            # Catch up without a burst if the caller was late.
-            nxt = self._heartbeat_at + period
-            self._heartbeat_at = nxt if nxt > now else now + period
+            beat.reschedule(now)
 
     def close(self, code: int = 1000, reason: str = "", *, now: float | None = None) -> None:
         """Start a clean close.  Idempotent; the end arrives as :class:`ConnectionEnded`.
@@ -377,7 +336,7 @@ class GatewayConnection:
         self._send_close(code, reason)
         self._pending_end = end
         self._fsm.fire(_Input.START_CLOSE)
-        self._heartbeat_at = None
+        self._beat.due = None
         self._deadline = (self._last_now if now is None else now) + self._close_timeout
 
     def receive_data(self, data: bytes, now: float) -> None:
@@ -409,55 +368,26 @@ class GatewayConnection:
     # ------------------------------------------------------------------ internals
 
     def _pump_handshake(self, data: bytes, now: float) -> None:
-        conn = self._h11
-        try:
-            conn.receive_data(data)
-            while True:
-                event = conn.next_event()
-                if event is h11.NEED_DATA:
-                    return
-                if isinstance(event, h11.InformationalResponse) and event.status_code == 101:
-                    self._check_upgrade(event.headers)
-                    break
-                if isinstance(event, h11.Response):
-                    self._finish(self._end(
-                        EndCause.HANDSHAKE_FAILED,
-                        detail=f"gateway refused the upgrade with HTTP {event.status_code}"))
-                    return
-                # 1xx other than 101: keep waiting for the real answer.
-        except h11.RemoteProtocolError as exc:
-            self._fail(EndCause.HANDSHAKE_FAILED, f"malformed upgrade response: {exc}", None)
-        trailing, _ = conn.trailing_data
+        outcome = self._upgrade.receive(data)
+        if outcome is None:
+            return
+        if isinstance(outcome, Refused):
+            detail = f"gateway refused the upgrade with HTTP {outcome.status}"
+            self._finish(self._end(EndCause.HANDSHAKE_FAILED, detail=detail))
+            return
+        if not isinstance(outcome, Upgraded):
+            self._fail(EndCause.HANDSHAKE_FAILED, outcome.problem, None)
         self._decoder = FrameDecoder(self._max_message_size)
+        self._writer = FrameWriter(self._out, self._entropy)
         self._fsm.fire(_Input.UPGRADED)
         self._deadline = now + self._handshake_timeout
-        if trailing:
+        if outcome.trailing:
             # Frames that arrived in the same read as the 101.
-            self._pump_frames(bytes(trailing), now)
-
-    def _check_upgrade(self, headers: Iterable[tuple[bytes, bytes]]) -> None:
-        """RFC 6455 §4.1, the client's checks of the server's 101."""
-        fields: dict[bytes, list[bytes]] = {}
-        for name, value in headers:
-            fields.setdefault(name.lower(), []).append(value)
-        upgrade = b",".join(fields.get(b"upgrade", [])).lower()
-        connection = [token.strip() for token in
-                      b",".join(fields.get(b"connection", [])).lower().split(b",")]
-        problem = None
-        if b"websocket" not in upgrade:
-            problem = "101 without 'Upgrade: websocket'"
-        elif b"upgrade" not in connection:
-            problem = "101 without 'Connection: Upgrade'"
-        elif fields.get(b"sec-websocket-accept") != [generate_accept_token(self._nonce)]:
-            problem = "101 with a wrong Sec-WebSocket-Accept"
-        elif b"sec-websocket-extensions" in fields or b"sec-websocket-protocol" in fields:
-            problem = "101 negotiating an extension or subprotocol nobody asked for"
-        if problem:
-            self._fail(EndCause.HANDSHAKE_FAILED, problem, None)
+            self._pump_frames(outcome.trailing, now)
 
     def _pump_frames(self, data: bytes, now: float) -> None:
-        decoder = self._decoder
-        assert decoder is not None
+        decoder, writer = self._decoder, self._writer
+        assert decoder is not None and writer is not None
         messages = decoder.feed(data)
         last = len(messages) - 1
         events = self._events
@@ -469,7 +399,7 @@ class GatewayConnection:
                     obj = _loads(payload)
                 except JSONDecodeError as exc:
                     self._fail(EndCause.PROTOCOL_ERROR, f"frame is not JSON: {exc}",
-                               CLOSE_INVALID_PAYLOAD)
+                               INVALID_PAYLOAD)
                 if type(obj) is dict and self._fsm.state is _OPEN:
                     t = obj.get("t")
                     s = obj.get("s")
@@ -493,12 +423,11 @@ class GatewayConnection:
                                "bytes received after the connection ended", None)
                 return
             elif opcode == PING:
-                if not self._close_sent:
-                    self._out += encode_frame(PONG, payload, self._entropy)
+                writer.pong(payload)
             elif opcode == BINARY:
                 self._fail(EndCause.PROTOCOL_ERROR,
                            "binary frame where the gateway sends JSON text",
-                           CLOSE_UNSUPPORTED_DATA)
+                           UNSUPPORTED_DATA)
             # PONG: nothing to do (we never ping).
         violation = decoder.violation
         if violation is not None:
@@ -510,7 +439,7 @@ class GatewayConnection:
         try:
             frame = check_frame(obj)
         except FrameError as exc:
-            self._fail(EndCause.PROTOCOL_ERROR, str(exc), CLOSE_INVALID_PAYLOAD)
+            self._fail(EndCause.PROTOCOL_ERROR, str(exc), INVALID_PAYLOAD)
         op = frame.op
         seq = frame.s
         if seq is not None and (self._seq is None or seq > self._seq):
@@ -519,8 +448,7 @@ class GatewayConnection:
         if op == Op.DISPATCH:
             self._on_dispatch(frame, now)
         elif op == Op.HEARTBEAT_ACK:
-            latency = None if self._heartbeat_sent_at is None else now - self._heartbeat_sent_at
-            self._awaiting_ack = False
+            latency = self._beat.acknowledged(now)
             self._events.append(HeartbeatAcknowledged(latency=latency))
         elif op == Op.HEARTBEAT:
             # The server asks for a heartbeat now (gateway.md §3.2, §8.1).
@@ -542,24 +470,21 @@ class GatewayConnection:
                 self._session_valid = False
                 end = self._end(EndCause.INVALID_SESSION, next_step=NextStep.IDENTIFY)
             self._close_and_end(end, now, wait=True)
-        elif is_known_op(op):
-            # A client-to-server opcode echoed back: ignore it, loudly.
-            self._log.warning("ignoring opcode %d from the server", op)
-            self._events.append(UnknownOpcode(op=op, frame=frame.d))
         else:
+            if is_known_op(op):
+                # A client-to-server opcode echoed back: ignore it, loudly.
+                self._log.warning("ignoring opcode %d from the server", op)
             self._events.append(UnknownOpcode(op=op, frame=frame.d))
 
     def _on_hello(self, frame: Frame, now: float) -> None:
         if self.state is not ConnectionState.AWAITING_HELLO:
             self._fail(EndCause.PROTOCOL_ERROR, "second Hello on one connection",
-                       CLOSE_PROTOCOL_ERROR)
+                       PROTOCOL_ERROR)
         try:
             interval = parse_hello_interval(frame.d)
         except FrameError as exc:
-            self._fail(EndCause.PROTOCOL_ERROR, str(exc), CLOSE_PROTOCOL_ERROR)
-        period = max(interval * self._heartbeat_factor, MIN_HEARTBEAT_PERIOD)
-        self._heartbeat_period = period
-        self._heartbeat_at = now + period
+            self._fail(EndCause.PROTOCOL_ERROR, str(exc), PROTOCOL_ERROR)
+        self._beat.start(interval, self._heartbeat_factor, now)
         token = "QQBot " + self._token.reveal()
         if self._resuming and self._session_id is not None:
             # gateway.md §4.3: Resume instead of Identify; seq 0 if none was recorded.
@@ -576,11 +501,11 @@ class GatewayConnection:
         if t == "READY":
             if self.state not in (ConnectionState.IDENTIFYING, ConnectionState.RESUMING):
                 self._fail(EndCause.PROTOCOL_ERROR, "READY outside the handshake",
-                           CLOSE_PROTOCOL_ERROR)
+                           PROTOCOL_ERROR)
             try:
                 session_id, user, shard, version = parse_ready(frame.d)
             except FrameError as exc:
-                self._fail(EndCause.PROTOCOL_ERROR, str(exc), CLOSE_PROTOCOL_ERROR)
+                self._fail(EndCause.PROTOCOL_ERROR, str(exc), PROTOCOL_ERROR)
             self._session_id = session_id
             self._session_valid = True
             self._bot_user = user
@@ -607,16 +532,8 @@ class GatewayConnection:
         if self.state is ConnectionState.CLOSING and self._pending_end is not None:
             self._finish(self._pending_end)
             return
-        advice = advice_for_close_code(code)
-        next_step = advice.next_step
-        if next_step is NextStep.RESUME and not self._has_session():
-            next_step = NextStep.IDENTIFY  # nothing to resume yet
-        if next_step is NextStep.IDENTIFY or next_step is NextStep.STOP:
-            self._session_valid = False
-        self._finish(ConnectionEnded(
-            cause=EndCause.SERVER_CLOSED, next_step=next_step, close_code=code,
-            close_reason=reason, retry_after=advice.retry_after,
-            refresh_token=advice.refresh_token, detail=describe_close_code(code)))
+        # _finish invalidates the session unless the close code lets it resume (§7.3).
+        self._finish(end_for_close_frame(code, reason, has_session=self._has_session()))
 
     def _on_eof(self) -> None:
         state = self.state
@@ -641,19 +558,14 @@ class GatewayConnection:
         if wait and self._fsm.can_fire(_Input.START_CLOSE):
             self._pending_end = end
             self._fsm.fire(_Input.START_CLOSE)
-            self._heartbeat_at = None
+            self._beat.due = None
             self._deadline = now + self._close_timeout
             return
         self._finish(end)
 
     def _send_close(self, code: int | None, reason: str) -> None:
-        if self._decoder is None or self._close_sent:
-            return
-        self._close_sent = True
-        if code is None:  # answering a close that carried no status (RFC 6455 §7.1.5)
-            self._out += encode_frame(CLOSE, b"", self._entropy)
-        else:
-            self._out += encode_close(code, reason, self._entropy)
+        if self._writer is not None:  # before the 101 there is no WebSocket to close
+            self._writer.close(code, reason)
 
     def _fail(self, cause: EndCause, message: str, close_code: int | None) -> NoReturn:
         """Record a violation by the server: queue the close, the end event, and raise."""
@@ -671,7 +583,7 @@ class GatewayConnection:
         self._ended = end
         self._pending_end = None
         self._deadline = None
-        self._heartbeat_at = None
+        self._beat.due = None
         self._fsm.fire(_Input.END)
         if end.next_step is not NextStep.RESUME:
             self._session_valid = False
@@ -681,9 +593,8 @@ class GatewayConnection:
 
     def _send_heartbeat(self, now: float) -> None:
         self._send_text(heartbeat_text(self._seq))
-        self._heartbeat_sent_at = now
-        self._awaiting_ack = True
+        self._beat.sent(now)
 
     def _send_text(self, text: str) -> None:
-        if self._decoder is not None and not self._close_sent:
-            self._out += encode_frame(TEXT, text.encode("utf-8"), self._entropy)
+        if self._writer is not None:
+            self._writer.text(text)

@@ -1,4 +1,4 @@
-"""A bounded memory of recently seen event ids.
+"""A bounded memory of recently seen event ids, and the key a dispatch is known by.
 
 The platform may push the same event twice and replays every event after the Resume seq
 (gateway.md §6.2, §8.2), so the session drops an id it has seen within ``window`` seconds.
@@ -9,7 +9,21 @@ from __future__ import annotations
 
 from collections import OrderedDict
 
-__all__ = ["RecentIds"]
+from ..events import Dispatch
+
+__all__ = ["RecentIds", "dedupe_key"]
+
+
+def dedupe_key(event: Dispatch) -> str | None:
+    """The event id (gateway.md §3.1), else ``type:d.id`` (§6.2); ``None`` if neither."""
+    if event.id:
+        return event.id
+    data = event.data
+    if type(data) is dict:
+        inner = data.get("id")
+        if isinstance(inner, str) and inner:
+            return f"{event.type}:{inner}"
+    return None
 
 
 class RecentIds:

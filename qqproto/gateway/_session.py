@@ -21,12 +21,9 @@ import enum
 import random
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
 from typing import Final
-from urllib.parse import urlsplit
 
-from .. import __name__ as _package
-from .._commands import CloseConnection, Command, OpenConnection, SendHttpRequest, StartTls, Stop
+from .._commands import CloseConnection, Command, SendHttpRequest, Stop
 from .._endpoints import Endpoints
 from .._fsm import StateMachine
 from .._http import HttpRequest, HttpResponse
@@ -53,51 +50,21 @@ from ..events import (
     Resumed,
     SessionStopped,
 )
-from ..proxy._config import Direct, ProxyConfig, resolve_proxy
-from ..proxy._tunnels import Tunnel, open_tunnel
-from ..rest._gateway_info import GatewayInfo, gateway_request, parse_gateway_response
+from ..proxy._config import Direct, ProxyConfig
+from ..rest._gateway_info import GatewayInfo
 from ..rest._token import TokenState
-from ._backoff import Backoff
 from ._close_codes import describe_close_code
+from ._connect import Connector, StreamOpen
 from ._connection import ConnectionState, GatewayConnection
-from ._dedupe import RecentIds
+from ._dedupe import dedupe_key
+from ._discovery import Discovery
 from ._intents import Intents
+from ._policy import Attempts, ReconnectPolicy
+from ._progress import SessionProgress
 from ._snapshot import SessionSnapshot
 
-__all__ = ["GatewaySession", "ReconnectPolicy", "SessionState"]
-
-#: gateway.md §8.4: ``max_concurrency`` identifies per this many seconds.
-IDENTIFY_WINDOW: Final = 5.0
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ReconnectPolicy:
-    """The knobs of the reconnect policy; defaults cite the fact sheet.
-
-    - ``backoff``: delays between attempts (§8.5).
-    - ``healthy_after``: a connection open this long resets the backoff.
-    - ``quick_disconnect``/``quick_disconnect_limit``: a connection that ends this soon
-      after opening (and was not asked to reconnect by the server) is "quick"; it counts
-      as a failure for the backoff, and this many in a row log a warning (§8.6 — other
-      SDKs stop for good here, which leaves bots dead; a quick disconnect says nothing
-      about the session, so the session is kept).
-    - ``max_resume_failures``: resumes that end before RESUMED, in a row, before falling
-      back to Identify (§8.7 notes SDKs that loop on Resume forever).
-    - ``max_resume_age``: a persisted snapshot older than this is not resumed (§8.3).
-    - ``connect_timeout``: TCP/TLS connect; ``http_grace``: extra wait past an HTTP
-      request's own timeout before the session gives up on the driver's answer.
-    - ``max_consecutive_failures``: stop after this many failed attempts (None: never).
-    """
-
-    backoff: Backoff = field(default_factory=Backoff)
-    healthy_after: float = 30.0
-    quick_disconnect: float = 5.0
-    quick_disconnect_limit: int = 3
-    max_resume_failures: int = 2
-    max_resume_age: float = 3600.0
-    connect_timeout: float = 20.0
-    http_grace: float = 5.0
-    max_consecutive_failures: int | None = None
+# ReconnectPolicy is re-exported: drivers and docs import it from here.
+__all__ = ["TRANSITIONS", "GatewaySession", "ReconnectPolicy", "SessionState"]
 
 
 class SessionState(enum.Enum):
@@ -138,6 +105,8 @@ TRANSITIONS: Final[Mapping[tuple[SessionState, _Input], SessionState]] = {
                  _S.CONNECTED, _S.WAITING)},
     **{(s, _Input.STOP): _S.STOPPED for s in (*_ACTIVE, _S.STOPPED)},
 }
+
+_FETCH_INPUTS: Final = {"token": _Input.NEED_TOKEN, "gateway": _Input.NEED_GATEWAY}
 
 
 class GatewaySession:
@@ -182,30 +151,26 @@ class GatewaySession:
         self.shard = shard
         self.policy = policy or ReconnectPolicy()
         self.auto_mark_processed = auto_mark_processed
-        self._rng = rng or random.Random()
-        self._use_gateway_bot = use_gateway_bot
         self._connection_options = dict(connection_options or {})
-        # Proxy settings: the driver passes its environment as data (DESIGN.md §3).
-        self._proxy_env = dict(proxy_env or {})
-        self._proxy_override = proxy
-        self._log = bot_logger(f"{_package}.session", self.app_id)
+        self._log = bot_logger("qqproto.session", self.app_id)
         self._fsm: StateMachine[SessionState, _Input] = StateMachine(
             "gateway session", SessionState.IDLE, TRANSITIONS, self._log)
 
         self._commands: deque[Command] = deque()
         self._events: deque[Event] = deque()
-        self._recent = RecentIds(capacity=dedupe_capacity, window=dedupe_window)
         self._next_id = 0
-
-        # Session identity and progress.
-        self._snapshot = snapshot
-        self._restored = snapshot is not None
-        self._processed_seq: int | None = snapshot.seq if snapshot else None
+        self._progress = SessionProgress(snapshot, dedupe_capacity=dedupe_capacity,
+                                         dedupe_window=dedupe_window)
+        self._discovery = Discovery(token_state, self.endpoints, app_id=self.app_id,
+                                    use_gateway_bot=use_gateway_bot, shard_count=shard[1],
+                                    log=self._log)
+        self._attempts = Attempts(self.policy, rng or random.Random(), self._log)
+        self._connector = Connector(self._commands, self._new_id, app_id=self.app_id,
+                                    proxy_env=proxy_env or {}, proxy=proxy)
 
         # The current step.
         self._pending_http: int | None = None
         self._pending_purpose = ""
-        self._pending_connect: int | None = None
         self._deadline: float | None = None
         self._wait_until: float | None = None
         self._conn: GatewayConnection | None = None
@@ -213,27 +178,11 @@ class GatewaySession:
         self._conn_opened_at: float | None = None
         self._conn_live_at: float | None = None
         self._conn_resuming = False
-        self._tunnel: Tunnel | None = None
-        self._current_proxy: ProxyConfig | None = None
         # Bytes an ended connection still had to send (its close reply): flushed before
         # the CloseConnection command that follows them (drivers flush first).
         self._leftover = b""
-        self._tunnel_id: int | None = None
-        self._awaiting_tls: int | None = None
-        self._target: tuple[str, int, bool] = ("", 0, False)
-
-        # Policy bookkeeping.
-        self._gateway: GatewayInfo | None = None
-        self._gateway_stale = True
-        self._gateway_fetched_at = 0.0
-        self._failures = 0
-        self._quick_disconnects = 0
-        self._resume_failures = 0
-        self._identify_times: deque[float] = deque()
-        self._identifies_left: int | None = None
         self._stop_after_close: Stop | None = None
         self._latency: float | None = None
-        self.duplicates_dropped = 0
 
     # ------------------------------------------------------------------ properties
 
@@ -248,7 +197,7 @@ class GatewaySession:
 
     @property
     def gateway(self) -> GatewayInfo | None:
-        return self._gateway
+        return self._discovery.info
 
     @property
     def latency(self) -> float | None:
@@ -257,22 +206,24 @@ class GatewaySession:
 
     @property
     def processed_seq(self) -> int | None:
-        return self._processed_seq
+        return self._progress.processed_seq
+
+    @property
+    def duplicates_dropped(self) -> int:
+        """Dispatches dropped as replays or double pushes (gateway.md §6.2)."""
+        return self._progress.duplicates_dropped
 
     def snapshot(self, unix_now: float | None = None) -> SessionSnapshot | None:
         """The resumable session as plain data, or ``None`` if there is none.
 
         ``seq`` is the last processed seq; pass ``unix_now`` to stamp ``last_active``.
         """
-        snap = self._snapshot
-        if snap is None:
-            return None
-        return replace(snap, seq=self._processed_seq,
-                       last_active=unix_now if unix_now is not None else snap.last_active)
+        return self._progress.export(unix_now)
 
     def __repr__(self) -> str:
+        snap = self._progress.snapshot
         return (f"<GatewaySession app={self.app_id} state={self.state.name} "
-                f"session={self._snapshot.session_id if self._snapshot else None!r}>")
+                f"session={snap.session_id if snap else None!r}>")
 
     # ------------------------------------------------------------------ driver API
 
@@ -280,12 +231,12 @@ class GatewaySession:
         """Begin: the first commands (token, gateway, connect) follow."""
         if self.state is not SessionState.IDLE:
             raise LocalProtocolError(f"start() in state {self.state.name}")
-        snap = self._snapshot
-        if snap is not None:
-            reason = self._unusable_snapshot_reason(snap, unix_now)
-            if reason:
-                self._log.info("not resuming the stored session: %s", reason)
-                self._drop_session()
+        reason = self._progress.unusable_reason(
+            intents=self.intents, shard=self.shard, unix_now=unix_now,
+            max_age=self.policy.max_resume_age)
+        if reason:
+            self._log.info("not resuming the stored session: %s", reason)
+            self._drop_session()
         self._advance(now)
 
     def next_command(self) -> Command | None:
@@ -299,14 +250,16 @@ class GatewaySession:
         event = events.popleft()
         if self.auto_mark_processed and isinstance(event, Dispatch):
             seq = event.seq
-            if seq is not None and (self._processed_seq is None or seq > self._processed_seq):
-                self._processed_seq = seq
+            progress = self._progress
+            if seq is not None and (progress.processed_seq is None
+                                    or seq > progress.processed_seq):
+                progress.processed_seq = seq
         return event
 
     def mark_processed(self, seq: int | None) -> None:
         """Record that the application has finished with the dispatch carrying ``seq``."""
         if seq is not None:
-            self._mark(seq)
+            self._progress.mark(seq)
 
     def data_to_send(self) -> bytes:
         data = self._leftover
@@ -315,8 +268,7 @@ class GatewaySession:
         conn = self._conn
         if conn is not None:
             return data + conn.data_to_send()
-        tunnel = self._tunnel
-        return data + tunnel.data_to_send() if tunnel is not None else data
+        return data + self._connector.data_to_send()
 
     def get_timer(self) -> float | None:
         candidates = [t for t in (self._deadline, self._wait_until) if t is not None]
@@ -325,10 +277,9 @@ class GatewaySession:
             timer = conn.get_timer()
             if timer is not None:
                 candidates.append(timer)
-        if self._tunnel is not None:
-            timer = self._tunnel.get_timer()
-            if timer is not None:
-                candidates.append(timer)
+        timer = self._connector.get_timer()
+        if timer is not None:
+            candidates.append(timer)
         return min(candidates) if candidates else None
 
     def handle_timer(self, now: float) -> None:
@@ -339,26 +290,19 @@ class GatewaySession:
             self._wait_until = None
             self._advance(now)
             return
-        tunnel = self._tunnel
-        if tunnel is not None:
-            try:
-                tunnel.handle_timer(now)
-            except ProxyError as exc:
-                self._tunnel_failed(exc, now)
-                return
+        try:
+            self._connector.handle_timer(now)
+        except ProxyError as exc:
+            self._tunnel_failed(exc, now)
+            return
         if self._deadline is not None and now >= self._deadline:
             self._deadline = None
             if self._pending_http is not None:
                 self._pending_http = None
                 self._attempt_failed(now, f"{self._pending_purpose} request timed out")
-            elif self._pending_connect is not None:
-                conn_id = self._pending_connect
-                self._pending_connect = None
-                self._tunnel = None
-                self._tunnel_id = None
-                self._awaiting_tls = None
-                self._commands.append(CloseConnection(id=conn_id))
-                self._gateway_stale = True
+            elif self._connector.pending is not None:
+                self._connector.abandon()
+                self._discovery.stale = True
                 self._attempt_failed(now, "connect timed out")
             return
         conn = self._conn
@@ -385,13 +329,10 @@ class GatewaySession:
             self._advance(now)
         elif self.state is SessionState.FETCHING_GATEWAY:
             try:
-                info = parse_gateway_response(response)
+                self._discovery.receive_gateway(response, now)
             except ApiError as exc:
-                if exc.status == 401:
-                    self.token_state.invalidate()
                 self._attempt_failed(now, f"gateway discovery failed: {exc}")
                 return
-            self._on_gateway_info(info, now)
             self._advance(now)
 
     def http_failed(self, request_id: int, reason: str, now: float) -> None:
@@ -405,69 +346,29 @@ class GatewaySession:
     def connection_made(self, connection_id: int, now: float) -> None:
         """The socket of :class:`OpenConnection` ``connection_id`` is open (TLS done,
         unless the connection goes through a proxy)."""
-        if connection_id != self._pending_connect:
-            self._commands.append(CloseConnection(id=connection_id))
-            return
-        proxy = self._current_proxy
-        if proxy is not None:
-            # Tunnel first (the deadline set for the connect keeps running).
-            host, port, _ = self._target
-            self._tunnel = open_tunnel(host, port, proxy, app_id=self.app_id)
-            self._tunnel_id = connection_id
-            self._tunnel.initiate(now)
-            return
-        self._open_gateway(connection_id, now, b"")
+        self._stream_open(self._connector.connection_made(connection_id, now), now)
 
     def tls_started(self, connection_id: int, now: float) -> None:
         """TLS asked for by :class:`StartTls` is up on connection ``connection_id``."""
-        if connection_id != self._awaiting_tls:
-            return
-        self._awaiting_tls = None
-        self._open_gateway(connection_id, now, b"")
-
-    def _open_gateway(self, connection_id: int, now: float, initial: bytes) -> None:
-        self._pending_connect = None
-        self._deadline = None
-        gateway = self._gateway
-        token = self.token_state.current(now)
-        if gateway is None or token is None:
-            # The token expired while connecting: start over (rare).
-            self._commands.append(CloseConnection(id=connection_id))
-            self._advance(now)
-            return
-        resume = self._snapshot
-        self._conn_resuming = resume is not None
-        if resume is None:
-            self._identify_times.append(now)
-            if self._identifies_left is not None:
-                self._identifies_left -= 1
-        self._conn = GatewayConnection(
-            url=gateway.url, token=token, intents=self.intents, shard=self.shard,
-            resume=replace(resume, seq=self._processed_seq) if resume else None,
-            app_id=self.app_id, **self._connection_options)  # type: ignore[arg-type]
-        self._conn_id = connection_id
-        self._conn_opened_at = now
-        self._conn_live_at = None
-        self._fsm.fire(_Input.CONNECTED)
-        self._conn.initiate(now)
-        if initial:
-            self.receive_data(initial, now)
+        self._stream_open(self._connector.tls_started(connection_id), now)
 
     def connection_failed(self, connection_id: int, reason: str, now: float) -> None:
         """The socket of :class:`OpenConnection` ``connection_id`` could not be opened."""
-        if connection_id != self._pending_connect:
+        if not self._connector.failed(connection_id):
             return
-        self._pending_connect = None
-        self._awaiting_tls = None
-        self._tunnel = None
         self._deadline = None
-        self._gateway_stale = True
+        self._discovery.stale = True
         self._attempt_failed(now, f"could not connect: {reason}")
 
     def receive_data(self, data: bytes, now: float) -> None:
         """Bytes (``b""`` = EOF) from the socket of the current connection."""
-        if self._tunnel is not None:
-            self._receive_tunnel_data(data, now)
+        if self._connector.tunnelling:
+            try:
+                opened = self._connector.receive_data(data)
+            except ProxyError as exc:
+                self._tunnel_failed(exc, now)
+                return
+            self._stream_open(opened, now)
             return
         conn = self._conn
         if conn is None or self.state is not SessionState.CONNECTED:
@@ -499,113 +400,36 @@ class GatewaySession:
 
     # ------------------------------------------------------------------ internals
 
-    def _receive_tunnel_data(self, data: bytes, now: float) -> None:
-        tunnel = self._tunnel
-        assert tunnel is not None and self._tunnel_id is not None
-        try:
-            tunnel.receive_data(data)
-            established = tunnel.next_event()
-        except ProxyError as exc:
-            self._tunnel_failed(exc, now)
-            return
-        if established is None:
-            return
-        connection_id = self._tunnel_id
-        self._tunnel = None
-        self._tunnel_id = None
-        host, _, tls = self._target
-        if tls:
-            if established.trailing_data:
-                # A TLS server never speaks first: these bytes cannot be the target's.
-                self._tunnel_failed(ProxyError("proxy sent data before TLS started",
-                                               retryable=True), now)
-                return
-            self._awaiting_tls = connection_id
-            self._commands.append(StartTls(id=connection_id, server_hostname=host))
-            return
-        self._open_gateway(connection_id, now, established.trailing_data)
-
-    def _tunnel_failed(self, exc: ProxyError, now: float) -> None:
-        connection_id = self._tunnel_id
-        self._tunnel = None
-        self._tunnel_id = None
-        self._pending_connect = None
-        self._deadline = None
-        if connection_id is not None:
-            self._commands.append(CloseConnection(id=connection_id))
-        if isinstance(exc, ProxyAuthenticationRequired):
-            # A configuration error: retrying with the same credentials cannot succeed.
-            self._stop(f"proxy refused: {exc}", fatal=True)
-            return
-        self._attempt_failed(now, f"proxy failed: {exc}")
-
     def _new_id(self) -> int:
         self._next_id += 1
         return self._next_id
 
-    def _mark(self, seq: int) -> None:
-        if self._processed_seq is None or seq > self._processed_seq:
-            self._processed_seq = seq
-
-    def _unusable_snapshot_reason(self, snap: SessionSnapshot,
-                                  unix_now: float | None) -> str:
-        if snap.intents != self.intents:
-            return "intents changed"
-        if tuple(snap.shard) != tuple(self.shard):
-            return "shard changed"
-        if (unix_now is not None and snap.last_active is not None
-                and unix_now - snap.last_active > self.policy.max_resume_age):
-            return "it is older than the resume window"
-        return ""
-
     def _drop_session(self) -> None:
-        self._snapshot = None
-        self._processed_seq = None
-        self._resume_failures = 0
+        self._progress.drop()
+        self._attempts.resume_failures = 0
 
     def _advance(self, now: float) -> None:
         """Take the next step towards an open connection."""
-        if self.token_state.current(now) is None:
-            self._send_http(_Input.NEED_TOKEN, self.token_state.request(), "token", now)
+        discovery = self._discovery
+        fetch = discovery.next_request(now)
+        if fetch is not None:
+            purpose, request = fetch
+            self._send_http(_FETCH_INPUTS[purpose], request, purpose, now)
             return
-        if self._gateway is None or self._gateway_stale:
-            token = self.token_state.current(now)
-            assert token is not None
-            self._send_http(_Input.NEED_GATEWAY, gateway_request(
-                self.endpoints, token, self.app_id, bot=self._use_gateway_bot),
-                "gateway", now)
-            return
-        if self._snapshot is None:
-            allowed_at = self._identify_allowed_at(now)
+        if self._progress.snapshot is None:
+            allowed_at = discovery.identify_allowed_at(now)
             if allowed_at > now:
                 self._log.info("identify budget exhausted; waiting %.1f s", allowed_at - now)
                 self._wait(allowed_at, now, announce=True)
                 return
-        url = self._gateway.url
-        parts = urlsplit(url)
-        tls = parts.scheme == "wss"
+        assert discovery.info is not None
         try:
-            port = parts.port or (443 if tls else 80)
-        except ValueError:
-            port = 443 if tls else 80
-        host = parts.hostname or ""
-        try:
-            proxy = resolve_proxy(url, self._proxy_env, self._proxy_override)
+            self._connector.connect(discovery.info.url)
         except ProxyConfigError as exc:
             self._stop(f"unusable proxy setting: {exc}", fatal=True)
             return
-        self._current_proxy = proxy
-        self._target = (host, port, tls)
-        conn_id = self._new_id()
-        self._pending_connect = conn_id
         self._fsm.fire(_Input.CONNECT)
         self._deadline = now + self.policy.connect_timeout
-        if proxy is None:
-            self._commands.append(OpenConnection(id=conn_id, url=url, host=host, port=port,
-                                                 tls=tls))
-        else:
-            self._commands.append(OpenConnection(id=conn_id, url=url, host=proxy.host,
-                                                 port=proxy.port, tls=False, via=str(proxy)))
 
     def _send_http(self, transition: _Input, request: HttpRequest, purpose: str,
                    now: float) -> None:
@@ -616,45 +440,58 @@ class GatewaySession:
         self._deadline = now + request.timeout + self.policy.http_grace
         self._commands.append(SendHttpRequest(id=request_id, request=request, purpose=purpose))
 
-    def _on_gateway_info(self, info: GatewayInfo, now: float) -> None:
-        self._gateway = info
-        self._gateway_stale = False
-        self._gateway_fetched_at = now
-        limit = info.session_start_limit
-        self._identifies_left = limit.remaining if limit else None
-        if info.shards is not None and info.shards != self.shard[1]:
-            self._log.info("platform recommends %d shards; this session uses %d",
-                           info.shards, self.shard[1])
+    def _tunnel_failed(self, exc: ProxyError, now: float) -> None:
+        self._connector.abandon()
+        self._deadline = None
+        if isinstance(exc, ProxyAuthenticationRequired):
+            # A configuration error: retrying with the same credentials cannot succeed.
+            self._stop(f"proxy refused: {exc}", fatal=True)
+            return
+        self._attempt_failed(now, f"proxy failed: {exc}")
 
-    def _identify_allowed_at(self, now: float) -> float:
-        """gateway.md §8.4: ``remaining`` per day, ``max_concurrency`` per 5 s."""
-        gateway = self._gateway
-        limit = gateway.session_start_limit if gateway else None
-        if limit is None:
-            return now
-        if self._identifies_left is not None and self._identifies_left <= 0:
-            self._gateway_stale = True  # re-read the budget once it has reset
-            return max(now, self._gateway_fetched_at + limit.reset_after)
-        times = self._identify_times
-        while times and now - times[0] >= IDENTIFY_WINDOW:
-            times.popleft()
-        if len(times) >= limit.max_concurrency:
-            return times[0] + IDENTIFY_WINDOW
-        return now
+    def _stream_open(self, opened: StreamOpen | None, now: float) -> None:
+        """Start the gateway connection on a stream that is ready for it."""
+        if opened is None:
+            return
+        connection_id = opened.id
+        self._deadline = None
+        gateway = self._discovery.info
+        token = self.token_state.current(now)
+        if gateway is None or token is None:
+            # The token expired while connecting: start over (rare).
+            self._commands.append(CloseConnection(id=connection_id))
+            self._advance(now)
+            return
+        resume = self._progress.resume_point()
+        self._conn_resuming = resume is not None
+        if resume is None:
+            self._discovery.identified(now)
+        self._conn = GatewayConnection(
+            url=gateway.url, token=token, intents=self.intents, shard=self.shard,
+            resume=resume, app_id=self.app_id,
+            **self._connection_options)  # type: ignore[arg-type]
+        self._conn_id = connection_id
+        self._conn_opened_at = now
+        self._conn_live_at = None
+        self._fsm.fire(_Input.CONNECTED)
+        self._conn.initiate(now)
+        if opened.initial:
+            self.receive_data(opened.initial, now)
 
     def _drain_connection(self, now: float) -> None:
         conn = self._conn
         if conn is None:
             return
         events = self._events
-        seen = self._recent.seen
+        progress = self._progress
+        seen = progress.recent.seen
         while (event := conn.next_event()) is not None:
             kind = type(event)
             if kind is Dispatch:
                 assert isinstance(event, Dispatch)
-                key = event.id or _dedupe_key(event)
+                key = event.id or dedupe_key(event)
                 if key is not None and seen(key, now):
-                    self.duplicates_dropped += 1
+                    progress.duplicates_dropped += 1
                     self._log.debug("dropping duplicate dispatch %s", key)
                     continue
                 events.append(event)
@@ -663,17 +500,13 @@ class GatewaySession:
                 self._latency = event.latency
             elif kind is Ready:
                 assert isinstance(event, Ready)
-                self._on_live(now)
-                self._snapshot = SessionSnapshot(
-                    session_id=event.session_id, seq=event.seq, intents=self.intents,
-                    shard=self.shard, bot_user_id=event.user.id,
-                    bot_username=event.user.username)
-                self._processed_seq = event.seq
-                self._resume_failures = 0
+                self._conn_live_at = now
+                progress.ready(event, intents=self.intents, shard=self.shard)
+                self._attempts.resume_failures = 0
                 events.append(event)
             elif kind is Resumed:
-                self._on_live(now)
-                self._resume_failures = 0
+                self._conn_live_at = now
+                self._attempts.resume_failures = 0
                 events.append(event)
             elif kind is ConnectionEnded:
                 assert isinstance(event, ConnectionEnded)
@@ -682,9 +515,6 @@ class GatewaySession:
                 return
             else:
                 events.append(event)
-
-    def _on_live(self, now: float) -> None:
-        self._conn_live_at = now
 
     def _on_connection_ended(self, end: ConnectionEnded, now: float) -> None:
         assert self._conn_id is not None
@@ -708,67 +538,43 @@ class GatewaySession:
                        fatal=True, close_code=code)
             return
 
-        live = live_at is not None
-        healthy = live_at is not None and now - live_at >= self.policy.healthy_after
-        # The server asked for this reconnect (gateway.md §4.6, §7.3): not a failure.
-        requested = live and (
-            end.cause is EndCause.RECONNECT_REQUESTED
-            or (end.cause is EndCause.SERVER_CLOSED and end.close_code == 4009)
-            or (end.cause is EndCause.INVALID_SESSION and end.next_step is NextStep.RESUME))
-        if healthy or requested:
-            self._failures = 0
-        else:
-            self._failures += 1
-        if not requested and (not live or now - opened_at < self.policy.quick_disconnect):
-            self._quick_disconnects += 1
-            if self._quick_disconnects == self.policy.quick_disconnect_limit:
-                # gateway.md §8.6: usually missing permissions or intents.  Other SDKs stop
-                # for good here; a bot that stops is dead for hours, so keep backing off.
-                self._log.warning("%d quick disconnects in a row: check the bot's intents "
-                                  "and permissions", self._quick_disconnects)
-        else:
-            self._quick_disconnects = 0
-
+        attempts = self._attempts
+        attempts.connection_ended(end, opened_at=opened_at, live_at=live_at, now=now)
         if end.refresh_token:
             self.token_state.invalidate()
         if end.cause in (EndCause.HANDSHAKE_FAILED, EndCause.HANDSHAKE_TIMEOUT):
-            self._gateway_stale = True
+            self._discovery.stale = True
+        has_session = self._progress.snapshot is not None
         if end.next_step is NextStep.IDENTIFY:
-            if self._snapshot is not None:
+            if has_session:
                 self._log.info("session invalidated (%s); identifying afresh", end.cause.value)
             self._drop_session()
-        elif was_resuming and self._snapshot is not None:
-            self._resume_failures += 1
-            if self._resume_failures >= self.policy.max_resume_failures:
-                self._log.warning("resume failed %d times in a row; identifying afresh",
-                                  self._resume_failures)
-                self._drop_session()
+        elif was_resuming and has_session and attempts.resume_failed():
+            self._drop_session()
 
-        limit = self.policy.max_consecutive_failures
-        if limit is not None and self._failures > limit:
-            self._stop(f"gave up after {self._failures} failed connections", fatal=True)
+        if attempts.gave_up():
+            self._stop(f"gave up after {attempts.failures} failed connections", fatal=True)
             return
-        attempt = self._failures
-        delay = max(end.retry_after, self.policy.backoff.delay(attempt, self._rng))
-        self._wait(now + delay, now, announce=True)
+        self._wait(now + attempts.delay_after_end(end.retry_after), now, announce=True)
 
     def _attempt_failed(self, now: float, reason: str) -> None:
         self._log.warning("%s", reason)
-        self._failures += 1
-        limit = self.policy.max_consecutive_failures
-        if limit is not None and self._failures > limit:
-            self._stop(f"gave up after {self._failures} failed attempts: {reason}", fatal=True)
+        attempts = self._attempts
+        attempts.attempt_failed()
+        if attempts.gave_up():
+            self._stop(f"gave up after {attempts.failures} failed attempts: {reason}",
+                       fatal=True)
             return
-        delay = self.policy.backoff.delay(self._failures - 1, self._rng)
-        self._wait(now + delay, now, announce=True)
+        self._wait(now + attempts.delay_after_failure(), now, announce=True)
 
     def _wait(self, until: float, now: float, *, announce: bool) -> None:
         self._deadline = None
         self._wait_until = until
         self._fsm.fire(_Input.WAIT)
         if announce:
-            step = NextStep.RESUME if self._snapshot is not None else NextStep.IDENTIFY
-            self._events.append(Reconnecting(at=until, attempt=self._failures, next_step=step))
+            step = NextStep.RESUME if self._progress.snapshot is not None else NextStep.IDENTIFY
+            self._events.append(Reconnecting(at=until, attempt=self._attempts.failures,
+                                             next_step=step))
 
     def _stop(self, reason: str, *, fatal: bool, close_code: int | None = None) -> None:
         if self.state is SessionState.STOPPED:
@@ -776,24 +582,8 @@ class GatewaySession:
         self._deadline = None
         self._wait_until = None
         self._pending_http = None
-        if self._pending_connect is not None:
-            self._commands.append(CloseConnection(id=self._pending_connect))
-        self._pending_connect = None
-        self._tunnel = None
-        self._awaiting_tls = None
+        self._connector.abandon()
         self._fsm.fire(_Input.STOP)
         (self._log.error if fatal else self._log.info)("gateway session stopped: %s", reason)
         self._commands.append(Stop(reason=reason, fatal=fatal, close_code=close_code))
         self._events.append(SessionStopped(reason=reason, fatal=fatal, close_code=close_code))
-
-
-def _dedupe_key(event: Dispatch) -> str | None:
-    """The event id (gateway.md §3.1), else ``type:d.id`` (§6.2); ``None`` if neither."""
-    if event.id:
-        return event.id
-    data = event.data
-    if type(data) is dict:
-        inner = data.get("id")
-        if isinstance(inner, str) and inner:
-            return f"{event.type}:{inner}"
-    return None

@@ -26,6 +26,7 @@ __all__ = [
     "PONG",
     "TEXT",
     "FrameDecoder",
+    "FrameWriter",
     "encode_close",
     "encode_frame",
 ]
@@ -44,6 +45,7 @@ _RESERVED_CLOSE: Final = frozenset({1004, 1005, 1006, 1015})
 
 NO_STATUS: Final = 1005
 PROTOCOL_ERROR: Final = 1002
+UNSUPPORTED_DATA: Final = 1003
 INVALID_PAYLOAD: Final = 1007
 MESSAGE_TOO_BIG: Final = 1009
 
@@ -214,3 +216,37 @@ def encode_close(code: int, reason: str,
         except UnicodeDecodeError:
             data = data[:-1]
     return encode_frame(CLOSE, code.to_bytes(2, "big") + data, entropy)
+
+
+class FrameWriter:
+    """The client's outgoing frames, masked, appended to the connection's ``out`` buffer.
+
+    After our Close frame nothing more is written (RFC 6455 §5.5.1): :attr:`close_sent`
+    says whether it went out.
+    """
+
+    __slots__ = ("_entropy", "_out", "close_sent")
+
+    def __init__(self, out: bytearray, entropy: Callable[[int], bytes]) -> None:
+        self._out = out
+        self._entropy = entropy
+        self.close_sent = False
+
+    def text(self, text: str) -> None:
+        if not self.close_sent:
+            self._out += encode_frame(TEXT, text.encode("utf-8"), self._entropy)
+
+    def pong(self, payload: bytes) -> None:
+        if not self.close_sent:
+            self._out += encode_frame(PONG, payload, self._entropy)
+
+    def close(self, code: int | None, reason: str) -> None:
+        """Our Close frame, once; ``code=None`` answers a close that carried no status
+        with an empty one (RFC 6455 §7.1.5)."""
+        if self.close_sent:
+            return
+        self.close_sent = True
+        if code is None:
+            self._out += encode_frame(CLOSE, b"", self._entropy)
+        else:
+            self._out += encode_close(code, reason, self._entropy)

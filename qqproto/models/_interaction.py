@@ -30,7 +30,8 @@ __all__ = ["InteractionCreate", "parse_interaction"]
 # gateway.md §6.5: chat_type 0 guild, 1 group, 2 C2C.
 _SCENE_BY_CHAT_TYPE: Final = {0: "guild", 1: "group", 2: "c2c"}
 # A guild interaction is answered in its channel (chat_id falls back to channel_id).
-_SCOPE_BY_SCENE: Final = {"c2c": ChatScope.C2C, "group": ChatScope.GROUP, "guild": ChatScope.CHANNEL}
+_SCOPE_BY_SCENE: Final = {"c2c": ChatScope.C2C, "group": ChatScope.GROUP,
+                          "guild": ChatScope.CHANNEL}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -24,18 +24,19 @@ built, and never wait for a token.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
-from typing import Generic, TypeVar
+from collections.abc import Callable, Mapping
+from typing import Final, Generic, TypeVar
 
 from .._endpoints import Endpoints
+from .._fsm import StateMachine
 from .._http import HttpRequest, HttpResponse
 from .._log import bot_logger
 from .._secret import Secret
-from ..errors import ApiError, LocalProtocolError, NetworkError
+from ..errors import ApiError, LocalProtocolError, NetworkError, TransitionError
 from ._errors import api_error_from_response
 from ._token import TokenState
 
-__all__ = ["CallState", "RestCall", "authorize"]
+__all__ = ["TRANSITIONS", "CallState", "RestCall", "authorize"]
 
 T = TypeVar("T")
 
@@ -51,6 +52,12 @@ def authorize(request: HttpRequest, token: Secret, *, app_id: str,
     """
     if not endpoints.is_api_url(request.url):
         return request
+    return _sign(request, token, app_id)
+
+
+def _sign(request: HttpRequest, token: Secret, app_id: str) -> HttpRequest:
+    """:func:`authorize` for a request the caller has already checked targets the
+    OpenAPI origin (a :class:`RestCall` checks once, when it is built)."""
     headers = tuple((k, v) for k, v in request.headers
                     if k.lower() not in ("authorization", "x-union-appid"))
     headers += (("Authorization", f"QQBot {token.reveal()}"), ("X-Union-Appid", app_id))
@@ -68,11 +75,49 @@ class CallState(enum.Enum):
     DONE = enum.auto()
 
 
+class _Input(enum.Enum):
+    #: ``next_request`` found no usable token and hands out the token request.
+    FETCH_TOKEN = enum.auto()
+    #: ``next_request`` hands out the call's own request.
+    SEND = enum.auto()
+    #: The token request was answered with a token.
+    TOKEN = enum.auto()
+    #: The first 401 of an OpenAPI call: refresh the token and send once more.
+    UNAUTHORIZED = enum.auto()
+    #: The call's answer arrived; its outcome is a result or an :class:`ApiError`.
+    ANSWER = enum.auto()
+    #: The token request failed, or the transport lost an outstanding request.
+    FAIL = enum.auto()
+
+
+_S = CallState
+
+#: The call's transition table (rendered as a diagram in docs/).  A pair it lacks is the
+#: driver's mistake, reported as :class:`LocalProtocolError`.
+TRANSITIONS: Final[Mapping[tuple[CallState, _Input], CallState]] = {
+    (_S.NEED_TOKEN, _Input.FETCH_TOKEN): _S.AWAITING_TOKEN,
+    (_S.NEED_TOKEN, _Input.SEND): _S.AWAITING_RESPONSE,
+    (_S.AWAITING_TOKEN, _Input.TOKEN): _S.READY,
+    (_S.AWAITING_TOKEN, _Input.FAIL): _S.DONE,
+    # The token may expire again between the 401 retry's token and the retry itself.
+    (_S.READY, _Input.FETCH_TOKEN): _S.AWAITING_TOKEN,
+    (_S.READY, _Input.SEND): _S.AWAITING_RESPONSE,
+    # gateway.md §1.3 NB, rest.md §7.5: one 401 refreshes the token and retries once.
+    (_S.AWAITING_RESPONSE, _Input.UNAUTHORIZED): _S.READY,
+    (_S.AWAITING_RESPONSE, _Input.ANSWER): _S.DONE,
+    (_S.AWAITING_RESPONSE, _Input.FAIL): _S.DONE,
+}
+
+_OUTSTANDING = "a request is still outstanding"
+_NOTHING_OUTSTANDING = "no request is outstanding"
+
+
 class RestCall(Generic[T]):
     """One request/response exchange (plus the token fetch and the 401 retry it may need).
 
     ``name`` labels the call in logs and errors.  ``parse`` turns a response the error
     table accepted into the result, raising an :class:`ApiError` for a malformed body.
+    The response body is decoded once for both (:meth:`HttpResponse.json` caches it).
     """
 
     def __init__(
@@ -87,80 +132,93 @@ class RestCall(Generic[T]):
         self._parse = parse
         self._tokens = token_state
         self.name = name or f"{request.method} {request.url}"
+        # The one origin check of the call: only the OpenAPI origin gets the token
+        # (rest.md §4.13); next_request signs without asking again.
         self._needs_token = token_state.endpoints.is_api_url(request.url)
         self._used_token: Secret | None = None
         self._retried_auth = False
         self._result: T | None = None
         self._error: ApiError | None = None
-        self.state = CallState.NEED_TOKEN if self._needs_token else CallState.READY
         self._log = bot_logger("qqproto.rest", token_state.app_id)
+        self._fsm: StateMachine[CallState, _Input] = StateMachine(
+            f"rest call {self.name}",
+            CallState.NEED_TOKEN if self._needs_token else CallState.READY,
+            TRANSITIONS, self._log)
 
     def __repr__(self) -> str:
         return f"RestCall({self.name!r}, state={self.state.name})"
 
     @property
+    def state(self) -> CallState:
+        return self._fsm.state
+
+    @property
     def done(self) -> bool:
-        return self.state is CallState.DONE
+        return self._fsm.state is CallState.DONE
 
     def next_request(self, now: float) -> HttpRequest | None:
         """The next request to perform, or ``None`` when the call has its outcome."""
-        if self.state is CallState.DONE:
+        if self._fsm.state is CallState.DONE:
             return None
-        if self.state in (CallState.AWAITING_TOKEN, CallState.AWAITING_RESPONSE):
-            raise LocalProtocolError(f"{self.name}: a request is still outstanding")
         if not self._needs_token:
-            self.state = CallState.AWAITING_RESPONSE
+            self._set_state(_Input.SEND, _OUTSTANDING)
             return self._request
         token = self._tokens.current(now)
         if token is None:
-            self.state = CallState.AWAITING_TOKEN
+            self._set_state(_Input.FETCH_TOKEN, _OUTSTANDING)
             return self._tokens.request()
+        self._set_state(_Input.SEND, _OUTSTANDING)
         self._used_token = token
-        self.state = CallState.AWAITING_RESPONSE
-        return authorize(self._request, token, app_id=self._tokens.app_id,
-                         endpoints=self._tokens.endpoints)
+        return _sign(self._request, token, self._tokens.app_id)
 
     def receive_response(self, response: HttpResponse, now: float) -> None:
         """Feed the answer to the request :meth:`next_request` returned last."""
-        if self.state is CallState.AWAITING_TOKEN:
+        if self._fsm.state is CallState.AWAITING_TOKEN:
             try:
                 self._tokens.receive_response(response, now)
             except ApiError as exc:
-                self._finish_error(exc)
+                self._finish_error(_Input.FAIL, exc)
             else:
-                self.state = CallState.READY
+                self._set_state(_Input.TOKEN, _NOTHING_OUTSTANDING)
             return
-        if self.state is not CallState.AWAITING_RESPONSE:
-            raise LocalProtocolError(f"{self.name}: no request is outstanding")
         if response.status == 401 and self._needs_token and not self._retried_auth:
+            self._set_state(_Input.UNAUTHORIZED, _NOTHING_OUTSTANDING)
             self._retried_auth = True
             # Another call may already have replaced the token; only drop the one we used.
             if self._tokens.current(now) == self._used_token:
                 self._tokens.invalidate()
             self._log.info("%s: HTTP 401, refreshing the token and retrying once", self.name)
-            self.state = CallState.READY
             return
+        if not self._fsm.can_fire(_Input.ANSWER):
+            raise LocalProtocolError(f"{self.name}: {_NOTHING_OUTSTANDING}")
+        # One decode: the classifier and the parser share the response's cached body.
         error = api_error_from_response(response)
         if error is not None:
-            self._finish_error(error)
+            self._finish_error(_Input.ANSWER, error)
             return
         try:
-            self._result = self._parse(response)
+            result = self._parse(response)
         except ApiError as exc:
-            self._finish_error(exc)
+            self._finish_error(_Input.ANSWER, exc)
         else:
-            self.state = CallState.DONE
+            self._result = result
+            self._set_state(_Input.ANSWER, _NOTHING_OUTSTANDING)
 
     def transport_failed(self, description: str, now: float) -> None:
         """The outstanding request did not complete (refused, reset, TLS, timeout)."""
-        if self.state not in (CallState.AWAITING_TOKEN, CallState.AWAITING_RESPONSE):
-            raise LocalProtocolError(f"{self.name}: no request is outstanding")
-        what = "token request" if self.state is CallState.AWAITING_TOKEN else self.name
-        self._finish_error(NetworkError(f"{what} failed: {description}"))
+        what = "token request" if self._fsm.state is CallState.AWAITING_TOKEN else self.name
+        self._finish_error(_Input.FAIL, NetworkError(f"{what} failed: {description}"))
 
-    def _finish_error(self, error: ApiError) -> None:
+    def _set_state(self, event: _Input, misuse: str) -> None:
+        """Move along :data:`TRANSITIONS`; a pair the table lacks is the caller's misuse."""
+        try:
+            self._fsm.fire(event)
+        except TransitionError:
+            raise LocalProtocolError(f"{self.name}: {misuse}") from None
+
+    def _finish_error(self, event: _Input, error: ApiError) -> None:
+        self._set_state(event, _NOTHING_OUTSTANDING)
         self._error = error
-        self.state = CallState.DONE
         self._log.debug("%s failed: %r", self.name, error)
 
     @property
@@ -170,7 +228,7 @@ class RestCall(Generic[T]):
 
     def result(self) -> T:
         """The typed result; raises the call's :class:`ApiError` if it failed."""
-        if self.state is not CallState.DONE:
+        if self._fsm.state is not CallState.DONE:
             raise LocalProtocolError(f"{self.name}: the call has not finished")
         if self._error is not None:
             raise self._error

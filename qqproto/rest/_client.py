@@ -16,7 +16,7 @@ from .._http import HttpRequest, HttpResponse
 from .._values import ChatScope, FileType, UploadedMedia
 from ..errors import UnexpectedResponseError
 from ._call import RestCall
-from ._errors import decode_json_object
+from ._errors import response_json_object
 from ._gateway_info import GatewayInfo, parse_gateway_response
 from ._interactions import InteractionResult, build_interaction_ack
 from ._keyboard import Keyboard, KeyboardTemplate
@@ -54,7 +54,7 @@ class BotInfo:
 
 
 def _body(response: HttpResponse, what: str) -> dict[str, Any]:
-    body = decode_json_object(response.body)
+    body = response_json_object(response)
     if body is None:
         raise _unexpected(response, f"{what}: the answer is not a JSON object")
     return body

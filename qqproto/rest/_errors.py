@@ -53,6 +53,7 @@ __all__ = [
     "business_code",
     "business_codes",
     "decode_json_object",
+    "response_json_object",
 ]
 
 
@@ -182,6 +183,21 @@ def decode_json_object(body: bytes) -> dict[str, Any] | None:
     return value if isinstance(value, dict) else None
 
 
+def response_json_object(response: HttpResponse) -> dict[str, Any] | None:
+    """:func:`decode_json_object` of ``response.body``, decoded once per response.
+
+    The classifier and the parser of a call both read the body; the decoded value is
+    cached on the response (:meth:`HttpResponse.json`), so the second read costs nothing.
+    """
+    if not response.body.strip():
+        return {}
+    try:
+        value = response.json()
+    except _jsoncodec.JSONDecodeError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
 def _as_code(value: object) -> int | None:
     if isinstance(value, bool):
         return None
@@ -266,7 +282,7 @@ def api_error_from_response(response: HttpResponse) -> ApiError | None:
     reports as a value.  The returned error is not raised: the caller decides.
     """
     status = response.status
-    body = decode_json_object(response.body)
+    body = response_json_object(response)
     trace_id = _trace_id(response, body)
     if body is None:
         # Not JSON: a gateway's HTML error page, a truncated body (§7.5 TS row).

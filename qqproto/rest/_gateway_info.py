@@ -6,12 +6,11 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from .. import _jsoncodec
 from .._endpoints import Endpoints
 from .._http import HttpRequest, HttpResponse
 from .._secret import Secret
 from ..errors import ApiError
-from ._errors import api_error_from_response
+from ._errors import api_error_from_response, response_json_object
 
 __all__ = ["GatewayInfo", "SessionStartLimit", "gateway_request", "parse_gateway_response"]
 
@@ -60,11 +59,9 @@ def parse_gateway_response(response: HttpResponse) -> GatewayInfo:
     if error is not None:
         raise error
     trace_id = response.header("X-Tps-trace-ID")
-    try:
-        body = _jsoncodec.loads(response.body) if response.body else None
-    except _jsoncodec.JSONDecodeError:
-        body = None
-    if not isinstance(body, dict):
+    # An empty body is not an answer here (the classifier reads it as ``{}``).
+    body = response_json_object(response) if response.body.strip() else None
+    if body is None:
         raise ApiError("gateway discovery answer is not a JSON object",
                        status=response.status, trace_id=trace_id, retryable=True)
     url = body.get("url")

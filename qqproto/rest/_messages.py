@@ -22,7 +22,7 @@ from .._endpoints import Endpoints
 from .._http import HttpRequest, HttpResponse, json_request
 from .._values import ChatScope, FileType, UploadedMedia
 from ..errors import FileTooLargeError, UnexpectedResponseError
-from ._errors import AUDIT_PENDING_CODES, business_codes, decode_json_object
+from ._errors import AUDIT_PENDING_CODES, business_codes, response_json_object
 from ._keyboard import Keyboard, KeyboardTemplate
 from ._split import DEFAULT_LIMIT, split_text_chunks
 
@@ -360,7 +360,7 @@ class AuditPending:
 
 
 def _json_body(response: HttpResponse, what: str) -> dict[str, Any]:
-    body = decode_json_object(response.body)
+    body = response_json_object(response)
     if body is None:
         raise UnexpectedResponseError(f"{what}: the answer is not a JSON object",
                                       status=response.status,

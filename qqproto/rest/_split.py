@@ -22,9 +22,11 @@ that is open where ``c.body`` starts, plus ``"\\n"``; ``c.close`` is ``""`` or t
 fence's marker run (preceded by ``"\\n"`` unless the body already ends with one).  A
 fence the input leaves open is left open in the last part: nothing is invented.
 
-Fence lines longer than ``limit // 6`` characters are treated as ordinary text, so the
-re-opening overhead is bounded and every part makes progress; ``limit`` must be at least
-:data:`MIN_LIMIT`.
+An opening fence line longer than ``limit // 6`` characters is treated as ordinary text,
+so the re-opening overhead is bounded.  A closing line closes whatever its length, as in
+CommonMark (its length costs nothing when re-opening), up to ``limit // 2`` characters:
+a part can always hold one whole, so every part makes progress.  ``limit`` must be at
+least :data:`MIN_LIMIT`.
 """
 
 from __future__ import annotations
@@ -72,7 +74,8 @@ class _Fence:
     body_end: int  # start of the closing line (len(text) when unclosed)
 
 
-def _scan_fences(text: str, max_line: int, mask: bytearray) -> list[_Fence]:
+def _scan_fences(text: str, max_open: int, max_close: int,
+                 mask: bytearray) -> list[_Fence]:
     fences: list[_Fence] = []
     open_line: tuple[str, str, int, int] | None = None  # opener, run, line start, body start
     pos = 0
@@ -81,22 +84,24 @@ def _scan_fences(text: str, max_line: int, mask: bytearray) -> list[_Fence]:
         newline = text.find("\n", pos)
         end = n if newline < 0 else newline + 1
         line = text[pos:end].rstrip("\n").rstrip("\r")
-        if len(line) <= max_line:
-            if open_line is None:
-                match = _FENCE_OPEN.fullmatch(line)
-                # CommonMark: a backtick fence's info string holds no backtick.
-                if match and not (match.group(1)[0] == "`" and "`" in match.group(2)):
-                    open_line = (line, match.group(1), pos, end)
-            else:
-                match = _FENCE_CLOSE.fullmatch(line)
-                opener, run, start, body = open_line
-                if match and match.group(1)[0] == run[0] and len(match.group(1)) >= len(run):
-                    fences.append(_Fence(opener, run, body, pos))
-                    # No cut inside either fence line, right after the opening line or
-                    # right before the closing one (both would only waste a re-open).
-                    for x in (*range(start + 1, body + 1), *range(pos, end)):
-                        mask[x] |= _HARD
-                    open_line = None
+        if open_line is None:
+            match = _FENCE_OPEN.fullmatch(line) if len(line) <= max_open else None
+            # CommonMark: a backtick fence's info string holds no backtick.
+            if match and not (match.group(1)[0] == "`" and "`" in match.group(2)):
+                open_line = (line, match.group(1), pos, end)
+        elif len(line) <= max_close:
+            # CommonMark: a closing line is at least as long as the opening run and has no
+            # info string; it is not bounded by max_open (a run of twelve backticks closes
+            # a four-backtick fence, and the next "````" line opens a new one).
+            match = _FENCE_CLOSE.fullmatch(line)
+            opener, run, start, body = open_line
+            if match and match.group(1)[0] == run[0] and len(match.group(1)) >= len(run):
+                fences.append(_Fence(opener, run, body, pos))
+                # No cut inside either fence line, right after the opening line or
+                # right before the closing one (both would only waste a re-open).
+                for x in (*range(start + 1, body + 1), *range(pos, end)):
+                    mask[x] |= _HARD
+                open_line = None
         pos = end
     if open_line is not None:
         opener, run, start, body = open_line
@@ -129,7 +134,7 @@ class _Splitter:
         self.text = text
         self.limit = limit
         self.mask = bytearray(len(text) + 1)
-        self.fences = _scan_fences(text, limit // 6, self.mask)
+        self.fences = _scan_fences(text, limit // 6, limit // 2, self.mask)
         self.starts = [f.body_start for f in self.fences]
         for match in _PROTECTED.finditer(text):
             for x in range(match.start() + 1, match.end()):

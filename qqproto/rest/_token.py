@@ -122,7 +122,7 @@ class TokenState:
         """
         trace_id = response.header("X-Tps-trace-ID")
         try:
-            body: Any = _jsoncodec.loads(response.body)
+            body: Any = response.json()  # decoded once per response
         except _jsoncodec.JSONDecodeError:
             raise TokenError(
                 "token endpoint answered with a body that is not JSON",

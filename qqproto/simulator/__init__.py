@@ -7,6 +7,7 @@ faults, records); :class:`SimConnection` is one accepted TCP connection, driven 
 
 from __future__ import annotations
 
+from ._commands import CommandResult, run_command
 from ._connection import SimConnection
 from ._faults import Faults, HttpFault
 from ._gateway import GatewayLink, LinkState
@@ -23,7 +24,14 @@ from ._records import (
 )
 from ._rest import Route, Router, SimRequest, SimResponse, error_response, json_response
 from ._simulator import Simulator
-from ._uploads import StoredMedia, UploadConfig, UploadCounters, UploadStore, sim_uploads
+from ._uploads import (
+    DEFAULT_BLOCK_SIZE,
+    StoredMedia,
+    UploadConfig,
+    UploadCounters,
+    UploadStore,
+    sim_uploads,
+)
 from ._webhook_push import (
     JobState,
     PushAttempt,
@@ -34,9 +42,14 @@ from ._webhook_push import (
     PushOutcome,
     PushRequest,
     WebhookPusher,
+    event_body,
+    signed_headers,
+    validation_body,
 )
 
 __all__ = [
+    "DEFAULT_BLOCK_SIZE",
+    "CommandResult",
     "Counters",
     "Direction",
     "Faults",
@@ -70,6 +83,10 @@ __all__ = [
     "UploadStore",
     "WebhookPusher",
     "error_response",
+    "event_body",
     "json_response",
+    "run_command",
+    "signed_headers",
     "sim_uploads",
+    "validation_body",
 ]

@@ -18,20 +18,23 @@ Limits: the request head is bounded by h11 (``max_header_size``), a body by
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Final, Protocol
 
 import h11
 from wsproto.utilities import generate_accept_token
 
 from .. import _jsoncodec
-from ._gateway import GatewayLink
+from ._gateway import GatewayHost, GatewayLink
 from ._records import RecordedRequest
 from ._rest import SimRequest, SimResponse, error_response
 
 if TYPE_CHECKING:
-    from ._simulator import Simulator
+    from collections import deque
 
-__all__ = ["SimConnection"]
+    from ._payloads import IdSource
+    from ._rest import Router
+
+__all__ = ["ConnectionHost", "SimConnection"]
 
 _REASONS: Final = {200: b"OK", 204: b"No Content", 400: b"Bad Request", 401: b"Unauthorized",
                    404: b"Not Found", 405: b"Method Not Allowed",
@@ -48,10 +51,31 @@ def _refusal() -> bytes:
             + body)
 
 
+class ConnectionHost(GatewayHost, Protocol):
+    """What a connection needs of the :class:`~qqproto.simulator.Simulator` above it:
+    HTTP limits, the router and request records, and the driver bookkeeping; a gateway
+    link it starts gets the same object as its :class:`GatewayHost`."""
+
+    max_header_size: int
+    max_request_size: int
+    idle_timeout: float
+    #: ``now`` of the last byte received on any connection.
+    last_activity: float
+    ids: IdSource
+    router: Router
+    requests: deque[RecordedRequest]
+
+    def handle_request(self, request: SimRequest, now: float) -> SimResponse: ...
+
+    def touched(self, conn: SimConnection) -> None: ...
+
+    def connection_finished(self, conn: SimConnection) -> None: ...
+
+
 class SimConnection:
     """The simulator's side of one TCP connection (see the module docstring)."""
 
-    def __init__(self, sim: Simulator, connection_id: int, now: float, *,
+    def __init__(self, sim: ConnectionHost, connection_id: int, now: float, *,
                  refused: bool = False) -> None:
         self._sim = sim
         self.id = connection_id

@@ -74,7 +74,7 @@ class Faults:
     #: counts itself down and leaves the tuple when spent.
     http_errors: tuple[HttpFault, ...] = ()
 
-    # --- media upload, counted (qqproto.simulator._uploads) ---------------------------------
+    # --- media upload, counted (qqproto.simulator._upload_routes) ---------------------------
     #: The next N ``upload_part_finish`` calls answer 40093001, "upload channel busy,
     #: retry" (rest.md §3.9, §4.17), before looking at the part.
     upload_busy: int = 0

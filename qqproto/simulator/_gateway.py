@@ -18,7 +18,7 @@ from __future__ import annotations
 import enum
 import math
 from collections import deque
-from typing import TYPE_CHECKING, Any, Final, TypeGuard
+from typing import TYPE_CHECKING, Any, Final, Protocol, TypeGuard
 
 from wsproto.connection import Connection as WsConnection
 from wsproto.connection import ConnectionState, ConnectionType
@@ -28,14 +28,16 @@ from wsproto.utilities import RemoteProtocolError as WsRemoteError
 
 from .. import _jsoncodec
 from .._fsm import StateMachine
+from ..errors import JSONDecodeError
 from ._records import Direction, FrameKind, RecordedFrame
 from ._sessions import SimSession, encode_dispatch
 
 if TYPE_CHECKING:
-    from ._connection import SimConnection
-    from ._simulator import Simulator
+    from .._log import BotLogger
+    from ._faults import Faults
+    from ._records import Counters
 
-__all__ = ["GARBAGE_KINDS", "GatewayLink", "LinkState"]
+__all__ = ["GARBAGE_KINDS", "GatewayHost", "GatewayLink", "LinkState", "LinkTransport"]
 
 
 class LinkState(enum.Enum):
@@ -100,10 +102,50 @@ def _is_int(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
+class GatewayHost(Protocol):
+    """What a link needs of the :class:`~qqproto.simulator.Simulator` above it: limits,
+    faults, records, tokens and the sessions an Identify or Resume works on."""
+
+    log: BotLogger
+    bot_user_id: str
+    bot_username: str
+    heartbeat_interval_ms: int
+    heartbeat_timeout_factor: float | None
+    close_timeout: float
+    max_ws_message_size: int
+    allowed_intents: int | None
+    faults: Faults
+    counters: Counters
+    frames: deque[RecordedFrame]
+    sessions: dict[str, SimSession]
+
+    def token_is_valid(self, token: str, now: float, *, prefixed: bool) -> bool: ...
+
+    def start_session(self, intents: int, shard: tuple[int, int],
+                      now: float) -> SimSession: ...
+
+    def session_ready(self, session: SimSession, now: float) -> None: ...
+
+    def retire_session(self, session: SimSession) -> None: ...
+
+
+class LinkTransport(Protocol):
+    """What a link needs of the connection that owns it
+    (:class:`~qqproto.simulator.SimConnection`): a place to write and a way to close."""
+
+    id: int
+
+    def touch(self) -> None: ...
+
+    def write(self, data: bytes) -> None: ...
+
+    def request_close(self) -> None: ...
+
+
 class GatewayLink:
     """One gateway connection, server side.  Driven by its :class:`SimConnection`."""
 
-    def __init__(self, sim: Simulator, conn: SimConnection, now: float,
+    def __init__(self, sim: GatewayHost, conn: LinkTransport, now: float,
                  trailing: bytes) -> None:
         self._sim = sim
         self._conn = conn
@@ -290,7 +332,7 @@ class GatewayLink:
             return  # closing: the client's last words are recorded, not answered
         try:
             frame = _jsoncodec.loads(text)
-        except _jsoncodec.JSONDecodeError:
+        except JSONDecodeError:
             self.close(INVALID_PAYLOAD, "payload is not JSON", now)
             return
         if not isinstance(frame, dict) or not _is_int(frame.get("op")):

@@ -16,7 +16,7 @@ from ._faults import HttpFault
 from ._rest import Route, SimRequest, SimResponse, error_response
 
 if TYPE_CHECKING:
-    from ._simulator import Simulator
+    from ._platform import Platform
 
 __all__ = ["fault_response", "injected_answer", "with_http_faults"]
 
@@ -33,7 +33,7 @@ def fault_response(request: SimRequest, fault: HttpFault) -> SimResponse:
     return error_response(request, fault.status, code, fault.message)
 
 
-def injected_answer(sim: Simulator, request: SimRequest) -> SimResponse | None:
+def injected_answer(sim: Platform, request: SimRequest) -> SimResponse | None:
     """The first scripted fault matching ``request`` (counted down), or ``None``."""
     faults = sim.faults.http_errors
     for position, fault in enumerate(faults):
@@ -53,7 +53,7 @@ def with_http_faults(route: Route) -> Route:
     """``route`` with its handler preceded by the scripted-fault check."""
     handler = route.handler
 
-    def checked(sim: Simulator, request: SimRequest, params: dict[str, str],
+    def checked(sim: Platform, request: SimRequest, params: dict[str, str],
                 now: float) -> SimResponse:
         return injected_answer(sim, request) or handler(sim, request, params, now)
 

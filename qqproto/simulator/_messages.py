@@ -28,7 +28,7 @@ from ._rest import (
 )
 
 if TYPE_CHECKING:
-    from ._simulator import Simulator
+    from ._platform import Platform
 
 __all__ = ["MESSAGE_ROUTES"]
 
@@ -92,7 +92,7 @@ def _reply_fields(body: dict[str, Any]) -> tuple[str | None, str | None, int | N
     return msg_id or None, event_id or None, msg_seq
 
 
-def _accept(sim: Simulator, request: SimRequest, *, scope: str, chat: str,
+def _accept(sim: Platform, request: SimRequest, *, scope: str, chat: str,
             body: dict[str, Any], now: float) -> SentMessage | SimResponse:
     """Shared tail of every send: reply rules, then store."""
     try:
@@ -114,7 +114,7 @@ def _accept(sim: Simulator, request: SimRequest, *, scope: str, chat: str,
 
 
 def _send_v2(scope: str, param: str) -> Handler:
-    def handler(sim: Simulator, request: SimRequest, params: dict[str, str],
+    def handler(sim: Platform, request: SimRequest, params: dict[str, str],
                 now: float) -> SimResponse:
         try:
             body = request.json_object()
@@ -137,7 +137,7 @@ _GUILD_CONTENT_KEYS: Final = ("content", "embed", "ark", "image", "markdown")
 
 
 def _send_guild(scope: str, param: str) -> Handler:
-    def handler(sim: Simulator, request: SimRequest, params: dict[str, str],
+    def handler(sim: Platform, request: SimRequest, params: dict[str, str],
                 now: float) -> SimResponse:
         try:
             body = request.json_object()
@@ -165,7 +165,7 @@ def _send_guild(scope: str, param: str) -> Handler:
 
 
 def _recall(scope: str, param: str) -> Handler:
-    def handler(sim: Simulator, request: SimRequest, params: dict[str, str],
+    def handler(sim: Platform, request: SimRequest, params: dict[str, str],
                 now: float) -> SimResponse:
         message = sim.find_sent(params["message_id"])
         if message is None or message.scope != scope or message.target != params[param]:
@@ -179,7 +179,7 @@ def _recall(scope: str, param: str) -> Handler:
     return handler
 
 
-def _interaction_ack(sim: Simulator, request: SimRequest, params: dict[str, str],
+def _interaction_ack(sim: Platform, request: SimRequest, params: dict[str, str],
                      now: float) -> SimResponse:
     """rest.md §5.5/§5.6: ``PUT /interactions/{id}`` with ``{"code": 0..5}``."""
     interaction_id = params["interaction_id"]

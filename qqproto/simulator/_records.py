@@ -15,6 +15,7 @@ from typing import Any
 
 from .. import _jsoncodec
 from .._http import Headers, header_value
+from ..errors import JSONDecodeError
 
 __all__ = [
     "Counters",
@@ -69,7 +70,7 @@ class RecordedFrame:
             return None
         try:
             return _jsoncodec.loads(self.raw)
-        except _jsoncodec.JSONDecodeError:
+        except JSONDecodeError:
             return None
 
     def _field(self, name: str) -> Any:
@@ -122,7 +123,7 @@ class RecordedRequest:
         """The body decoded as JSON (``None`` when empty or not JSON)."""
         try:
             return _jsoncodec.loads(self.body) if self.body else None
-        except _jsoncodec.JSONDecodeError:
+        except JSONDecodeError:
             return None
 
     def __repr__(self) -> str:

@@ -1,18 +1,19 @@
-"""The REST side of the simulator: a router table, request/response values, and the
-authentication and discovery endpoints (token, ``/gateway``, ``/gateway/bot``,
-``/users/@me``).
+"""The simulator's HTTP vocabulary: request and response values, error bodies, routes
+and the router that picks one.
 
 Extension point
 ---------------
 Every HTTP endpoint is a :class:`Route` — method, path pattern with ``{name}``
 placeholders, handler, whether it needs ``Authorization: QQBot <token>``.  A handler is a
-plain function ``handler(sim, request, params, now) -> SimResponse``; it may read and
-change the simulator's state and must not raise for bad input (answer with
-:func:`error_response` instead).  Later features (chunked upload ``upload_prepare`` /
-``upload_part_finish`` / ``files``, a pre-signed PUT target) add their routes either
+plain function ``handler(sim, request, params, now) -> SimResponse`` that receives the
+:class:`~qqproto.simulator.Simulator` (the built-in ones see it through the
+:class:`~qqproto.simulator._platform.Platform` protocol); it may read and change the
+simulator's state and must not raise for bad input (answer with :func:`error_response`
+instead).  Endpoints are added either
 
 * for good, by appending a tuple of routes to ``DEFAULT_ROUTES`` in
-  :mod:`qqproto.simulator._routes`, or
+  :mod:`qqproto.simulator._routes` (as :mod:`._auth`, :mod:`._messages` and
+  :mod:`._upload_routes` do), or
 * for one simulator, with ``sim.router.add(Route(...))`` (an added route is matched
   before the built-in ones, so a test can also override an endpoint).
 """
@@ -22,17 +23,16 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 from urllib.parse import unquote
 
 from .. import _jsoncodec
 from .._http import Headers, header_value
-
-if TYPE_CHECKING:
-    from ._simulator import Simulator
+from ..errors import JSONDecodeError
 
 __all__ = [
-    "AUTH_ROUTES",
+    "BAD_PARAMS",
+    "TOKEN_INVALID",
     "BadRequest",
     "Handler",
     "Route",
@@ -43,10 +43,6 @@ __all__ = [
     "json_response",
 ]
 
-#: rest.md §7.2: token endpoint "bad appid / secret" (under HTTP 200).
-BAD_CREDENTIALS: Final = 100016
-#: rest.md §7.2: token endpoint "too many requests"; reused for the /gateway 429 fault.
-TOO_MANY_REQUESTS: Final = 100001
 #: rest.md §7.6: 11244 paired with HTTP 401 = token expired or missing.
 TOKEN_INVALID: Final = 11244
 #: The simulator's code for a body or parameter it cannot use (rest.md has no general
@@ -79,7 +75,7 @@ class SimRequest:
         """The body as a JSON object, or :class:`BadRequest`."""
         try:
             value = _jsoncodec.loads(self.body)
-        except _jsoncodec.JSONDecodeError:
+        except JSONDecodeError:
             raise BadRequest("body is not JSON") from None
         if not isinstance(value, dict):
             raise BadRequest("body is not a JSON object")
@@ -114,7 +110,10 @@ def error_response(request: SimRequest, status: int, code: int, message: str) ->
                        headers=(("Content-Type", "application/json"),), code=code)
 
 
-Handler = Callable[["Simulator", SimRequest, dict[str, str], float], SimResponse]
+#: ``handler(sim, request, params, now)``.  The router passes the simulator; built-in
+#: handlers take it as a :class:`~qqproto.simulator._platform.Platform`, a test's handler
+#: may annotate it as ``Simulator``.  Parameters are contravariant: only ``Any`` admits both.
+Handler = Callable[[Any, SimRequest, dict[str, str], float], SimResponse]
 
 _PLACEHOLDER: Final = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -170,83 +169,3 @@ class Router:
                 return route, {k: unquote(v) for k, v in found.groupdict().items()}, True
             path_known = True
         return None, {}, path_known
-
-
-# ----------------------------------------------------------------------------- handlers
-
-def _token(sim: Simulator, request: SimRequest, params: dict[str, str],
-           now: float) -> SimResponse:
-    """gateway.md §1.2: ``{"appId", "clientSecret"}`` in, ``access_token`` and
-    ``expires_in`` (a decimal string, as in the DOC example) out; errors under HTTP 200."""
-    try:
-        body = request.json_object()
-    except BadRequest:
-        body = {}
-    app_id = body.get("appId")
-    if isinstance(app_id, int) and not isinstance(app_id, bool):
-        app_id = str(app_id)
-    if sim.faults.reject_credentials > 0:
-        sim.faults.reject_credentials -= 1
-        sim.counters.faults_fired += 1
-        return error_response(request, 200, BAD_CREDENTIALS, "invalid appid or secret")
-    if app_id != sim.app_id or not sim.secret_matches(body.get("clientSecret")):
-        return error_response(request, 200, BAD_CREDENTIALS, "invalid appid or secret")
-    token, expires_in = sim.issue_token(now)
-    return json_response({"access_token": token.reveal(), "expires_in": str(expires_in)})
-
-
-def _gateway_url(sim: Simulator, request: SimRequest) -> str:
-    if sim.gateway_url:
-        return sim.gateway_url
-    host = request.header("Host") or "127.0.0.1"
-    return f"ws://{host}/websocket"
-
-
-def _rate_limited(sim: Simulator, request: SimRequest) -> SimResponse | None:
-    if sim.faults.rate_limit_gateway > 0:
-        sim.faults.rate_limit_gateway -= 1
-        sim.counters.faults_fired += 1
-        return error_response(request, 429, TOO_MANY_REQUESTS, "too many requests")
-    return None
-
-
-def _gateway(sim: Simulator, request: SimRequest, params: dict[str, str],
-             now: float) -> SimResponse:
-    """gateway.md §2.1: only ``url``."""
-    return _rate_limited(sim, request) or json_response({"url": _gateway_url(sim, request)})
-
-
-def _gateway_bot(sim: Simulator, request: SimRequest, params: dict[str, str],
-                 now: float) -> SimResponse:
-    """gateway.md §2.2; ``reset_after`` is in milliseconds."""
-    limited = _rate_limited(sim, request)
-    if limited is not None:
-        return limited
-    return json_response({
-        "url": _gateway_url(sim, request),
-        "shards": 1,
-        "session_start_limit": {"total": sim.session_start_total,
-                                "remaining": sim.session_start_remaining,
-                                "reset_after": 86_400_000, "max_concurrency": 1},
-    })
-
-
-def _me(sim: Simulator, request: SimRequest, params: dict[str, str],
-        now: float) -> SimResponse:
-    return json_response({"id": sim.bot_user_id, "username": sim.bot_username, "avatar": "",
-                          "union_openid": "", "union_user_account": ""})
-
-
-def _websocket_without_upgrade(sim: Simulator, request: SimRequest, params: dict[str, str],
-                               now: float) -> SimResponse:
-    # Reached only when the request was not a valid WebSocket upgrade.
-    return error_response(request, 426, 426, "this path takes a WebSocket upgrade")
-
-
-AUTH_ROUTES: Final = (
-    Route("POST", "/app/getAppAccessToken", _token, auth=False),
-    Route("GET", "/gateway", _gateway),
-    Route("GET", "/gateway/bot", _gateway_bot),
-    Route("GET", "/users/@me", _me),
-    Route("GET", "/websocket", _websocket_without_upgrade, auth=False),
-)

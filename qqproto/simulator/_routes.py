@@ -1,19 +1,21 @@
 """The simulator's built-in route table.
 
-Later features add their endpoints here (one tuple per feature module), like the media
-routes of :mod:`qqproto.simulator._uploads` (``upload_prepare``, ``upload_part_finish``,
-``files``, the pre-signed PUT target).  See :mod:`qqproto.simulator._rest` for how a route
-and its handler look.
+Each endpoint module contributes one tuple of routes: :mod:`._auth` (token, gateway
+discovery), :mod:`._messages` (sends, recalls, interaction ACKs) and
+:mod:`._upload_routes` (``upload_prepare``, ``upload_part_finish``, ``files``, the
+pre-signed PUT target).  A new feature adds its tuple here; see
+:mod:`qqproto.simulator._rest` for how a route and its handler look.
 """
 
 from __future__ import annotations
 
 from typing import Final
 
+from ._auth import AUTH_ROUTES
 from ._http_faults import with_http_faults
 from ._messages import MESSAGE_ROUTES
-from ._rest import AUTH_ROUTES, Route
-from ._uploads import UPLOAD_ROUTES
+from ._rest import Route
+from ._upload_routes import UPLOAD_ROUTES
 
 __all__ = ["DEFAULT_ROUTES"]
 

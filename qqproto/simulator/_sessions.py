@@ -13,14 +13,11 @@ from __future__ import annotations
 import functools
 from collections import deque
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from .. import _jsoncodec
 
-if TYPE_CHECKING:
-    from ._gateway import GatewayLink
-
-__all__ = ["SimSession", "encode_dispatch"]
+__all__ = ["SessionLink", "SimSession", "encode_dispatch"]
 
 
 @functools.lru_cache(maxsize=64)
@@ -38,6 +35,18 @@ def encode_dispatch(event_type: str, seq: int, event_id: str | None, d_json: byt
     if event_id is not None:
         head += b',"id":' + _jsoncodec.dumps(event_id)
     return head + b',"d":' + d_json + b"}"
+
+
+class SessionLink(Protocol):
+    """The gateway connection a session is attached to, as the simulator drives it
+    (:class:`~qqproto.simulator.GatewayLink`; declared here because links sit above
+    sessions)."""
+
+    session: SimSession | None
+
+    def send_text(self, raw: bytes, now: float, seq: int = 0) -> None: ...
+
+    def close(self, code: int, reason: str, now: float) -> None: ...
 
 
 class SimSession:
@@ -60,7 +69,7 @@ class SimSession:
         #: Highest seq whose frame left the simulator on some connection.
         self.delivered_seq = 0
         #: The connection this session is attached to (``None`` while disconnected).
-        self.link: GatewayLink | None = None
+        self.link: SessionLink | None = None
         #: Undelivered events pushed out of the full buffer.
         self.overflow_lost = 0
 

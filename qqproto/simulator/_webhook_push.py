@@ -37,7 +37,7 @@ from .._fsm import StateMachine
 from .._http import HttpRequest, HttpResponse
 from .._log import bot_logger
 from .._secret import Secret, as_secret
-from ..errors import LocalProtocolError
+from ..errors import JSONDecodeError, LocalProtocolError
 from ..webhook._signing import WebhookKey
 
 __all__ = [
@@ -404,7 +404,7 @@ class WebhookPusher:
             return PushOutcome.VALIDATION_FAILED, f"HTTP {response.status}"
         try:
             answer = _jsoncodec.loads(response.body)
-        except _jsoncodec.JSONDecodeError:
+        except JSONDecodeError:
             return PushOutcome.VALIDATION_FAILED, "answer is not JSON"
         if not isinstance(answer, dict) or answer.get("plain_token") != job.plain_token:
             return PushOutcome.VALIDATION_FAILED, "plain_token missing or different"
@@ -472,7 +472,7 @@ def _judge_event(response: HttpResponse) -> tuple[PushOutcome, str]:
         return PushOutcome.ACKED, "empty body"  # NB's answer (§9.5)
     try:
         answer = _jsoncodec.loads(response.body)
-    except _jsoncodec.JSONDecodeError:
+    except JSONDecodeError:
         return PushOutcome.RETRY, "answer is not JSON"
     if isinstance(answer, dict) and answer.keys() == {"op", "d"} and _is_int(answer["op"], 12):
         if _is_int(answer["d"], 0):

@@ -69,7 +69,7 @@ from ..errors import (
 from ..events import Event, UploadFailed, UploadFinished, UploadPhase, UploadProgress
 from ..rest._call import authorize
 from ..rest._client import RestClient
-from ..rest._errors import UPLOAD_CHANNEL_BUSY, api_error_from_response, decode_json_object
+from ..rest._errors import api_error_from_response, response_json_object
 from ..rest._messages import (
     UPLOAD_TIMEOUT,
     check_file_size,
@@ -78,9 +78,9 @@ from ..rest._messages import (
 )
 from ..rest._token import TokenState
 from ._hashing import FileHasher, FileHashes
+from ._parts import ApiOp, Part, PartState
 from ._plan import (
     MAX_CONCURRENCY,
-    PartPlan,
     ReadPart,
     UploadPlan,
     parse_upload_plan,
@@ -90,9 +90,6 @@ __all__ = ["UploadSession", "UploadState"]
 
 HASH_CHUNK: Final = 1024 * 1024
 PUT_TIMEOUT: Final = 300.0  # rest.md §4.14: each attempt bounded by 300 s
-PUT_BACKOFF: Final = (1.0, 2.0)  # rest.md §4.14: 3 attempts
-FINISH_BUSY_DELAY: Final = 1.0  # rest.md §4.17
-FINISH_BACKOFF: Final = (1.0, 2.0)  # rest.md §4.18 (TS): other retryable errors, twice
 COMPLETE_BACKOFF: Final = (2.0, 4.0)  # rest.md §4.23: 3 attempts
 
 
@@ -128,44 +125,6 @@ _TABLE: Final = {
        for state in (UploadState.HASHING, UploadState.PREPARING, UploadState.UPLOADING,
                      UploadState.COMPLETING)},
 }
-
-
-class _PartState(enum.Enum):
-    WAITING = enum.auto()
-    READING = enum.auto()
-    PUTTING = enum.auto()
-    PUT_BACKOFF = enum.auto()
-    FINISHING = enum.auto()
-    FINISH_BACKOFF = enum.auto()
-    DONE = enum.auto()
-
-
-class _Part:
-    __slots__ = ("data", "finish_retries", "finish_since", "md5", "plan", "put_failures",
-                 "state")
-
-    def __init__(self, plan: PartPlan) -> None:
-        self.plan = plan
-        self.state = _PartState.WAITING
-        self.data: bytes | None = None
-        self.md5 = ""
-        self.put_failures = 0
-        self.finish_since = 0.0
-        self.finish_retries = 0
-
-
-class _Op:
-    """One OpenAPI request of the saga (prepare, a part's finish, complete)."""
-
-    __slots__ = ("attempts", "kind", "part", "request", "retried_auth", "used_token")
-
-    def __init__(self, kind: str, request: HttpRequest, part: _Part | None = None) -> None:
-        self.kind = kind
-        self.request = request
-        self.part = part
-        self.retried_auth = False
-        self.used_token: Secret | None = None
-        self.attempts = 0
 
 
 class UploadSession:
@@ -232,16 +191,16 @@ class UploadSession:
         self._inflight: dict[int, tuple[str, Any]] = {}
         self._next_id = 1
         self._token_request: int | None = None
-        self._awaiting_token: deque[_Op] = deque()
-        self._sleeping: dict[_Part | _Op, float] = {}
+        self._awaiting_token: deque[ApiOp] = deque()
+        self._sleeping: dict[Part | ApiOp, float] = {}
         self._hasher = FileHasher()
         self._plan: UploadPlan | None = None
-        self._parts: list[_Part] = []
+        self._parts: list[Part] = []
         self._next_part = 0
         self._parts_done = 0
         self._bytes_done = 0
         self._buffered = 0
-        self._complete_op: _Op | None = None
+        self._complete_op: ApiOp | None = None
         self._result: UploadedMedia | None = None
         self._error: Exception | None = None
 
@@ -313,9 +272,9 @@ class UploadSession:
             if at > now:
                 continue
             del self._sleeping[key]
-            if isinstance(key, _Op):
+            if isinstance(key, ApiOp):
                 self._queue_api(key, now)
-            elif key.state is _PartState.PUT_BACKOFF:
+            elif key.state is PartState.PUT_BACKOFF:
                 self._send_put(key)
             else:
                 self._queue_finish(key, now)
@@ -329,7 +288,7 @@ class UploadSession:
         if target is None:
             self._hashed_chunk(data, now)
             return
-        part: _Part = target
+        part: Part = target
         if len(data) != part.plan.length:
             self._fail(UploadSourceError(
                 f"part {part.plan.number}: read {len(data)} bytes, expected "
@@ -360,7 +319,7 @@ class UploadSession:
         elif kind == "put":
             self._put_result(target, False, reason, now)
         elif kind == "api":
-            op: _Op = target
+            op: ApiOp = target
             self._api_error(op, NetworkError(f"{op.kind} request failed: {reason}"), now)
 
     # --- internals: bookkeeping ------------------------------------------------------------
@@ -386,7 +345,7 @@ class UploadSession:
             return None, None
         return entry
 
-    def _read(self, part: _Part | None, offset: int, length: int) -> None:
+    def _read(self, part: Part | None, offset: int, length: int) -> None:
         command_id = self._new_id()
         self._inflight[command_id] = ("read", part)
         self._outbox.append(ReadPart(id=command_id, offset=offset, length=length))
@@ -411,7 +370,7 @@ class UploadSession:
         return json_request("POST", self._base + path, body, headers=self._headers,
                             timeout=UPLOAD_TIMEOUT)
 
-    def _queue_api(self, op: _Op, now: float) -> None:
+    def _queue_api(self, op: ApiOp, now: float) -> None:
         token = self._tokens.current(now)
         if token is not None:
             self._send_api(op, token)
@@ -424,7 +383,7 @@ class UploadSession:
             self._outbox.append(SendHttpRequest(id=command_id, request=self._tokens.request(),
                                                 purpose="token"))
 
-    def _send_api(self, op: _Op, token: Secret) -> None:
+    def _send_api(self, op: ApiOp, token: Secret) -> None:
         op.used_token = token
         op.attempts += 1
         command_id = self._new_id()
@@ -444,7 +403,7 @@ class UploadSession:
         while self._awaiting_token:
             self._send_api(self._awaiting_token.popleft(), token)
 
-    def _api_answer(self, op: _Op, response: HttpResponse, now: float) -> None:
+    def _api_answer(self, op: ApiOp, response: HttpResponse, now: float) -> None:
         if response.status == 401 and not op.retried_auth:
             op.retried_auth = True
             op.attempts -= 1  # the auth retry is not one of the op's own attempts
@@ -467,7 +426,7 @@ class UploadSession:
             else:
                 self._completed(media)
 
-    def _api_error(self, op: _Op, error: ApiError, now: float) -> None:
+    def _api_error(self, op: ApiOp, error: ApiError, now: float) -> None:
         if op.kind == "prepare":
             self._fail(error)
         elif op.part is not None:
@@ -507,16 +466,16 @@ class UploadSession:
         body = {"file_type": int(self.file_type), "file_name": self.file_name,
                 "file_size": self.file_size, "md5": hashes.md5, "sha1": hashes.sha1,
                 "md5_10m": hashes.md5_10m}  # rest.md §4.5
-        self._queue_api(_Op("prepare", self._api_request("/upload_prepare", body)), now)
+        self._queue_api(ApiOp("prepare", self._api_request("/upload_prepare", body)), now)
 
     def _prepared(self, response: HttpResponse, now: float) -> None:
         try:
-            plan = parse_upload_plan(decode_json_object(response.body), self.file_size)
+            plan = parse_upload_plan(response_json_object(response), self.file_size)
         except ApiError as exc:
             self._fail(exc)
             return
         self._plan = plan
-        self._parts = [_Part(p) for p in plan.parts]
+        self._parts = [Part(p) for p in plan.parts]
         self._fsm.fire(_Input.PREPARED)
         self._log.debug("upload %s: %d parts of %d bytes, %d in flight", plan.upload_id,
                         len(plan.parts), plan.block_size, self.concurrency)
@@ -524,18 +483,18 @@ class UploadSession:
 
     def _schedule(self) -> None:
         active = sum(1 for p in self._parts[:self._next_part]
-                     if p.state is not _PartState.DONE)
+                     if p.state is not PartState.DONE)
         while active < self.concurrency and self._next_part < len(self._parts):
             part = self._parts[self._next_part]
             self._next_part += 1
-            part.state = _PartState.READING
+            part.state = PartState.READING
             self._read(part, part.plan.offset, part.plan.length)
             active += 1
 
-    def _send_put(self, part: _Part) -> None:
+    def _send_put(self, part: Part) -> None:
         # rest.md §4.13: the pre-signed URL carries its own authorisation; the bot's token
         # must never go there, so this request is never passed through authorize().
-        part.state = _PartState.PUTTING
+        part.state = PartState.PUTTING
         command_id = self._new_id()
         self._inflight[command_id] = ("put", part)
         request = HttpRequest(method="PUT", url=part.plan.url, body=part.data or b"",
@@ -543,42 +502,34 @@ class UploadSession:
         self._outbox.append(SendHttpRequest(id=command_id, request=request,
                                             purpose="upload_part"))
 
-    def _put_result(self, part: _Part, ok: bool, description: str, now: float) -> None:
+    def _put_result(self, part: Part, ok: bool, description: str, now: float) -> None:
         if ok:
             self._buffered -= len(part.data or b"")
             part.data = None  # the bytes are on the server: drop them (memory bound)
             part.finish_since = now
             self._queue_finish(part, now)
             return
-        part.put_failures += 1
-        if part.put_failures > len(PUT_BACKOFF):
+        retry_at = part.put_failed(now)
+        if retry_at is None:
             self._fail(UploadPartFailedError(
                 f"part {part.plan.number}: PUT failed {part.put_failures} times, last: "
                 f"{description}", part_index=part.plan.index))
             return
-        part.state = _PartState.PUT_BACKOFF
-        self._sleeping[part] = now + PUT_BACKOFF[part.put_failures - 1]
+        self._sleeping[part] = retry_at
 
-    def _queue_finish(self, part: _Part, now: float) -> None:
+    def _queue_finish(self, part: Part, now: float) -> None:
         assert self._plan is not None
-        part.state = _PartState.FINISHING
+        part.state = PartState.FINISHING
         body = {"upload_id": self._plan.upload_id, "part_index": part.plan.index,
                 "block_size": part.plan.length, "md5": part.md5}  # rest.md §4.16
-        self._queue_api(_Op("part_finish", self._api_request("/upload_part_finish", body),
+        self._queue_api(ApiOp("part_finish", self._api_request("/upload_part_finish", body),
                             part), now)
 
-    def _finish_failed(self, part: _Part, error: ApiError, now: float) -> None:
+    def _finish_failed(self, part: Part, error: ApiError, now: float) -> None:
         assert self._plan is not None
-        if error.code == UPLOAD_CHANNEL_BUSY:
-            # rest.md §4.17: retry every second until the server's retry budget is spent.
-            if now - part.finish_since < self._plan.retry_timeout:
-                part.state = _PartState.FINISH_BACKOFF
-                self._sleeping[part] = now + FINISH_BUSY_DELAY
-                return
-        elif error.retryable and part.finish_retries < len(FINISH_BACKOFF):
-            part.state = _PartState.FINISH_BACKOFF
-            self._sleeping[part] = now + FINISH_BACKOFF[part.finish_retries]
-            part.finish_retries += 1
+        retry_at = part.finish_failed(error, now, self._plan.retry_timeout)
+        if retry_at is not None:
+            self._sleeping[part] = retry_at
             return
         if isinstance(error, UploadDailyLimitError | MediaRejectedError):
             self._fail(error)
@@ -588,8 +539,8 @@ class UploadSession:
             part_index=part.plan.index, status=error.status, code=error.code,
             trace_id=error.trace_id, retryable=error.retryable))
 
-    def _part_finished(self, part: _Part, now: float) -> None:
-        part.state = _PartState.DONE
+    def _part_finished(self, part: Part, now: float) -> None:
+        part.state = PartState.DONE
         self._parts_done += 1
         self._bytes_done += part.plan.length
         self._events.append(UploadProgress(
@@ -602,7 +553,7 @@ class UploadSession:
         assert self._plan is not None
         self._fsm.fire(_Input.PARTS_DONE)
         # rest.md §4.22: completion is POST …/files with the upload_id.
-        self._complete_op = _Op("complete", self._api_request(
+        self._complete_op = ApiOp("complete", self._api_request(
             "/files", {"upload_id": self._plan.upload_id}))
         self._queue_api(self._complete_op, now)
 

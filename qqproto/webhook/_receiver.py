@@ -37,7 +37,6 @@ from typing import Final
 
 import h11
 
-from .. import __name__ as _package
 from .._fsm import StateMachine
 from .._http import HttpResponse
 from .._log import bot_logger
@@ -205,7 +204,7 @@ class WebhookReceiver:
         self._max_pipelined = max_pipelined
         self._request_timeout = request_timeout
         self._idle_timeout = idle_timeout
-        self._log = bot_logger(f"{_package}.webhook", policy.app_id)
+        self._log = bot_logger("qqproto.webhook", policy.app_id)
         self._fsm: StateMachine[WebhookReceiverState, _Input] = StateMachine(
             "webhook connection", WebhookReceiverState.OPEN, TRANSITIONS, self._log)
 

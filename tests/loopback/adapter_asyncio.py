@@ -8,10 +8,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from qqproto import Settings
 from qqproto._commands import Stop
 from qqproto.events import Dispatch, Event
-from qqproto_transports._shared import BotSettings
-from qqproto_transports.asyncio_driver import AsyncioBot
+from qqproto_transports.asyncio import Bot as AsyncioBot
 
 
 class AsyncioHandle:
@@ -31,7 +31,7 @@ class AsyncioHandle:
     def on_dispatch(self, handler: Callable[[Any], Any]) -> None:
         self._handlers.append(handler)
 
-    def start(self, settings: BotSettings, *, session_file: str | None = None,
+    def start(self, settings: Settings, *, session_file: str | None = None,
               env: dict[str, str] | None = None) -> None:
         def record(event: Event) -> None:
             with self._lock:

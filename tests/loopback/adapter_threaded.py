@@ -12,10 +12,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from qqproto import Settings
 from qqproto._commands import Stop
 from qqproto.events import Dispatch, Event
-from qqproto_transports._shared import BotSettings
-from qqproto_transports.threaded_driver import ThreadedBot
+from qqproto_transports.threads import Bot as ThreadedBot
 
 __all__ = ["ThreadedHandle"]
 
@@ -36,7 +36,7 @@ class ThreadedHandle:
     def on_dispatch(self, handler: Callable[[Any], Any]) -> None:
         self._handlers.append(handler)
 
-    def start(self, settings: BotSettings, *, session_file: str | None = None,
+    def start(self, settings: Settings, *, session_file: str | None = None,
               env: dict[str, str] | None = None) -> None:
         # An explicit env (default: none) keeps the machine's proxy variables out of tests.
         bot = self.bot = ThreadedBot(settings, session_file=session_file,

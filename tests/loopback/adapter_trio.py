@@ -17,10 +17,10 @@ from typing import Any
 
 import trio
 
+from qqproto import Settings
 from qqproto._commands import Stop
 from qqproto.events import Dispatch, Event
-from qqproto_transports._shared import BotSettings
-from qqproto_transports.trio_driver import TrioBot
+from qqproto_transports.trio import Bot as TrioBot
 
 __all__ = ["TrioHandle"]
 
@@ -44,7 +44,7 @@ class TrioHandle:
     def on_dispatch(self, handler: Callable[[Any], Any]) -> None:
         self._handlers.append(handler)
 
-    def start(self, settings: BotSettings, *, session_file: str | None = None,
+    def start(self, settings: Settings, *, session_file: str | None = None,
               env: dict[str, str] | None = None) -> None:
         # An explicit env (default: none) keeps the machine's proxy variables out of tests.
         self._thread = threading.Thread(
@@ -54,7 +54,7 @@ class TrioHandle:
         if not self._ready.wait(10.0):
             raise AssertionError("trio: the bot did not start")
 
-    def _main(self, settings: BotSettings, session_file: str | None,
+    def _main(self, settings: Settings, session_file: str | None,
               env: dict[str, str]) -> None:
         try:
             trio.run(self._amain, settings, session_file, env)
@@ -63,7 +63,7 @@ class TrioHandle:
         finally:
             self._ready.set()
 
-    async def _amain(self, settings: BotSettings, session_file: str | None,
+    async def _amain(self, settings: Settings, session_file: str | None,
                      env: dict[str, str]) -> None:
         self._token = trio.lowlevel.current_trio_token()
         bot = self.bot = TrioBot(settings, session_file=session_file, env=env)

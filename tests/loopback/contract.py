@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from qqproto import Settings
 from qqproto._commands import Stop
 from qqproto.events import Event
-from qqproto_transports._shared import BotSettings
 
 
 class BotHandle(Protocol):
@@ -21,7 +21,7 @@ class BotHandle(Protocol):
 
     name: str
 
-    def start(self, settings: BotSettings, *, session_file: str | None = None,
+    def start(self, settings: Settings, *, session_file: str | None = None,
               env: dict[str, str] | None = None) -> None:
         """Run the bot (``run()``) in a background thread; returns at once."""
 

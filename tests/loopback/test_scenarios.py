@@ -16,14 +16,14 @@ from typing import Any
 
 import pytest
 
+from qqproto import Settings
 from qqproto.events import ConnectionEnded, Dispatch, EndCause, Event, Ready, Resumed
 from qqproto.models._parse import inbound_message
 from qqproto.rest._client import RestClient
 from qqproto.rest._conversation import reply_to
 from qqproto.rest._replies import ReplyContext
 from qqproto.simulator._simulator import Simulator
-from qqproto_transports._shared import BotSettings
-from qqproto_transports.sim_server import SimulatorThread
+from qqproto_transports.simulator import SimulatorThread
 
 from .contract import BotHandle
 
@@ -68,8 +68,8 @@ def bot(request: pytest.FixtureRequest) -> Iterator[BotHandle]:
         handle.stop(timeout=10)
 
 
-def settings_for(sim: SimulatorThread) -> BotSettings:
-    return BotSettings.from_env(sim.env())
+def settings_for(sim: SimulatorThread) -> Settings:
+    return Settings.from_env(sim.env())
 
 
 def dispatch_ids(events: list[Event]) -> list[str]:

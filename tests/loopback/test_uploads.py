@@ -19,27 +19,26 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from qqproto import Settings
 from qqproto._values import FileType, UploadedMedia
 from qqproto.errors import UploadDailyLimitError
 from qqproto.events import Dispatch, Ready, UploadPhase, UploadProgress
 from qqproto.rest._interactions import InteractionResult
 from qqproto.simulator._simulator import Simulator
 from qqproto.simulator._uploads import DEFAULT_BLOCK_SIZE, sim_uploads
-from qqproto_transports._shared import BotSettings
-from qqproto_transports.sim_server import SimulatorThread
+from qqproto_transports.simulator import SimulatorThread
 
 from .test_scenarios import make_handle
 
 ROOT = Path(__file__).resolve().parents[2]
-BOTS = {"asyncio": ("qqproto_transports.asyncio_driver", "AsyncioBot"),
-        "trio": ("qqproto_transports.trio_driver", "TrioBot"),
-        "threaded": ("qqproto_transports.threaded_driver", "ThreadedBot")}
+BOTS = {"asyncio": ("qqproto_transports.asyncio", "Bot"),
+        "trio": ("qqproto_transports.trio", "Bot"),
+        "threaded": ("qqproto_transports.threads", "Bot")}
 SIZE = 60 * 1024 * 1024
 CONCURRENCY = 4
 SLACK = 30 * 1024 * 1024  # interpreter noise, sockets, httpx, allocator slack
@@ -47,14 +46,11 @@ SLACK = 30 * 1024 * 1024  # interpreter noise, sockets, httpx, allocator slack
 
 def _bot_class(name: str) -> type | None:
     module, cls = BOTS[name]
-    try:
-        found: type = getattr(importlib.import_module(module), cls)
-    except (ImportError, AttributeError):
-        return None  # the driver has not landed yet; it joins the matrix when it does
+    found: type = getattr(importlib.import_module(module), cls)
     return found
 
 
-DRIVERS = [name for name in BOTS if _bot_class(name) is not None]
+DRIVERS = list(BOTS)
 
 
 def _require_upload(name: str) -> type:
@@ -63,16 +59,9 @@ def _require_upload(name: str) -> type:
     return cls
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class AckSettings(BotSettings):
-    """Settings with the auto-ACK switched on."""
-
-    auto_ack_interactions: bool = True
-
-
 # ----------------------------------------------------------------------------- running
 
-def upload_on(driver: str, settings: BotSettings, path: Path, **kw: Any) -> UploadedMedia:
+def upload_on(driver: str, settings: Settings, path: Path, **kw: Any) -> UploadedMedia:
     """``bot.upload(path, "c2c", "U", FILE)`` on ``driver``, without the gateway."""
     cls = _require_upload(driver)
     kw.setdefault("file_type", FileType.FILE)
@@ -108,7 +97,7 @@ def _memory() -> dict[str, float]:
 def child_main(argv: list[str]) -> None:
     """The child process: one upload, then a JSON line with its result and memory."""
     driver, env, path = argv
-    settings = BotSettings.from_env(json.loads(env))
+    settings = Settings.from_env(json.loads(env))
     _require_upload(driver)
     if driver == "trio":
         import trio  # noqa: F401 - imported before the baseline is taken
@@ -221,7 +210,7 @@ def test_the_daily_limit_raises_the_typed_error_before_any_part_is_put(
     path = tmp_path / "clip.mp4"
     path.write_bytes(os.urandom(5 * 1024 * 1024))  # over the inline limit: chunked
     sim.set_faults(upload_daily_limit=1)
-    settings = BotSettings.from_env(sim.env())
+    settings = Settings.from_env(sim.env())
     with pytest.raises(UploadDailyLimitError) as caught:
         upload_on(driver, settings, path, file_type=FileType.VIDEO)
     assert caught.value.code == 40093002
@@ -240,7 +229,7 @@ def test_a_small_file_goes_inline_and_an_override_sends_it_chunked(
     path = tmp_path / "photo.png"
     data = os.urandom(300_000)
     path.write_bytes(data)
-    settings = BotSettings.from_env(sim.env())
+    settings = Settings.from_env(sim.env())
     seen: list[UploadProgress] = []
     media = upload_on(driver, settings, path, file_type=FileType.IMAGE,
                       progress=seen.append)
@@ -273,7 +262,7 @@ def test_auto_ack_answers_a_button_tap_with_success(driver: str,
                                                     sim: SimulatorThread) -> None:
     _require_upload(driver)
     handle = make_handle(driver)
-    handle.start(AckSettings.from_env(sim.env()))
+    handle.start(Settings.from_env(sim.env()))  # the auto-ACK is on by default
     try:
         handle.wait_for(lambda events: any(isinstance(e, Ready) for e in events))
         tap = sim.inject_interaction("c2c", user_openid="USER", button_data="ok")
@@ -306,7 +295,7 @@ def test_a_handler_acks_a_tap_itself_with_its_own_code(driver: str,
                 await handle.bot.ack_interaction(found, InteractionResult.NO_PERMISSION)
 
     handle.on_dispatch(on_dispatch)
-    handle.start(BotSettings.from_env(sim.env()))  # auto-ACK is off by default
+    handle.start(Settings.from_env(sim.env(), auto_ack_interactions=False))
     try:
         handle.wait_for(lambda events: any(isinstance(e, Ready) for e in events))
         taps = [sim.inject_interaction("group", group_openid="G", member_openid="M"),

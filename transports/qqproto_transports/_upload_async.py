@@ -27,16 +27,13 @@ from typing import Any
 import anyio
 import httpx
 
-from qqproto._commands import Command, SendHttpRequest
-from qqproto._http import HttpRequest, HttpResponse
-from qqproto._values import ChatScope, FileType, UploadedMedia
+from qqproto import ChatScope, FileType, UploadedMedia
 from qqproto.events import UploadProgress
-from qqproto.rest._client import RestClient
-from qqproto.upload._hashing import FileHashes
-from qqproto.upload._plan import MAX_CONCURRENCY, ReadPart, UploadMethod
-from qqproto.upload._session import UploadSession
+from qqproto.gateway import Command, SendHttpRequest
+from qqproto.rest import HttpRequest, HttpResponse, RestClient
+from qqproto.upload import MAX_CONCURRENCY, FileHashes, ReadPart, UploadMethod, UploadSession
 
-from ._shared import run_call_async, to_http_response
+from ._httpx import run_call_async, to_http_response
 from ._upload_sync import (
     HASH_CHUNK,
     PartReader,

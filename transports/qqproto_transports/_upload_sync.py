@@ -27,23 +27,23 @@ from typing import Any, Final
 
 import httpx
 
-from qqproto._commands import Command, SendHttpRequest
-from qqproto._http import HttpRequest, HttpResponse
-from qqproto._values import ChatScope, FileType, UploadedMedia
+from qqproto import ChatScope, FileType, UploadedMedia
 from qqproto.errors import ApiError, UploadSourceError
 from qqproto.events import UploadPhase, UploadProgress
-from qqproto.rest._client import RestClient
-from qqproto.upload._hashing import MD5_10M_PREFIX, FileHashes
-from qqproto.upload._plan import (
+from qqproto.gateway import Command, SendHttpRequest
+from qqproto.rest import HttpRequest, HttpResponse, RestClient
+from qqproto.upload import (
     MAX_CONCURRENCY,
+    MD5_10M_PREFIX,
+    FileHashes,
     ReadPart,
     UploadMethod,
+    UploadSession,
     UploadSource,
     choose_upload_method,
 )
-from qqproto.upload._session import UploadSession
 
-from ._shared import httpx_request_args, run_call_sync, to_http_response
+from ._httpx import httpx_request_args, run_call_sync, to_http_response
 
 __all__ = [
     "HASH_CHUNK",

@@ -1,5 +1,16 @@
-"""The webhook channel as an ASGI application: mount it in Starlette, FastAPI or any ASGI
-server (uvicorn, hypercorn; asyncio or trio, through anyio).
+"""The webhook channel as an ASGI application for FastAPI, Starlette or any ASGI server
+(uvicorn, hypercorn; asyncio or trio, through anyio).
+
+In a FastAPI or Starlette application, add it as a *route*, not a mount::
+
+    webhook = WebhookApp(Settings.from_env(os.environ))
+    app = FastAPI(lifespan=webhook.lifespan)
+    app.add_route("/qqbot", webhook, methods=["POST"])
+
+Starlette's ``Mount("/qqbot", …)`` matches only ``/qqbot/…`` and answers a ``POST
+/qqbot`` with a 307 redirect to ``/qqbot/``, which QQ's callback validation does not
+follow; a route answers on the exact path.  Served on its own (``uvicorn module:webhook``)
+it handles the ``lifespan`` protocol itself.
 
 The server has already parsed HTTP, so :class:`WebhookApp` uses the decision function
 :func:`~qqproto.webhook.handle_webhook_request` on each ``(headers, body)``: the same
@@ -12,18 +23,21 @@ own request, until it has been handled (the rule in
 
 from __future__ import annotations
 
+import contextlib
+import ssl
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
 import anyio
 import httpx
 
-from qqproto._commands import Stop
-from qqproto._http import HttpResponse
-from qqproto.events import Dispatch, Event
-from qqproto.webhook._decision import (
+from qqproto import Settings
+from qqproto.events import Event
+from qqproto.gateway import Stop
+from qqproto.rest import HttpResponse
+from qqproto.webhook import (
     DEFAULT_WEBHOOK_PATH,
     ReplayCache,
     WebhookDelivery,
@@ -34,14 +48,10 @@ from qqproto.webhook._decision import (
     handle_webhook_request,
 )
 
-from ._bot_api import AsyncBotApi
-from ._shared import BotSettings, async_http_client, run_call_async
-from ._webhook_shared import (
-    DEFAULT_CLOSE_TIMEOUT,
-    WebhookCore,
-    decision_event,
-    run_handler_async,
-)
+from ._api import AsyncBotApi
+from ._handlers import call_handler_async
+from ._httpx import async_http_client
+from ._webhook_core import DEFAULT_CLOSE_TIMEOUT, WebhookCore, decision_event
 
 __all__ = ["WebhookApp"]
 
@@ -71,28 +81,30 @@ class _Inbox:
 
 
 class WebhookApp(AsyncBotApi):
-    """An ASGI 3 application answering QQ webhook callbacks.
+    """An ASGI 3 application answering QQ webhook callbacks, with the handlers and
+    replies of the gateway bots (``@app.on(...)``, ``await app.reply(...)``).
 
     ``path`` is where callbacks arrive (``root_path`` is stripped first); ``path=None``
-    answers on every path, for an app mounted at a route that already matched.
-    ``policy`` wins over ``path`` for the other checks.  ``lifespan`` events are
-    supported: shutdown runs :meth:`aclose`.  Without lifespan, call ``aclose()``
-    yourself when the server stops.
+    answers on every path, for an app placed at a route that already matched.
+    ``policy`` wins over ``path`` for the other checks.  ``ssl_context`` is the trust
+    store for the bot's own HTTPS calls.  Shutdown: the ``lifespan`` protocol when served
+    alone, :meth:`lifespan` in a FastAPI/Starlette app, or :meth:`aclose` yourself.
     """
 
-    def __init__(self, settings: BotSettings, *, path: str | None = DEFAULT_WEBHOOK_PATH,
+    def __init__(self, settings: Settings, *, path: str | None = DEFAULT_WEBHOOK_PATH,
                  policy: WebhookPolicy | None = None, replay_cache: ReplayCache | None = None,
-                 env: dict[str, str] | None = None,
+                 env: Mapping[str, str] | None = None,
+                 ssl_context: ssl.SSLContext | None = None,
                  close_timeout: float = DEFAULT_CLOSE_TIMEOUT) -> None:
-        self._core = core = WebhookCore(settings, path=path or DEFAULT_WEBHOOK_PATH,
-                                        policy=policy, replay_cache=replay_cache, env=env)
-        self.settings, self.handlers = settings, core.handlers
-        self.session = core.session  # type: ignore[assignment]  # _bot_api: GatewaySession
-        self.on = core.handlers.on
+        self._core = core = WebhookCore(settings, self._plan_delivery, self._now,
+                                        path=path or DEFAULT_WEBHOOK_PATH, policy=policy,
+                                        replay_cache=replay_cache, env=env)
+        self.session = core.session
+        self._init_api(settings, lambda: self.session.token_state)
+        #: Called with every connection-level event (validation answered, rejections…).
         self.observers = core.observers
-        self.http: httpx.AsyncClient = async_http_client(settings, core.env)
+        self.http: httpx.AsyncClient = async_http_client(settings, core.env, ssl_context)
         self.path, self.close_timeout = path, close_timeout
-        core.delivery_handlers = self._delivery_handlers  # the interaction auto-ACK
         self._requests = 0
         self._closed = False
         self.stopped: Stop | None = None
@@ -104,17 +116,13 @@ class WebhookApp(AsyncBotApi):
         put = self._core.subscribe(inbox.put)
         return self._core.aiterate(inbox.get, put)
 
-    def mark_processed(self, seq: int | Dispatch | None) -> None:
+    def mark_processed(self, seq: int | Event | None) -> None:
         """Done with this dispatch (by seq, or the event) and all delivered before it."""
         self._core.mark_processed(seq)
 
-    def mark_failed(self, seq: int | Dispatch | None) -> None:
+    def mark_failed(self, seq: int | Event | None) -> None:
         """Answer op 12 ``d = 1`` for this dispatch: the platform should redeliver it."""
         self._core.mark_failed(seq)
-
-    async def call(self, call: Any) -> Any:
-        """Run a sans-IO REST call (``qqproto`` RestClient) to completion."""
-        return await run_call_async(call, self.http, anyio.current_time)
 
     async def aclose(self) -> None:
         """Answer what is still owed with ``d = 1``, end the iterators, close ``http``."""
@@ -122,14 +130,23 @@ class WebhookApp(AsyncBotApi):
             return
         self._closed = True
         self._core.abandon()
-        event, handlers = self._core.stopping()
+        _, handlers = self._core.stopping()
         with anyio.move_on_after(self.close_timeout):
             async with anyio.create_task_group() as group:
-                for handler in handlers:
-                    group.start_soon(run_handler_async, handler, event)
+                for handler, argument in handlers:
+                    group.start_soon(call_handler_async, handler, argument, self.log)
         await self.http.aclose()
         self._core.end_subscribers()
         self.stopped = self._core.stopped
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, app: object = None) -> AsyncIterator[None]:
+        """``FastAPI(lifespan=webhook.lifespan)``: :meth:`aclose` when the host app stops
+        (a route does not receive the ``lifespan`` protocol itself)."""
+        try:
+            yield
+        finally:
+            await self.aclose()
 
     # -- ASGI -------------------------------------------------------------------------
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -195,8 +212,8 @@ class WebhookApp(AsyncBotApi):
         ticket = self._core.accept(decision.dispatch, ack)
         try:
             async with anyio.create_task_group() as group:
-                for handler in ticket.to_run:
-                    group.start_soon(self._core.handle_async, handler, ticket)
+                for call in ticket.to_run:
+                    group.start_soon(self._core.handle_async, call, ticket)
                 await answered.wait()
         except BaseException:  # cancelled (server shutdown): let a redelivery through
             self._core.discard(ticket)

@@ -15,17 +15,30 @@ import os
 import ssl
 import threading
 from collections.abc import Mapping
+from types import ModuleType
 from typing import Any, TextIO
 
-from qqproto._endpoints import Endpoints
-from qqproto._secret import as_secret
-from qqproto.events import Dispatch, Event, HeartbeatAnswered, RequestRejected, ValidationAnswered
-from qqproto.webhook._decision import WebhookPolicy
+from qqproto import Settings
+from qqproto.events import (
+    Dispatch,
+    Event,
+    HeartbeatAnswered,
+    RequestRejected,
+    ValidationAnswered,
+    WebhookServing,
+)
+from qqproto.webhook import WebhookPolicy
 
-from ._runners import TRANSPORTS, Reaction, TransportUnavailable, bot_class, run_events
-from ._shared import BotSettings
-from ._webhook_shared import WebhookServing
-from .cli import EXIT_FAILED, EXIT_OK, CliError, _describe, _dispatch_line
+from ._common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    TRANSPORTS,
+    CliError,
+    describe,
+    dispatch_line,
+    settings_from,
+)
+from ._run import Reaction, run_events
 
 __all__ = ["add_webhook_parser", "cmd_webhook_serve"]
 
@@ -67,10 +80,10 @@ class _Printer:
             if self.left is not None and self.left <= 0:
                 return FAIL  # past the limit: not printed, the platform redelivers it
             if self.args.jsonl:
-                self.out.buffer.write(_dispatch_line(event) + b"\n")
+                self.out.buffer.write(dispatch_line(event) + b"\n")
                 self.out.flush()
             else:
-                print(_describe(event), file=self.out, flush=True)
+                print(describe(event), file=self.out, flush=True)
             if self.left is not None:
                 self.left -= 1
             return MARK
@@ -94,15 +107,14 @@ class _Printer:
             print(line, file=self.err, flush=True)
 
 
-def _settings(env: Mapping[str, str]) -> BotSettings:
-    secret = env.get("QQBOT_CLIENT_SECRET", "")
-    if not secret:
+def _settings(env: Mapping[str, str]) -> Settings:
+    """Like the gateway commands', but the app id may be left out: a webhook server can
+    verify signatures with the secret alone (it then skips the ``X-Bot-Appid`` check)."""
+    if not env.get("QQBOT_CLIENT_SECRET", ""):
         raise CliError("set QQBOT_CLIENT_SECRET")
-    base = Endpoints()
-    endpoints = Endpoints(api_base=env.get("QQBOT_API_BASE") or base.api_base,
-                          token_url=env.get("QQBOT_TOKEN_URL") or base.token_url)
-    return BotSettings(app_id=env.get("QQBOT_APP_ID", "").strip(), secret=as_secret(secret),
-                       endpoints=endpoints, auto_mark_processed=False)
+    app_id = env.get("QQBOT_APP_ID", "").strip()
+    return settings_from({**env, "QQBOT_APP_ID": app_id or "-"},
+                         auto_mark_processed=False).replace(app_id=app_id)
 
 
 def _server_context(args: argparse.Namespace) -> ssl.SSLContext | None:
@@ -118,11 +130,6 @@ def _server_context(args: argparse.Namespace) -> ssl.SSLContext | None:
     return context
 
 
-_WEBHOOK_BOTS = {"asyncio": ("asyncio_webhook", "AsyncioWebhookBot"),
-                 "trio": ("trio_webhook", "TrioWebhookBot"),
-                 "threaded": ("threaded_webhook", "ThreadedWebhookBot")}
-
-
 def cmd_webhook_serve(args: argparse.Namespace, env: Mapping[str, str], out: TextIO,
                       err: TextIO) -> int:
     settings = _settings(env)
@@ -131,15 +138,11 @@ def cmd_webhook_serve(args: argparse.Namespace, env: Mapping[str, str], out: Tex
     except ValueError as exc:
         raise CliError(f"--path: {exc}") from None
     options = {"host": args.host, "port": args.port, "policy": policy,
-               "ssl_context": _server_context(args), "env": dict(env)}
+               "server_ssl_context": _server_context(args), "env": dict(env)}
     printer = _Printer(args, out, err)
-    try:
-        cls = bot_class(args.transport, *_WEBHOOK_BOTS[args.transport])
-    except TransportUnavailable as exc:
-        raise CliError(str(exc)) from None
 
-    def make_bot(_: str) -> tuple[Any, Any]:
-        bot = cls(settings, **options)
+    def make_bot(driver: ModuleType) -> tuple[Any, Any]:
+        bot = driver.WebhookBot(settings, **options)
         bot.observers.append(printer.observe)
 
         def handle(event: Event, now: float) -> Reaction:

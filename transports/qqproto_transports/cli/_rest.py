@@ -7,10 +7,9 @@
     qqproto upload PATH --to c2c:OPENID|group:GID [--type image|video|voice|file]
                  [--send] [--reply-to MSG_ID]
 
-Both run on ``--transport asyncio|trio|threaded``: an httpx client with the drivers'
-proxy routing and keep-alive limits, a :class:`~qqproto.rest.RestClient`, and for
-uploads the drivers' executors (:mod:`qqproto_transports._upload_async`,
-:mod:`qqproto_transports._upload_sync`).  Results go to standard output, progress to
+Both run on ``--transport asyncio|trio|threaded`` through that driver's ``Bot`` without
+connecting it to the gateway: ``bot.call`` for the messages (``bot.rest`` builds them),
+``bot.upload`` for the file.  Results go to standard output, progress to
 standard error: a bar redrawn with ``\\r`` on a terminal, plain lines otherwise.  An
 error is one line; the exit status is 1 when the platform (or the network) refused, 2
 for a usage error.  Neither the secret nor the token is ever printed.
@@ -25,18 +24,22 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Final, TextIO
 
-from qqproto._values import ChatScope, FileType, UploadedMedia
+from qqproto import (
+    AuditPending,
+    ChatScope,
+    FileType,
+    Markdown,
+    MessageSent,
+    OutgoingMessage,
+    Settings,
+    UploadedMedia,
+)
 from qqproto.errors import ApiError, UploadSourceError
 from qqproto.events import UploadPhase, UploadProgress
-from qqproto.rest._call import RestCall
-from qqproto.rest._client import RestClient
-from qqproto.rest._messages import AuditPending, Markdown, MessageSent, OutgoingMessage
-from qqproto.rest._replies import ReplyContext
-from qqproto.rest._token import TokenState
-from qqproto.upload._plan import UploadMethod
+from qqproto.rest import ReplyContext, RestCall, RestClient
+from qqproto.upload import UploadMethod
 
-from ._runners import TRANSPORTS
-from ._shared import BotSettings
+from ._common import TRANSPORTS, CliError, driver, settings_from
 
 __all__ = ["ProgressPrinter", "add_rest_parsers", "cmd_send", "cmd_upload", "guess_file_type"]
 
@@ -48,7 +51,7 @@ _EXTENSIONS: Final = {
     FileType.VOICE: (".silk", ".slk", ".amr", ".mp3", ".wav", ".ogg"),
 }
 _MB: Final = 1_000_000
-CallMaker = Callable[[float], list[RestCall[Any]]]
+CallMaker = Callable[[RestClient, float], list[RestCall[Any]]]
 
 
 class _Usage(Exception):
@@ -175,30 +178,23 @@ def _mb(size: int) -> str:
 
 # ----------------------------------------------------------------------------- running
 
-def _rest(settings: BotSettings) -> RestClient:
-    return RestClient(TokenState(app_id=settings.app_id, secret=settings.secret,
-                                 endpoints=settings.endpoints))
-
-
-def _run_job(transport: str, settings: BotSettings, env: Mapping[str, str],
-             job_async: Callable[[Any], Any], job_sync: Callable[[Any], Any]) -> Any:
-    """Run ``job_*(client)`` on ``transport`` with a client made for ``settings``."""
-    from ._shared import async_http_client, sync_http_client
-
-    if transport == "threaded":
-        with sync_http_client(settings, env) as client:
-            return job_sync(client)
+def _run_job(transport: str, env: Mapping[str, str], job_async: Callable[[Any], Any],
+             job_sync: Callable[[Any], Any]) -> Any:
+    """Run ``job_*(bot)`` with a bot of ``transport`` (its HTTP client closed after)."""
+    settings = _settings(env)
     try:
-        import anyio
-
-        if transport == "trio":
-            import trio  # noqa: F401 - the backend must be installed
-    except ImportError as exc:
-        raise _Usage(f"the {transport} transport is not available: {exc}") from None
+        module = driver(transport)
+    except CliError as exc:
+        raise _Usage(str(exc)) from None
+    bot = module.Bot(settings, env=dict(env))
+    if transport == "threaded":
+        with bot.http:
+            return job_sync(bot)
+    import anyio
 
     async def main() -> Any:
-        async with async_http_client(settings, env) as client:
-            return await job_async(client)
+        async with bot.http:
+            return await job_async(bot)
 
     return anyio.run(main, backend=transport)
 
@@ -212,19 +208,12 @@ def _calls(rest: RestClient, scope: ChatScope, target: str, message: OutgoingMes
     return rest.send_split(scope, target, message, now=now, replies=replies, msg_id=reply_to)
 
 
-async def _run_calls_async(client: Any, make_calls: CallMaker) -> list[Any]:
-    import anyio
-
-    from ._shared import run_call_async
-
-    return [await run_call_async(call, client, anyio.current_time)
-            for call in make_calls(anyio.current_time())]
+async def _run_calls_async(bot: Any, make_calls: CallMaker) -> list[Any]:
+    return [await bot.call(call) for call in make_calls(bot.rest, time.monotonic())]
 
 
-def _run_calls_sync(client: Any, make_calls: CallMaker) -> list[Any]:
-    from ._shared import run_call_sync
-
-    return [run_call_sync(call, client, time.monotonic) for call in make_calls(time.monotonic())]
+def _run_calls_sync(bot: Any, make_calls: CallMaker) -> list[Any]:
+    return [bot.call(call) for call in make_calls(bot.rest, time.monotonic())]
 
 
 def _describe_sent(scope: ChatScope, target: str, result: MessageSent | AuditPending) -> str:
@@ -234,10 +223,10 @@ def _describe_sent(scope: ChatScope, target: str, result: MessageSent | AuditPen
     return f"sent {scope.value}:{target} id={result.id or '?'}"
 
 
-def _settings(env: Mapping[str, str]) -> BotSettings:
+def _settings(env: Mapping[str, str]) -> Settings:
     try:
-        return BotSettings.from_env(env)
-    except ValueError as exc:
+        return settings_from(env)
+    except CliError as exc:
         raise _Usage(str(exc)) from None
 
 
@@ -260,21 +249,19 @@ def cmd_send(args: argparse.Namespace, env: Mapping[str, str], out: TextIO,
     scope, target = args.to
 
     def job() -> int:
-        settings = _settings(env)
         try:
             message = (OutgoingMessage(markdown=Markdown(args.text)) if args.markdown
                        else OutgoingMessage(content=args.text))
             message.check_scope(scope)
         except ValueError as exc:
             raise _Usage(f"cannot send that: {exc}") from None
-        rest = _rest(settings)
 
-        def calls(now: float) -> list[RestCall[Any]]:
+        def calls(rest: RestClient, now: float) -> list[RestCall[Any]]:
             return list(_calls(rest, scope, target, message, reply_to=args.reply_to, now=now))
 
         results: list[Any] = _run_job(
-            args.transport, settings, env, lambda client: _run_calls_async(client, calls),
-            lambda client: _run_calls_sync(client, calls))
+            args.transport, env, lambda bot: _run_calls_async(bot, calls),
+            lambda bot: _run_calls_sync(bot, calls))
         for result in results:
             print(_describe_sent(scope, target, result), file=out, flush=True)
         return EXIT_OK
@@ -300,34 +287,28 @@ def cmd_upload(args: argparse.Namespace, env: Mapping[str, str], out: TextIO,
                   "chunked": UploadMethod.CHUNKED}[args.method]
         if args.reply_to and not args.send:
             raise _Usage("--reply-to needs --send")
-        settings = _settings(env)
-        rest = _rest(settings)
         progress = None if args.quiet else ProgressPrinter(err)
         options: dict[str, Any] = {"scope": scope, "target_id": target,
                                    "file_type": file_type, "progress": progress,
                                    "method": method}
 
-        def calls(now: float) -> list[RestCall[Any]]:  # with --send, after the upload
+        def calls(rest: RestClient, now: float) -> list[RestCall[Any]]:  # with --send
             message = OutgoingMessage(media=done[0].file_info)
             return list(_calls(rest, scope, target, message, reply_to=args.reply_to, now=now))
 
         done: list[UploadedMedia] = []
 
-        # One run does both, so the token fetched for the upload serves the send too.
-        async def job_async(client: Any) -> list[Any]:
-            from ._upload_async import upload_file_async
+        # One bot does both, so the token fetched for the upload serves the send too.
+        async def job_async(bot: Any) -> list[Any]:
+            done.append(await bot.upload(path, **options))
+            return await _run_calls_async(bot, calls) if args.send else []
 
-            done.append(await upload_file_async(rest, client, path, **options))
-            return await _run_calls_async(client, calls) if args.send else []
-
-        def job_sync(client: Any) -> list[Any]:
-            from ._upload_sync import upload_file_sync
-
-            done.append(upload_file_sync(rest, client, path, **options))
-            return _run_calls_sync(client, calls) if args.send else []
+        def job_sync(bot: Any) -> list[Any]:
+            done.append(bot.upload(path, **options))
+            return _run_calls_sync(bot, calls) if args.send else []
 
         try:
-            results: list[Any] = _run_job(args.transport, settings, env, job_async, job_sync)
+            results: list[Any] = _run_job(args.transport, env, job_async, job_sync)
         finally:
             if done:
                 media = done[0]

@@ -27,10 +27,15 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any, TypeVar
 
-from qqproto.simulator._commands import run_command
-from qqproto.simulator._connection import SimConnection
-from qqproto.simulator._records import Counters, PreparedEvent, SentMessage, SimEvent
-from qqproto.simulator._simulator import Simulator
+from qqproto.simulator import (
+    Counters,
+    PreparedEvent,
+    SentMessage,
+    SimConnection,
+    SimEvent,
+    Simulator,
+    run_command,
+)
 
 __all__ = ["SimulatorServer", "SimulatorThread", "run_simulator_forever", "serve_simulator"]
 

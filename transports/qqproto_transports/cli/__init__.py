@@ -12,145 +12,99 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Mapping, Sequence
+from types import ModuleType
 from typing import Any, TextIO
 
-from qqproto import _jsoncodec
-from qqproto._commands import Stop
+from qqproto import Settings
 from qqproto.errors import ApiError
-from qqproto.events import Dispatch, Event, Ready, Resumed, SessionStopped
-from qqproto.gateway._intents import Intents
-from qqproto.gateway._session import GatewaySession
-from qqproto.models._parse import inbound_message
-from qqproto.rest._client import RestClient
-from qqproto.rest._conversation import reply_to
-from qqproto.rest._replies import ReplyContext
+from qqproto.events import Dispatch, Event, Ready, Resumed
+from qqproto.models import C2CMessageCreate, GroupAtMessageCreate, parse_event
 
-from ._runners import TRANSPORTS, Reaction, TransportUnavailable, run_bot
-from ._shared import BotSettings
+from ._common import (
+    EXIT_FAILED,
+    EXIT_OK,
+    TRANSPORTS,
+    CliError,
+    describe,
+    dispatch_line,
+    exit_for,
+    settings_from,
+)
+from ._rest import add_rest_parsers
+from ._run import Reaction, run_events
+from ._webhook import add_webhook_parser
 
-__all__ = ["main"]
+__all__ = ["build_parser", "main"]
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+#: What ``echo`` answers (rest.md §2.4: passive replies to these).
+_ECHOED = (C2CMessageCreate, GroupAtMessageCreate)
 
-
-class CliError(Exception):
-    """A one-line error for the user (exit status 2 unless stated)."""
-
-    def __init__(self, message: str, status: int = EXIT_USAGE) -> None:
-        super().__init__(message)
-        self.status = status
-
-
-def _settings(args: argparse.Namespace, env: Mapping[str, str], **kw: Any) -> BotSettings:
-    try:
-        intents = Intents.parse(args.intents) if getattr(args, "intents", None) else None
-        settings = BotSettings.from_env(env, **kw)
-    except ValueError as exc:
-        raise CliError(str(exc)) from None
-    if intents is not None:
-        settings = BotSettings(**{**_fields(settings), "intents": int(intents)})
-    return settings
-
-
-def _fields(settings: BotSettings) -> dict[str, Any]:
-    return {name: getattr(settings, name) for name in settings.__dataclass_fields__}
-
-
-def _exit_for(stop: Stop, err: TextIO) -> int:
-    if stop.fatal:
-        print(f"qqproto: stopped: {stop.reason}", file=err)
-        return EXIT_FAILED
-    return EXIT_OK
-
-
-def _dispatch_line(event: Dispatch) -> bytes:
-    return _jsoncodec.dumps({"type": event.type, "seq": event.seq, "id": event.id,
-                             "data": event.data})
-
-
-def _describe(event: Event) -> str | None:
-    if isinstance(event, Ready):
-        return f"ready: session {event.session_id} as {event.user.username or event.user.id}"
-    if isinstance(event, Resumed):
-        return "resumed"
-    if isinstance(event, Dispatch):
-        return f"{event.type} seq={event.seq} id={event.id}"
-    if isinstance(event, SessionStopped):
-        return None
-    return f"{type(event).__name__}"
-
-
-# ---------------------------------------------------------------- listen and echo
 
 def cmd_listen(args: argparse.Namespace, env: Mapping[str, str], out: TextIO,
                err: TextIO) -> int:
-    settings = _settings(args, env, auto_mark_processed=False)
+    settings = settings_from(env, args, auto_mark_processed=False)
     budget = [args.max_events]
 
-    def make_handler(_: GatewaySession) -> Any:
-        def handle(event: Event, now: float) -> Reaction | None:
-            if not isinstance(event, Dispatch):
-                if not args.jsonl and (text := _describe(event)):
-                    print(text, file=err, flush=True)
-                return None
-            if budget[0] is not None and budget[0] <= 0:
-                return Reaction(stop=True, processed=False)  # past the limit: not printed
-            if args.jsonl:
-                out.buffer.write(_dispatch_line(event) + b"\n")
-                out.flush()
-            else:
-                print(_describe(event), file=out, flush=True)
-            counted = not isinstance(event, Ready | Resumed)
-            if counted and budget[0] is not None:
-                budget[0] -= 1
-                if budget[0] == 0:
-                    return Reaction(stop=True)
+    def handle(event: Event, now: float) -> Reaction | None:
+        if not isinstance(event, Dispatch):
+            if not args.jsonl and (text := describe(event)):
+                print(text, file=err, flush=True)
             return None
-        return handle
+        if budget[0] is not None and budget[0] <= 0:
+            return Reaction(stop=True, processed=False)  # past the limit: not printed
+        if args.jsonl:
+            out.buffer.write(dispatch_line(event) + b"\n")
+            out.flush()
+        else:
+            print(describe(event), file=out, flush=True)
+        counted = not isinstance(event, Ready | Resumed)
+        if counted and budget[0] is not None:
+            budget[0] -= 1
+            if budget[0] == 0:
+                return Reaction(stop=True)
+        return None
 
-    return _run(args, settings, make_handler, env, err)
+    return _run_gateway(args, settings, handle, env, err)
 
 
 def cmd_echo(args: argparse.Namespace, env: Mapping[str, str], out: TextIO,
              err: TextIO) -> int:
-    settings = _settings(args, env, auto_mark_processed=False)
+    settings = settings_from(env, args, auto_mark_processed=False)
 
-    def make_handler(session: GatewaySession) -> Any:
-        rest = RestClient(session.token_state)
-        replies = ReplyContext()
+    def handle(event: Event, now: float) -> Reaction | None:
+        if not isinstance(event, Dispatch):
+            return None
+        parsed = parse_event(event)
+        if not isinstance(parsed, _ECHOED) or not parsed.message.content:
+            return None
+        message = parsed.message
+        print(f"{message.scope.value} {message.chat_id} <- {message.content!r}",
+              file=out, flush=True)
+        return Reaction(reply=(parsed, message.content))
 
-        def handle(event: Event, now: float) -> Reaction | None:
-            if not isinstance(event, Dispatch) or event.type not in (
-                    "C2C_MESSAGE_CREATE", "GROUP_AT_MESSAGE_CREATE"):
-                return None
-            message = inbound_message(event)
-            if message is None or not message.content:
-                return None
-            print(f"{message.scope.value} {message.chat_id} <- {message.content!r}",
-                  file=out, flush=True)
-            return Reaction(calls=reply_to(rest, replies, message, message.content, now=now))
-        return handle
-
-    return _run(args, settings, make_handler, env, err)
+    return _run_gateway(args, settings, handle, env, err)
 
 
-def _run(args: argparse.Namespace, settings: BotSettings, make_handler: Any,
-         env: Mapping[str, str], err: TextIO) -> int:
+def _run_gateway(args: argparse.Namespace, settings: Settings,
+                 handle: Callable[[Event, float], Reaction | None],
+                 env: Mapping[str, str], err: TextIO) -> int:
+    session_file = getattr(args, "session_file", None)
+
+    def make_bot(driver: ModuleType) -> tuple[Any, Any]:
+        return driver.Bot(settings, session_file=session_file, env=dict(env)), handle
+
     try:
-        stop = run_bot(args.transport, settings, session_file=getattr(args, "session_file", None),
-                       env=env, make_handler=make_handler)
-    except TransportUnavailable as exc:
-        raise CliError(str(exc)) from None
+        stop = run_events(args.transport, make_bot)
     except ApiError as exc:
         raise CliError(f"request failed: {exc}", EXIT_FAILED) from None
-    return _exit_for(stop, err)
+    return exit_for(stop, err)
 
 
 # ---------------------------------------------------------------- simulator and demo
 
 def cmd_sim(args: argparse.Namespace, env: Mapping[str, str], out: TextIO,
             err: TextIO) -> int:
-    from .sim_server import run_simulator_forever
+    from ..simulator import run_simulator_forever
 
     run_simulator_forever(port=args.port, app_id=args.app_id, secret=args.secret,
                           print_fn=lambda line: print(line, file=out, flush=True))
@@ -159,7 +113,7 @@ def cmd_sim(args: argparse.Namespace, env: Mapping[str, str], out: TextIO,
 
 def cmd_demo(args: argparse.Namespace, env: Mapping[str, str], out: TextIO,
              err: TextIO) -> int:
-    from .demo import run_demo
+    from ._demo import run_demo
 
     return run_demo(transport=args.transport, out=out)
 
@@ -228,9 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--session-file")
     p.add_argument("--intents")
     p.set_defaults(func=cmd_echo)
-    from ._webhook_cli import add_webhook_parser
     add_webhook_parser(sub)
-    from ._rest_cli import add_rest_parsers
     add_rest_parsers(sub)
     return parser
 

@@ -25,16 +25,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import logging
 import os
 import queue
 import ssl
 import threading
-from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from concurrent.futures import Future
-from dataclasses import dataclass
 from typing import Any, Final
 
-from qqproto._commands import Stop
+from qqproto import Settings, bot_logger
 from qqproto.events import (
     Delivery,
     Dispatch,
@@ -45,21 +45,25 @@ from qqproto.events import (
     ValidationAnswered,
     WebhookConnectionClosed,
     WebhookDispatch,
+    WebhookServing,
 )
-from qqproto.rest._token import TokenState
-from qqproto.webhook._decision import (
+from qqproto.gateway import Stop
+from qqproto.models import ModelEvent
+from qqproto.rest import TokenState
+from qqproto.webhook import (
     DEFAULT_WEBHOOK_PATH,
     ReplayCache,
     WebhookDecision,
     WebhookHeartbeat,
+    WebhookKey,
     WebhookPolicy,
+    WebhookReceiver,
     WebhookRejection,
     WebhookValidation,
 )
-from qqproto.webhook._receiver import WebhookReceiver
-from qqproto.webhook._signing import WebhookKey
 
-from ._shared import BotSettings, Handler, Handlers, log, maybe_await
+from ._api import BotApi, Plan
+from ._handlers import Handler, call_handler, call_handler_async
 
 __all__ = [
     "DEFAULT_CLOSE_TIMEOUT",
@@ -68,27 +72,16 @@ __all__ = [
     "Ticket",
     "WebhookBotBase",
     "WebhookCore",
-    "WebhookServing",
     "WebhookSession",
     "decision_event",
-    "run_handler_async",
-    "run_handler_sync",
 ]
 
 #: How long ``close()`` lets deliveries in progress finish before dropping them.
 DEFAULT_CLOSE_TIMEOUT: Final = 10.0
+_log = logging.getLogger("qqproto_transports")
 STOP_REASON: Final = "closed by the application"
 Subscriber = Callable[[Event | None], object]
 Observer = Callable[[Event], object]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class WebhookServing(Event):
-    """The webhook server accepts callbacks at ``url`` (the webhook channel's "ready")."""
-
-    url: str
-    host: str
-    port: int
 
 
 class WebhookSession:
@@ -99,7 +92,7 @@ class WebhookSession:
     connection state to resume: every callback stands alone.
     """
 
-    def __init__(self, settings: BotSettings) -> None:
+    def __init__(self, settings: Settings) -> None:
         self.app_id = settings.app_id
         self.endpoints = settings.endpoints
         self._token_state = (TokenState(app_id=settings.app_id, secret=settings.secret,
@@ -110,7 +103,7 @@ class WebhookSession:
     def token_state(self) -> TokenState:
         """The app access token shared by every REST call of this bot."""
         if self._token_state is None:
-            raise ValueError("REST calls need the bot's app id (BotSettings.app_id is empty)")
+            raise ValueError("REST calls need the bot's app id (Settings.app_id is empty)")
         return self._token_state
 
 
@@ -120,7 +113,7 @@ class Ticket:
     __slots__ = ("ack", "dispatch", "done", "failed", "handlers", "marked", "to_run")
 
     def __init__(self, dispatch: Dispatch, ack: Callable[[bool], object],
-                 to_run: list[Handler], await_mark: bool) -> None:
+                 to_run: Plan, await_mark: bool) -> None:
         self.dispatch = dispatch
         self.ack = ack
         self.to_run = to_run
@@ -167,32 +160,12 @@ class LockedReplayCache(ReplayCache):
 def decision_event(request: int, decision: WebhookDecision) -> Event:
     """The receiver's event for a verdict the ASGI path answered by itself."""
     if isinstance(decision, WebhookRejection):
-        log.info("request %d rejected: %d %s", request, decision.status, decision.reason)
+        _log.info("request %d rejected: %d %s", request, decision.status, decision.reason)
         return RequestRejected(request=request, status=decision.status, reason=decision.reason)
     if isinstance(decision, WebhookValidation):
         return ValidationAnswered(request=request, plain_token=decision.plain_token)
     assert isinstance(decision, WebhookHeartbeat)
     return HeartbeatAnswered(request=request, seq=decision.seq)
-
-
-def run_handler_sync(handler: Handler, event: Event) -> bool:
-    """Run a plain handler; False (and a log record) when it raised."""
-    try:
-        handler(event)
-    except Exception:
-        log.exception("webhook handler %r failed", handler)
-        return False
-    return True
-
-
-async def run_handler_async(handler: Handler, event: Event) -> bool:
-    """Run a handler that may be a coroutine function; False when it raised."""
-    try:
-        await maybe_await(handler(event))
-    except Exception:
-        log.exception("webhook handler %r failed", handler)
-        return False
-    return True
 
 
 class WebhookCore:
@@ -202,11 +175,17 @@ class WebhookCore:
     application marks events from its own threads.
     """
 
-    def __init__(self, settings: BotSettings, *, path: str = DEFAULT_WEBHOOK_PATH,
-                 policy: WebhookPolicy | None = None, replay_cache: ReplayCache | None = None,
+    def __init__(self, settings: Settings, plan: Callable[[Event, float], Plan],
+                 clock: Callable[[], float], *,
+                 path: str = DEFAULT_WEBHOOK_PATH, policy: WebhookPolicy | None = None,
+                 replay_cache: ReplayCache | None = None,
                  env: Mapping[str, str] | None = None,
                  receiver_options: Mapping[str, Any] | None = None) -> None:
         self.settings = settings
+        #: What runs for an event: the bot's handlers (and the auto-ACK of a tap).
+        self.plan = plan
+        self.clock = clock
+        self.log = bot_logger("qqproto_transports", settings.app_id)
         self.env = dict(os.environ if env is None else env)
         self.key = WebhookKey(settings.secret)
         #: ``policy`` wins over ``path``.  By default ``X-Bot-Appid`` must be the bot's app
@@ -216,10 +195,6 @@ class WebhookCore:
         self.replay_cache = replay_cache if replay_cache is not None else ReplayCache()
         self.receiver_options = dict(receiver_options or {})
         self.session = WebhookSession(settings)
-        self.handlers = Handlers()
-        #: What runs for a dispatch: the matching handlers, or a bot's
-        #: ``_delivery_handlers`` (which may put the interaction auto-ACK first).
-        self.delivery_handlers: Callable[[Event], Iterable[Handler]] = self.handlers.matching
         self.observers: list[Observer] = []
         self.stopped: Stop | None = None
         self.url: str | None = None
@@ -260,13 +235,13 @@ class WebhookCore:
             try:
                 observer(event)
             except Exception:
-                log.exception("webhook observer %r failed", observer)
+                self.log.exception("webhook observer %r failed", observer)
 
     # -- tickets ----------------------------------------------------------------------
     def accept(self, dispatch: Dispatch, ack: Callable[[bool], object]) -> Ticket:
         """Register a verified dispatch and publish it.  The caller runs
         ``ticket.to_run`` and reports each with :meth:`handler_done`."""
-        to_run = list(self.delivery_handlers(dispatch))
+        to_run = self.plan(dispatch, self.clock())
         with self._lock:
             manual = bool(self._subscribers) and not self.settings.auto_mark_processed
             ticket = Ticket(dispatch, ack, to_run, manual)
@@ -283,28 +258,35 @@ class WebhookCore:
             ticket.failed = ticket.failed or not ok
         self._settle(ticket)
 
-    async def handle_async(self, handler: Handler, ticket: Ticket) -> None:
+    async def handle_async(self, call: tuple[Handler, Event], ticket: Ticket) -> None:
         """Run one of ``ticket``'s handlers (plain or coroutine) and report it."""
-        self.handler_done(ticket, await run_handler_async(handler, ticket.dispatch))
+        self.handler_done(ticket, await call_handler_async(*call, self.log))
 
-    def mark_processed(self, which: int | Dispatch | None) -> None:
+    def handle_sync(self, call: tuple[Handler, Event], ticket: Ticket) -> None:
+        """Run one of ``ticket``'s plain handlers on this thread and report it."""
+        self.handler_done(ticket, call_handler(*call, self.log))
+
+    def mark_processed(self, which: int | Event | None) -> None:
         """The application is done with the dispatch ``which`` (its seq, or the event
         itself when it carries no seq) and with every delivery handed out before it."""
         self._mark(which, ok=True)
 
-    def mark_failed(self, which: int | Dispatch | None) -> None:
+    def mark_failed(self, which: int | Event | None) -> None:
         """The application could not handle ``which``: answer op 12 ``d = 1`` for it
         alone, so that the platform delivers it again."""
         self._mark(which, ok=False)
 
-    def _mark(self, which: int | Dispatch | None, *, ok: bool) -> None:
+    def _mark(self, which: int | Event | None, *, ok: bool) -> None:
         if which is None:
             return  # as on the gateway: nothing to mark
+        # A parsed model is matched by its event id (the frame ``id`` it came with).
+        event_id = getattr(which, "event_id", None) if isinstance(which, ModelEvent) else None
         with self._lock:
             found = None
             for index in range(len(self._awaiting) - 1, -1, -1):
                 dispatch = self._awaiting[index].dispatch
-                if dispatch is which or (isinstance(which, int) and dispatch.seq == which):
+                if (dispatch is which or (isinstance(which, int) and dispatch.seq == which)
+                        or (event_id is not None and dispatch.id == event_id)):
                     found = index
                     break
             if found is None:
@@ -329,7 +311,7 @@ class WebhookCore:
         try:
             ticket.ack(not ticket.failed)
         except Exception:  # a closed loop during shutdown: nothing left to answer
-            log.debug("webhook ack could not be delivered", exc_info=True)
+            self.log.debug("webhook ack could not be delivered", exc_info=True)
 
     def discard(self, ticket: Ticket) -> None:
         """Forget ``ticket`` without answering it (its request was cancelled)."""
@@ -367,21 +349,21 @@ class WebhookCore:
                 self.unsubscribe(put)
 
     def serving(self, host: str, port: int, *, tls: bool, path: str | None = None,
-                ) -> tuple[Event, list[Handler]]:
+                ) -> tuple[Event, Plan]:
         """Listening now: set :attr:`url` and publish :class:`WebhookServing`."""
         shown = f"[{host}]" if ":" in host else host
         scheme = "https" if tls else "http"
         self.url = f"{scheme}://{shown}:{port}{path or self.policy.path}"
         event = WebhookServing(url=self.url, host=host, port=port)
         self.publish(event)
-        return event, list(self.handlers.matching(event))
+        return event, self.plan(event, self.clock())
 
-    def stopping(self, reason: str = STOP_REASON) -> tuple[Event, list[Handler]]:
+    def stopping(self, reason: str = STOP_REASON) -> tuple[Event, Plan]:
         """Record the final :class:`Stop` and publish :class:`SessionStopped`."""
         self.stopped = Stop(reason=reason, fatal=False)
         event = SessionStopped(reason=reason, fatal=False)
         self.publish(event)
-        return event, list(self.handlers.matching(event))
+        return event, self.plan(event, self.clock())
 
     def subscribe(self, put: Subscriber) -> Subscriber:
         """``put(event)`` for every event from now on, then ``put(None)`` at the end."""
@@ -426,16 +408,17 @@ class WebhookCore:
             self.unsubscribe(put)
 
 
-class WebhookBotBase:
+class WebhookBotBase(BotApi):
     """The application API every webhook bot shares (delegated to :class:`WebhookCore`).
 
-    ``settings`` is the bot's :class:`~qqproto_transports._shared.BotSettings` (the secret
-    derives the key; ``app_id``, when set, is checked against ``X-Bot-Appid`` and feeds
-    ``session.token_state``).  Servers listen on ``host``:``port`` (0: any free port;
-    :attr:`url` says which) and answer callbacks on ``path``; ``policy`` (path, window,
-    body limit, app id check) wins over ``path``.  ``ssl_context`` is a *server* context
-    with certificate and key loaded: the platform only calls HTTPS URLs, so without one
-    put a TLS-terminating proxy in front.  ``replay_cache`` may be shared with other
+    ``settings`` is the bot's :class:`~qqproto.Settings` (the secret derives the key;
+    ``app_id``, when set, is checked against ``X-Bot-Appid`` and feeds the REST token).
+    Servers listen on ``host``:``port`` (0: any free port; :attr:`url` says which) and
+    answer callbacks on ``path``; ``policy`` (path, window, body limit, app id check)
+    wins over ``path``.  ``server_ssl_context`` is a *server* context with certificate and
+    key loaded: the platform only calls HTTPS URLs, so without one put a TLS-terminating
+    proxy in front.  ``ssl_context`` is the trust store for the bot's own HTTPS calls (a
+    private CA), as on the gateway bots.  ``replay_cache`` may be shared with other
     endpoints of the same bot.  ``close_timeout`` bounds how long ``close()`` lets
     deliveries in progress finish; ``receiver_options`` go to each
     :class:`~qqproto.webhook.WebhookReceiver` (limits, timeouts).
@@ -445,40 +428,39 @@ class WebhookBotBase:
     #: handles one request at a time and the replay cache is a :class:`LockedReplayCache`.
     _threaded = False
 
-    def __init__(self, settings: BotSettings, *, host: str = "127.0.0.1", port: int = 0,
+    def __init__(self, settings: Settings, *, host: str = "127.0.0.1", port: int = 0,
                  path: str = DEFAULT_WEBHOOK_PATH, policy: WebhookPolicy | None = None,
+                 server_ssl_context: ssl.SSLContext | None = None,
                  ssl_context: ssl.SSLContext | None = None,
                  replay_cache: ReplayCache | None = None, env: Mapping[str, str] | None = None,
                  close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
                  receiver_options: Mapping[str, Any] | None = None) -> None:
-        if self._threaded:  # see ThreadedWebhookBot: connections on many threads
+        if self._threaded:  # see threads.WebhookBot: connections on many threads
             receiver_options = {**(receiver_options or {}), "max_pipelined": 1}
             if not isinstance(replay_cache, LockedReplayCache):
                 replay_cache = LockedReplayCache(replay_cache)
-        self._core = core = WebhookCore(settings, path=path, policy=policy,
-                                        replay_cache=replay_cache, env=env,
-                                        receiver_options=receiver_options)
-        self.settings, self.session, self.handlers = settings, core.session, core.handlers
-        self.on = core.handlers.on
+        self._core = core = WebhookCore(settings, self._plan_delivery, self._now,
+                                        path=path, policy=policy, replay_cache=replay_cache,
+                                        env=env, receiver_options=receiver_options)
+        self.session = core.session
+        self._init_api(settings, lambda: self.session.token_state)
         #: Called with every connection-level event (validation answered, rejections…).
         self.observers = core.observers
         self.host, self.port, self.close_timeout = host, port, close_timeout
-        self._ssl = ssl_context
+        self._ssl = server_ssl_context
+        self._client_ssl = ssl_context
         self.stopped: Stop | None = None
-        hook = getattr(self, "_delivery_handlers", None)  # the bot API mixin's auto-ACK
-        if hook is not None:
-            core.delivery_handlers = hook
 
     @property
     def url(self) -> str | None:
         """The callback URL being served, once ``run()`` listens."""
         return self._core.url
 
-    def mark_processed(self, seq: int | Dispatch | None) -> None:
+    def mark_processed(self, seq: int | Event | None) -> None:
         """Done with this dispatch (by seq, or the event) and all delivered before it."""
         self._core.mark_processed(seq)
 
-    def mark_failed(self, seq: int | Dispatch | None) -> None:
+    def mark_failed(self, seq: int | Event | None) -> None:
         """Answer op 12 ``d = 1`` for this dispatch: the platform should redeliver it."""
         self._core.mark_failed(seq)
 

@@ -19,11 +19,9 @@ from typing import Any, Protocol, TypeVar
 
 import httpx
 
-from qqproto.simulator._records import SimEvent
-from qqproto.simulator._simulator import Simulator
-from qqproto.simulator._webhook_push import PushAttempt, PushJob, PushRequest, WebhookPusher
+from qqproto.simulator import PushAttempt, PushJob, PushRequest, SimEvent, Simulator, WebhookPusher
 
-from ._shared import send_sync
+from ._httpx import send_sync
 
 __all__ = ["WebhookPushThread"]
 T = TypeVar("T")

@@ -9,20 +9,16 @@ reply arrived with the right ``msg_id`` and a fresh ``msg_seq``.
 from __future__ import annotations
 
 import threading
+from types import ModuleType
 from typing import Any, TextIO
 
+from qqproto import ChatScope, Settings
 from qqproto.events import Dispatch, Event, Ready
-from qqproto.gateway._session import GatewaySession
-from qqproto.models import ChatScope
-from qqproto.models._parse import inbound_message
-from qqproto.rest._client import RestClient
-from qqproto.rest._conversation import reply_to
-from qqproto.rest._replies import ReplyContext
-from qqproto.simulator._simulator import Simulator
+from qqproto.models import MessageEvent, parse_event
+from qqproto.simulator import Simulator
 
-from ._runners import Reaction, run_bot
-from ._shared import BotSettings
-from .sim_server import SimulatorThread
+from ..simulator import SimulatorThread
+from ._run import Reaction, run_events
 
 __all__ = ["run_demo"]
 
@@ -45,7 +41,7 @@ def run_demo(*, transport: str = "asyncio", out: TextIO) -> int:
         print(text, file=out, flush=True)
 
     with SimulatorThread(Simulator(heartbeat_interval_ms=10_000), lifetime=120.0) as server:
-        settings = BotSettings.from_env(server.env())
+        settings = Settings.from_env(server.env(), auto_mark_processed=False)
         say(f"qqproto demo: simulator on {server.api_base}, bot on the {transport} transport")
 
         def inject() -> None:
@@ -55,8 +51,7 @@ def run_demo(*, transport: str = "asyncio", out: TextIO) -> int:
                 else:
                     server.inject_group_at_message(chat, member, text)
 
-        def make_handler(session: GatewaySession) -> Any:
-            rest, replies = RestClient(session.token_state), ReplyContext()
+        def make_bot(driver: ModuleType) -> tuple[Any, Any]:
             answered = [0]
             watchdog = threading.Timer(TIMEOUT, server.close_connections, (4915, "timeout"))
             watchdog.daemon = True
@@ -68,22 +63,21 @@ def run_demo(*, transport: str = "asyncio", out: TextIO) -> int:
                         f"(session {event.session_id[:8]}…)")
                     threading.Thread(target=inject, daemon=True).start()
                     return None
-                message = inbound_message(event) if isinstance(event, Dispatch) else None
-                if message is None:
+                parsed = parse_event(event) if isinstance(event, Dispatch) else None
+                if not isinstance(parsed, MessageEvent):
                     return None
+                message = parsed.message
                 who = _who(message.scope, message.chat_id, message.author_id)
                 say(f"  {who} → bot: {message.content}")
-                calls = reply_to(rest, replies, message, message.content, now=now)
                 say(f"  bot → {who}: {message.content}")
                 answered[0] += 1
                 done = answered[0] == len(SCRIPT)
                 if done:
                     watchdog.cancel()
-                return Reaction(calls=calls, stop=done)
-            return handle
+                return Reaction(reply=(parsed, message.content), stop=done)
+            return driver.Bot(settings, env={}), handle
 
-        stop = run_bot(transport, settings, session_file=None, env={},
-                       make_handler=make_handler)
+        stop = run_events(transport, make_bot)
         sent = server.sent_messages()
     if stop.fatal:
         say(f"demo failed: {stop.reason}")

@@ -1,0 +1,223 @@
+"""What a gateway bot is on every runtime, minus the I/O.
+
+:class:`BotCore` builds the sans-IO :class:`~qqproto.gateway.GatewaySession` from
+:class:`~qqproto.Settings` (loading the session file), keeps the event subscribers and,
+in :meth:`BotCore._pump`, does the driver loop's bookkeeping after every call into the
+session: flush, execute commands, deliver events, save the snapshot at most once a
+second.  A driver supplies the I/O hooks and re-arms its timer with the deadline
+:meth:`BotCore._pump` returns.  The application API (``on``, ``reply``, …) comes from
+:mod:`qqproto_transports._api`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import os
+import queue
+import signal
+import ssl
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+
+from qqproto import Settings
+from qqproto.events import Event, SessionStopped
+from qqproto.gateway import (
+    CloseConnection,
+    GatewaySession,
+    OpenConnection,
+    SendHttpRequest,
+    SessionSnapshot,
+    StartTls,
+    Stop,
+)
+from qqproto.rest import HttpResponse
+
+from ._api import BotApi, seq_of
+from ._handlers import Handler
+from ._httpx import verified_ssl_context
+from ._store import FileSessionStore
+
+__all__ = ["SIGNALS", "BotCore", "main_thread_signals", "make_session"]
+
+#: What ``run()`` turns into a clean close when it runs on the main thread.
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def make_session(settings: Settings, snapshot: SessionSnapshot | None,
+                 env: Mapping[str, str]) -> GatewaySession:
+    """The sans-IO supervisor for ``settings``; ``env`` feeds proxy resolution."""
+    return GatewaySession(
+        app_id=settings.app_id, secret=settings.secret, endpoints=settings.endpoints,
+        intents=settings.intents, shard=settings.shard, snapshot=snapshot,
+        policy=settings.policy, auto_mark_processed=settings.auto_mark_processed,
+        proxy_env=env, proxy=settings.proxy)
+
+
+def main_thread_signals() -> bool:
+    """Whether signal handlers may be installed here (only the main thread may)."""
+    return threading.current_thread() is threading.main_thread()
+
+
+Subscriber = Callable[[Event | None], object]
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+class BotCore(BotApi):
+    """A gateway bot minus the I/O (see the module docstring).
+
+    ``session_file`` keeps the session snapshot between runs (resume after a restart);
+    ``env`` is where proxy variables are read (default: ``os.environ``); ``ssl_context``
+    is a trust store for a private CA (verification is never switched off).  A driver
+    implements ``_write``, ``_http``, ``_open``, ``_start_tls``, ``_close_socket`` and
+    ``_run_handler``.
+    """
+
+    def __init__(self, settings: Settings, *, session_file: str | os.PathLike[str] | None,
+                 env: Mapping[str, str] | None, ssl_context: ssl.SSLContext | None) -> None:
+        self._env = dict(os.environ if env is None else env)
+        self._store = FileSessionStore(session_file) if session_file else None
+        self.session: GatewaySession = make_session(
+            settings, self._store.load() if self._store else None, self._env)
+        self._init_api(settings, lambda: self.session.token_state)
+        self._ssl = verified_ssl_context(ssl_context)
+        self._saved_at = -math.inf
+        self._subscribers: list[Subscriber] = []
+        self._subscribers_lock = threading.Lock()
+        self._ended = False
+        self.stopped: Stop | None = None
+
+    def mark_processed(self, which: int | Event | None) -> None:
+        """Record that the application has finished with a dispatch (the event, raw or
+        parsed, or its ``seq``): a resume starts after it (``auto_mark_processed=False``)."""
+        self.session.mark_processed(seq_of(which))
+
+    def _subscribe(self, put: Subscriber) -> Subscriber:
+        """``put(event)`` for every event from now on, then ``put(None)`` at the end; a
+        ``put`` that raises is dropped."""
+        with self._subscribers_lock:
+            self._subscribers = [*self._subscribers, put]
+            ended = self._ended
+        if ended:
+            put(None)
+        return put
+
+    def _unsubscribe(self, put: Subscriber) -> None:
+        with self._subscribers_lock:
+            self._subscribers = [p for p in self._subscribers if p is not put]
+
+    def events_to(self, loop: asyncio.AbstractEventLoop,
+                  items: asyncio.Queue[Event | None]) -> Subscriber:
+        """Put every event from now on into ``items`` on ``loop`` (any thread may run the
+        bot), then ``None``: the bridge to an asyncio application."""
+        return self._subscribe(lambda event: loop.call_soon_threadsafe(items.put_nowait, event))
+
+    def aiter_events(self, loop: asyncio.AbstractEventLoop | None = None,
+                     ) -> AsyncIterator[Event]:
+        """``async for event in bot.aiter_events():`` on an asyncio loop (default: the
+        running one), whichever thread the bot runs on; subscribed at the call."""
+        items: asyncio.Queue[Event | None] = asyncio.Queue()
+        return self._aiterate(items, self.events_to(loop or asyncio.get_running_loop(), items))
+
+    def _iterate(self, items: queue.SimpleQueue[Event | None],
+                 put: Subscriber) -> Iterator[Event]:
+        """The events a subscriber ``put`` into a thread queue, until ``None``."""
+        try:
+            while (event := items.get()) is not None:
+                yield event
+        finally:
+            self._unsubscribe(put)
+
+    async def _aiterate(self, items: asyncio.Queue[Event | None],
+                        put: Subscriber) -> AsyncIterator[Event]:
+        """The events a subscriber ``put`` into an asyncio queue, until ``None``."""
+        try:
+            while (event := await items.get()) is not None:
+                yield event
+        finally:
+            self._unsubscribe(put)
+
+    def _end_subscribers(self) -> None:
+        with self._subscribers_lock:
+            self._ended = True
+        for put in self._subscribers:
+            with contextlib.suppress(Exception):
+                put(None)
+
+    def _pump(self, now: float) -> float | None:
+        """Flush, execute the session's commands, deliver its events; the next timer.
+
+        Bytes are flushed before each command (a command may call into the session)."""
+        session = self.session
+        while True:
+            data = session.data_to_send()
+            if data:
+                self._write(data)
+            if (cmd := session.next_command()) is None:
+                break
+            if isinstance(cmd, SendHttpRequest):
+                self._http(cmd)
+            elif isinstance(cmd, OpenConnection):
+                self._open(cmd)
+            elif isinstance(cmd, StartTls):
+                self._start_tls(cmd)
+            elif isinstance(cmd, CloseConnection):
+                self._close_socket(cmd.id)
+            elif isinstance(cmd, Stop):
+                self.stopped = cmd
+        while (event := session.next_event()) is not None:
+            for put in self._subscribers:
+                try:
+                    put(event)
+                    if isinstance(event, SessionStopped):
+                        put(None)
+                except Exception:  # a closed channel, a closed loop: drop the subscriber
+                    self._unsubscribe(put)
+            for handler, argument in self._plan_delivery(event, now):
+                self._run_handler(handler, argument)
+        if self._store is not None and now - self._saved_at >= 1.0:
+            self._save(now)
+        return session.get_timer()
+
+    def _save(self, now: float) -> None:
+        self._saved_at = now
+        if self._store is not None:
+            self._store.save(self.session.snapshot(time.time()))
+
+    def _http_done(self, cmd_id: int, result: HttpResponse | str, now: float) -> None:
+        if isinstance(result, str):
+            self.session.http_failed(cmd_id, result, now)
+        else:
+            self.session.http_response(cmd_id, result, now)
+
+    # The I/O hooks a driver implements.
+    def _write(self, data: bytes) -> None:
+        raise NotImplementedError
+
+    def _http(self, cmd: SendHttpRequest) -> None:
+        raise NotImplementedError
+
+    def _open(self, cmd: OpenConnection) -> None:
+        raise NotImplementedError
+
+    def _start_tls(self, cmd: StartTls) -> None:
+        raise NotImplementedError
+
+    def _close_socket(self, conn_id: int) -> None:
+        raise NotImplementedError
+
+    def _run_handler(self, handler: Handler, argument: Event) -> None:
+        raise NotImplementedError

@@ -1,0 +1,438 @@
+"""The asyncio driver: :class:`Bot` (the WebSocket gateway) and :class:`WebhookBot`
+(HTTP callbacks), with one application API::
+
+    bot = Bot(Settings.from_env(os.environ))
+
+    @bot.on(MessageEvent)
+    async def echo(event: MessageEvent) -> None:
+        await bot.reply(event, event.message.content)
+
+    asyncio.run(bot.run())
+
+All protocol decisions (what to send, when to reconnect, what a close code means) are the
+core's; :class:`~qqproto_transports._bot.BotCore` does the loop's bookkeeping and this
+file supplies the asyncio I/O: a Protocol per socket, one ``loop.call_at`` timer that
+follows ``get_timer()``, a task per HTTP request and per connection attempt.
+Plain-function handlers run inline (no task per event); coroutine handlers run as tasks;
+a handler that *blocks* the loop delays heartbeats, so run blocking work with
+``asyncio.to_thread`` (docs/asyncio.rst).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import ssl
+import time
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
+from typing import Any
+
+import httpx
+
+from qqproto import Settings
+from qqproto.errors import RemoteProtocolError
+from qqproto.events import Delivery, Event
+from qqproto.gateway import OpenConnection, SendHttpRequest, StartTls, Stop
+
+from ._api import AsyncBotApi
+from ._bot import SIGNALS, BotCore, main_thread_signals
+from ._handlers import Handler, call_handler_async, settle, start_handler
+from ._httpx import async_http_client, send_async
+from ._webhook_core import Ticket, WebhookBotBase
+
+__all__ = ["Bot", "WebhookBot"]
+
+
+def _install_signals(loop: asyncio.AbstractEventLoop, close: Callable[[], object],
+                     enabled: bool) -> list[int]:
+    """SIGINT/SIGTERM call ``close`` (a clean close, exit status 0) while ``run()`` runs
+    on the main thread; the signals installed, to remove afterwards."""
+    installed: list[int] = []
+    if enabled and main_thread_signals():
+        for sig in SIGNALS:
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(sig, close)
+                installed.append(sig)
+    return installed
+
+
+def _remove_signals(loop: asyncio.AbstractEventLoop, installed: list[int]) -> None:
+    for sig in installed:
+        loop.remove_signal_handler(sig)
+
+
+class _Socket(asyncio.Protocol):
+    """Hands a connection's bytes and EOF to the bot, tagged with the connection id."""
+
+    def __init__(self, bot: Bot, conn_id: int) -> None:
+        self.bot, self.conn_id = bot, conn_id
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        self.bot._feed(self.conn_id, data)
+
+    def eof_received(self) -> bool:
+        self.bot._feed(self.conn_id, b"")
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.bot._feed(self.conn_id, b"")
+
+
+class Bot(AsyncBotApi, BotCore):
+    """A QQ bot on the gateway, on asyncio: ``asyncio.run(bot.run())``; ``bot.close()``.
+
+    ``session_file`` keeps the session between runs (a restart resumes), ``env`` is where
+    proxy variables are read (default ``os.environ``), ``ssl_context`` a trust store for a
+    private CA (TLS is always verified).
+    """
+
+    def __init__(self, settings: Settings, *,
+                 session_file: str | os.PathLike[str] | None = None,
+                 env: Mapping[str, str] | None = None,
+                 ssl_context: ssl.SSLContext | None = None) -> None:
+        super().__init__(settings, session_file=session_file, env=env,
+                         ssl_context=ssl_context)
+        self.http: httpx.AsyncClient = async_http_client(settings, self._env, ssl_context)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._socket: _Socket | None = None
+        self._current_id = 0
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._timer: asyncio.TimerHandle | None = None
+        self._done: asyncio.Future[Stop] | None = None
+
+    def _now(self) -> float:
+        return asyncio.get_running_loop().time()
+
+    # -- application API ------------------------------------------------------------
+    async def run(self, *, handle_signals: bool = True) -> Stop:
+        """Connect, reconnect as the session decides, deliver events; return the Stop
+        once the session stops or :meth:`close` was called.  On the main thread,
+        SIGINT/SIGTERM close cleanly (``handle_signals=False`` leaves them alone)."""
+        self._loop = loop = asyncio.get_running_loop()
+        self._done = loop.create_future()
+        signals = _install_signals(loop, self.close, handle_signals)
+        self.session.start(loop.time(), time.time())
+        self._after()
+        try:
+            return await asyncio.shield(self._done)
+        except asyncio.CancelledError:  # close cleanly, then let the cancellation through
+            self.close()
+            await asyncio.wait_for(asyncio.shield(self._done), 10.0)
+            raise
+        finally:
+            _remove_signals(loop, signals)
+            await self._shutdown()
+
+    def close(self) -> None:
+        """Close the gateway cleanly (the session stays resumable); ``run()`` returns."""
+        if self._loop is not None and self._done is not None and not self._done.done():
+            self.session.close(self._loop.time())
+            self._after()
+
+    def events(self) -> AsyncIterator[Event]:
+        """Every event from now on, in order, until the session stops."""
+        items: asyncio.Queue[Event | None] = asyncio.Queue()
+        return self._aiterate(items, self._subscribe(items.put_nowait))
+
+    # -- the pump and the hooks it calls ----------------------------------------------
+    def _after(self) -> None:
+        loop = self._loop
+        assert loop is not None
+        when = self._pump(loop.time())
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = loop.call_at(when, self._on_timer) if when is not None else None
+        if self.stopped is not None and self._done is not None and not self._done.done():
+            self._done.set_result(self.stopped)
+
+    def _write(self, data: bytes) -> None:
+        sock = self._socket
+        if sock is not None and sock.transport is not None:
+            sock.transport.write(data)
+
+    def _http(self, cmd: SendHttpRequest) -> None:
+        self._spawn(self._perform(cmd))
+
+    def _open(self, cmd: OpenConnection) -> None:
+        self._current_id = cmd.id
+        self._spawn(self._connect(cmd))
+
+    def _start_tls(self, cmd: StartTls) -> None:
+        self._spawn(self._handshake(cmd))
+
+    def _close_socket(self, conn_id: int) -> None:
+        sock = self._socket
+        if sock is not None and sock.conn_id == conn_id:
+            self._socket = None
+            if sock.transport is not None:
+                sock.transport.close()  # pending writes (the close frame) are flushed first
+
+    def _run_handler(self, handler: Handler, argument: Event) -> None:
+        pending = start_handler(handler, argument, self.log)  # plain functions run inline
+        if pending is not None:
+            self._spawn(settle(handler, pending, argument, self.log))
+
+    def _on_timer(self) -> None:
+        assert self._loop is not None
+        self._timer = None
+        self.session.handle_timer(self._loop.time())
+        self._after()
+
+    def _feed(self, conn_id: int, data: bytes) -> None:
+        if self._socket is None or self._socket.conn_id != conn_id or self._loop is None:
+            return
+        if not data:
+            self._close_socket(conn_id)
+        self.session.receive_data(data, self._loop.time())
+        self._after()
+
+    # -- tasks ------------------------------------------------------------------------
+    async def _perform(self, cmd: SendHttpRequest) -> None:
+        result = await send_async(self.http, cmd.request)
+        assert self._loop is not None
+        self._http_done(cmd.id, result, self._loop.time())
+        self._after()
+
+    async def _connect(self, cmd: OpenConnection) -> None:
+        loop = self._loop
+        assert loop is not None
+        try:
+            transport, sock = await loop.create_connection(
+                lambda: _Socket(self, cmd.id), cmd.host, cmd.port,
+                ssl=self._ssl if cmd.tls else None, server_hostname=cmd.host if cmd.tls else None)
+        except (OSError, ValueError) as exc:
+            self.session.connection_failed(cmd.id, f"{type(exc).__name__}: {exc}", loop.time())
+        else:
+            if cmd.id != self._current_id:  # superseded while connecting
+                transport.close()
+                return
+            self._socket = sock
+            self.session.connection_made(cmd.id, loop.time())
+        self._after()
+
+    async def _handshake(self, cmd: StartTls) -> None:
+        loop, sock = self._loop, self._socket
+        assert loop is not None
+        if sock is None or sock.transport is None or sock.conn_id != cmd.id:
+            return
+        try:
+            transport = await loop.start_tls(sock.transport, sock, self._ssl,
+                                             server_hostname=cmd.server_hostname)
+        except (OSError, ValueError) as exc:
+            self.session.connection_failed(cmd.id, f"TLS failed: {exc}", loop.time())
+        else:
+            assert isinstance(transport, asyncio.Transport)
+            sock.transport = transport
+            self.session.tls_started(cmd.id, loop.time())
+        self._after()
+
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            self.log.error("qqproto task failed", exc_info=task.exception())
+
+    async def _shutdown(self) -> None:
+        assert self._loop is not None
+        self._save(self._loop.time())
+        if self._timer is not None:
+            self._timer.cancel()
+        if self._socket is not None:
+            self._close_socket(self._socket.conn_id)
+        pending = [t for t in self._tasks if t is not asyncio.current_task()]
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+        await self.http.aclose()
+        self._end_subscribers()
+
+
+class _Conn(asyncio.Protocol):
+    """One accepted connection: its receiver, its timer, its reading state."""
+
+    def __init__(self, bot: WebhookBot, loop: asyncio.AbstractEventLoop) -> None:
+        self.bot, self.loop = bot, loop
+        self.rx = bot._core.new_receiver(loop.time())
+        self.transport: asyncio.Transport | None = None
+        self.timer: asyncio.TimerHandle | None = None
+        self.timer_at: float | None = None
+        self.paused = self.eof = self.finished = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        self.bot._conns.add(self)
+        self._after()
+
+    def data_received(self, data: bytes) -> None:
+        self.feed(data)
+
+    def eof_received(self) -> bool:
+        self.feed(b"")
+        # Stay half-open to write the answers still owed (TLS cannot half-close).
+        return self.transport is not None and self.transport.get_extra_info("sslcontext") is None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+        if not self.finished:
+            self.finished = True
+            self.rx.close()
+            self.bot._core.drain(self.rx, self._post_ack, self.bot._run_ticket)
+        self.bot._gone(self)
+
+    def feed(self, data: bytes) -> None:
+        """Bytes from the socket (``b""``: EOF, also injected by a graceful close)."""
+        if self.eof or self.finished:
+            return
+        self.eof = not data
+        with contextlib.suppress(RemoteProtocolError):  # the 400 is queued; it closes
+            self.rx.receive_data(data, now=self.loop.time(), unix_now=time.time())
+        self._after()
+
+    def _post_ack(self, delivery: Delivery, ok: bool) -> None:
+        # Later, on the loop (never re-entering the receiver), from any thread.
+        self.loop.call_soon_threadsafe(self._ack, delivery, ok)
+
+    def _ack(self, delivery: Delivery, ok: bool) -> None:
+        self.rx.acknowledge(delivery, ok)
+        if not self.finished:
+            self._after()
+
+    def _on_timer(self) -> None:
+        # asyncio may run a timer a clock tick early: the deadline itself is "now".
+        now = max(self.loop.time(), self.timer_at or 0.0)
+        self.timer = self.timer_at = None
+        self.rx.handle_timer(now)
+        self._after()
+
+    def _after(self) -> None:
+        rx, transport = self.rx, self.transport
+        assert transport is not None
+        data = rx.data_to_send()
+        if data:
+            transport.write(data)
+        if self.bot._core.drain(rx, self._post_ack, self.bot._run_ticket):
+            self.finished = True
+            transport.close()  # after the answers already written
+        when = rx.get_timer()
+        if when != self.timer_at:
+            if self.timer is not None:
+                self.timer.cancel()
+            self.timer_at = when
+            self.timer = None if when is None else self.loop.call_at(when, self._on_timer)
+        if rx.reading_paused != self.paused and not self.finished:
+            self.paused = rx.reading_paused  # TCP backpressure while answers are owed
+            if self.paused:
+                transport.pause_reading()
+            else:
+                transport.resume_reading()
+
+
+class WebhookBot(AsyncBotApi, WebhookBotBase):
+    """A QQ bot on the webhook channel, on asyncio: ``asyncio.run(bot.run())``;
+    ``bot.close()``.  The same handlers and replies as :class:`Bot`; the parameters are
+    :class:`~qqproto_transports._webhook_core.WebhookBotBase`'s.
+    """
+
+    def __init__(self, settings: Settings, **options: Any) -> None:
+        super().__init__(settings, **options)
+        self.http: httpx.AsyncClient = async_http_client(settings, self._core.env,
+                                                         self._client_ssl)
+        self._conns: set[_Conn] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._closing = asyncio.Event()
+        self._no_conns = asyncio.Event()
+
+    def _now(self) -> float:
+        return asyncio.get_running_loop().time()
+
+    # -- application API ------------------------------------------------------------
+    async def run(self, *, handle_signals: bool = True) -> Stop:
+        """Serve callbacks until :meth:`close`; return the final Stop.  On the main
+        thread SIGINT/SIGTERM close cleanly.  Cancelling ``run()`` stops at once;
+        unanswered deliveries count as failed."""
+        loop = asyncio.get_running_loop()
+        server: asyncio.Server | None = None
+        graceful = False
+        signals = _install_signals(loop, self.close, handle_signals)
+        try:
+            server = await loop.create_server(lambda: _Conn(self, loop), self.host,
+                                              self.port, ssl=self._ssl)
+            self.port = server.sockets[0].getsockname()[1]
+            self._spawn_handlers(*self._core.serving(self.host, self.port,
+                                                     tls=self._ssl is not None))
+            await self._closing.wait()
+            graceful = True
+        finally:
+            _remove_signals(loop, signals)
+            await self._shutdown(server, graceful)
+        assert self.stopped is not None
+        return self.stopped
+
+    def close(self) -> None:
+        """Stop accepting; deliveries in progress get up to ``close_timeout`` seconds to
+        be answered; then ``run()`` returns."""
+        self._closing.set()
+
+    def events(self) -> AsyncIterator[Event]:
+        """Every event from now on, in order, until the server stops."""
+        items: asyncio.Queue[Event | None] = asyncio.Queue()
+        put = self._core.subscribe(items.put_nowait)  # subscribed now, not when iterated
+        return self._core.aiterate(items.get, put)
+
+    # -- internals ----------------------------------------------------------------------
+    def _run_ticket(self, ticket: Ticket) -> None:
+        for call in ticket.to_run:
+            self._spawn(self._core.handle_async(call, ticket))
+
+    def _spawn_handlers(self, event: Event, calls: list[tuple[Handler, Event]]) -> None:
+        for call in calls:
+            self._spawn(call_handler_async(*call, self.log))
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _gone(self, conn: _Conn) -> None:
+        self._conns.discard(conn)
+        if not self._conns:
+            self._no_conns.set()
+
+    async def _shutdown(self, server: asyncio.Server | None, graceful: bool) -> None:
+        if server is not None:
+            server.close()
+        if graceful and self._conns:
+            self._no_conns.clear()
+            for conn in list(self._conns):
+                conn.feed(b"")  # as if the peer closed: owed answers still go out
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._no_conns.wait(), self.close_timeout)
+        for conn in list(self._conns):
+            if conn.transport is not None:
+                conn.transport.abort()
+        self._core.abandon()
+        self._spawn_handlers(*self._core.stopping())
+        pending = [t for t in self._tasks if t is not asyncio.current_task()]
+        if pending:
+            _, late = await asyncio.wait(pending, timeout=self.close_timeout if graceful else 0)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+        try:
+            await self.http.aclose()
+        except Exception:  # pragma: no cover - closing pooled sockets
+            self.log.debug("closing the HTTP client failed", exc_info=True)
+        self._core.end_subscribers()
+        self.stopped = self._core.stopped

@@ -1,0 +1,91 @@
+"""What every ``qqproto`` command shares: exit codes, the one-line error, settings from
+the environment, the transports and how an event is printed."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+from collections.abc import Mapping
+from types import ModuleType
+from typing import Any, Final
+
+from qqproto import Intents, Settings
+from qqproto.events import Dispatch, Event, Ready, Resumed, SessionStopped
+from qqproto.gateway import Stop
+
+__all__ = [
+    "EXIT_FAILED",
+    "EXIT_OK",
+    "EXIT_USAGE",
+    "TRANSPORTS",
+    "CliError",
+    "describe",
+    "dispatch_line",
+    "driver",
+    "exit_for",
+    "settings_from",
+]
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+#: ``--transport`` values → the driver module (``threaded`` is the historical name).
+_DRIVERS: Final = {"asyncio": "asyncio", "trio": "trio", "threaded": "threads",
+                   "threads": "threads"}
+TRANSPORTS: Final = ("asyncio", "trio", "threaded")
+
+
+class CliError(Exception):
+    """A one-line error for the user (exit status 2 unless stated)."""
+
+    def __init__(self, message: str, status: int = EXIT_USAGE) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def driver(transport: str) -> ModuleType:
+    """``qqproto_transports.asyncio``/``.trio``/``.threads``, or a :class:`CliError`
+    when that runtime is not installed."""
+    try:
+        return importlib.import_module(f"qqproto_transports.{_DRIVERS[transport]}")
+    except ImportError as exc:
+        raise CliError(f"the {transport} transport is not available: {exc}") from None
+
+
+def settings_from(env: Mapping[str, str], args: argparse.Namespace | None = None,
+                  **overrides: Any) -> Settings:
+    """:meth:`Settings.from_env` with ``--intents`` applied; a usage error otherwise."""
+    try:
+        intents = getattr(args, "intents", None)
+        if intents:
+            overrides["intents"] = int(Intents.parse(intents))
+        return Settings.from_env(env, **overrides)
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+
+
+def exit_for(stop: Stop, err: Any) -> int:
+    """Exit status 0 for a clean stop; 1 (and the reason on stderr) for a fatal one."""
+    if stop.fatal:
+        print(f"qqproto: stopped: {stop.reason}", file=err)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+def dispatch_line(event: Dispatch) -> bytes:
+    """One dispatch as one compact JSON object (the ``--jsonl`` format)."""
+    return json.dumps({"type": event.type, "seq": event.seq, "id": event.id,
+                       "data": event.data}, ensure_ascii=False,
+                      separators=(",", ":")).encode("utf-8")
+
+
+def describe(event: Event) -> str | None:
+    """A line for the terminal, or ``None`` for events not worth one."""
+    if isinstance(event, Ready):
+        return f"ready: session {event.session_id} as {event.user.username or event.user.id}"
+    if isinstance(event, Resumed):
+        return "resumed"
+    if isinstance(event, Dispatch):
+        return f"{event.type} seq={event.seq} id={event.id}"
+    if isinstance(event, SessionStopped):
+        return None
+    return f"{type(event).__name__}"

@@ -1,0 +1,444 @@
+"""The threaded driver: :class:`Bot` (the WebSocket gateway) and :class:`WebhookBot`
+(HTTP callbacks) for synchronous programs, with the same application API as the asyncio
+driver, blocking: ``bot.run()``, or ``bot.start()`` … ``bot.join()``.
+
+Gateway: one I/O thread owns the session and the socket; a selector waits on the socket
+and on a socketpair, with the session's timer as the timeout.  Other threads queue
+functions for it and wake it.  HTTP runs on a pool and handlers on another, so a handler
+may block for minutes and heartbeats still go out on time.  Only dialling blocks the I/O
+thread.  Webhook: every accepted connection is served by its own thread, with a blocking
+socket and its own :class:`~qqproto.webhook.WebhookReceiver`; handlers run on that
+thread, and a connection answers one request at a time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import queue
+import selectors
+import signal
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from types import FrameType
+from typing import Any
+
+import httpx
+
+from qqproto import Settings
+from qqproto.errors import RemoteProtocolError
+from qqproto.events import Delivery, Event
+from qqproto.gateway import OpenConnection, SendHttpRequest, StartTls, Stop
+from qqproto.webhook import WebhookReceiverState
+
+from ._api import SyncBotApi, seq_of
+from ._bot import SIGNALS, BotCore, main_thread_signals
+from ._handlers import Handler, call_handler
+from ._httpx import send_sync, sync_http_client
+from ._webhook_core import BackgroundRun, Ticket, WebhookBotBase
+
+__all__ = ["HANDSHAKE_TIMEOUT", "WRITE_TIMEOUT", "Bot", "WebhookBot"]
+#: A write that cannot hand its bytes to the kernel in this long ends the connection.
+WRITE_TIMEOUT = 10.0
+#: A TLS handshake must finish in this long (a slow-loris bound, like a request's).
+HANDSHAKE_TIMEOUT = 30.0
+_EOF, _ABORT = "eof", "abort"
+_Previous = dict[int, Any]
+
+
+@contextlib.contextmanager
+def _close_on_signals(close: Callable[[], object], enabled: bool) -> Iterator[None]:
+    """SIGINT/SIGTERM call ``close`` while the block runs on the main thread (a clean
+    close, exit status 0); the previous handlers come back afterwards."""
+    previous: _Previous = {}
+    if enabled and main_thread_signals():
+
+        def on_signal(signum: int, frame: FrameType | None) -> None:
+            close()
+
+        for sig in SIGNALS:
+            previous[sig] = signal.signal(sig, on_signal)
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+class Bot(SyncBotApi, BotCore):
+    """A QQ bot on the gateway for threads: ``bot.run()`` blocks; or ``bot.start()`` …
+    ``bot.join()``.  Parameters as for :class:`qqproto_transports.asyncio.Bot`, and
+    ``workers``: how many handlers may run at once (each on a worker thread).
+    """
+
+    def __init__(self, settings: Settings, *,
+                 session_file: str | os.PathLike[str] | None = None,
+                 env: Mapping[str, str] | None = None,
+                 ssl_context: ssl.SSLContext | None = None, workers: int = 4) -> None:
+        super().__init__(settings, session_file=session_file, env=env,
+                         ssl_context=ssl_context)
+        self.http: httpx.Client = sync_http_client(settings, self._env, ssl_context)
+        self._workers = ThreadPoolExecutor(workers, "qqproto-handler")
+        self._io_pool = ThreadPoolExecutor(2, "qqproto-http")
+        self._inbox: queue.SimpleQueue[Callable[[], object]] = queue.SimpleQueue()
+        self._wake: socket.socket | None = None
+        self._sel: selectors.BaseSelector = selectors.DefaultSelector()
+        self._sock: socket.socket | None = None
+        self._sock_id = 0
+        self._io_thread = 0
+        self._thread: threading.Thread | None = None
+        self._result: Future[Stop] = Future()
+        self._finished = threading.Event()
+
+    # -- application API (any thread) -----------------------------------------------
+    def run(self, *, handle_signals: bool = True) -> Stop:
+        """Run the gateway on this thread until it stops; the bot's threads are joined.
+        On the main thread SIGINT/SIGTERM close cleanly (``handle_signals=False`` leaves
+        them alone)."""
+        self._io_thread = threading.get_ident()
+        wake, self._wake = socket.socketpair()
+        self._wake.setblocking(False)
+        closing = _close_on_signals(lambda: self.close(timeout=0), handle_signals)
+        with closing, self._sel as sel, wake, self._wake:
+            sel.register(wake, selectors.EVENT_READ)
+            try:
+                self.session.start(time.monotonic(), time.time())
+                self._loop(wake)
+            finally:
+                self._shutdown()
+        assert self.stopped is not None
+        return self.stopped
+
+    def start(self) -> None:
+        """``run()`` on a background thread named ``qqproto-io``."""
+        self._thread = threading.Thread(target=self._run_caught, name="qqproto-io", daemon=True)
+        self._thread.start()
+
+    def join(self, timeout: float | None = None) -> Stop:
+        """Wait for the background ``run()``: its Stop, its exception, or TimeoutError."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return self._result.result(timeout=0)
+
+    def close(self, timeout: float | None = 10.0) -> None:
+        """Close the gateway cleanly (the session stays resumable).  Unless called on one
+        of the bot's own threads, wait up to ``timeout`` for ``run()`` to return."""
+        self._submit(lambda: self.session.close(time.monotonic()))
+        if (threading.get_ident() == self._io_thread
+                or threading.current_thread().name.startswith("qqproto-")):
+            return  # a handler or the I/O thread itself cannot wait for the end
+        if self._thread is not None:
+            self._thread.join(timeout)
+        elif self._wake is not None:
+            self._finished.wait(timeout)
+
+    def mark_processed(self, which: int | Event | None) -> None:
+        seq = seq_of(which)
+        if self._finished.is_set():
+            self.session.mark_processed(seq)
+        else:
+            self._submit(lambda: self.session.mark_processed(seq))
+
+    def events(self) -> Iterator[Event]:
+        """Every event from now on, in order; the iterator ends after SessionStopped."""
+        items: queue.SimpleQueue[Event | None] = queue.SimpleQueue()
+        return self._iterate(items, self._subscribe(items.put))
+
+    # -- the I/O thread ---------------------------------------------------------------
+    def _loop(self, wake: socket.socket) -> None:
+        when = self._pump(time.monotonic())
+        while self.stopped is None:
+            sock = self._sock
+            pending = isinstance(sock, ssl.SSLSocket) and sock.pending() > 0
+            timeout = None if when is None else max(0.0, when - time.monotonic())
+            ready = {key.fileobj for key, _ in self._sel.select(0.0 if pending else timeout)}
+            if wake in ready:
+                wake.recv(4096)
+                with contextlib.suppress(queue.Empty):
+                    while True:
+                        self._inbox.get_nowait()()
+            if sock is not None and sock is self._sock and (pending or sock in ready):
+                self._read(sock)
+            now = time.monotonic()
+            if (when := self.session.get_timer()) is not None and now >= when:
+                self.session.handle_timer(now)
+            when = self._pump(now)
+
+    def _read(self, sock: socket.socket) -> None:
+        try:
+            data = sock.recv(65536)
+        except (ssl.SSLWantReadError, ssl.SSLWantWriteError, BlockingIOError):
+            return  # only part of a TLS record so far
+        except OSError:
+            data = b""
+        if not data:
+            self._close_socket(self._sock_id)
+        self.session.receive_data(data, time.monotonic())
+
+    def _write(self, data: bytes) -> None:
+        sock = self._sock
+        if sock is None:
+            return
+        try:
+            sock.settimeout(WRITE_TIMEOUT)
+            sock.sendall(data)
+            sock.setblocking(False)
+        except OSError:  # the connection is gone: the next read sees EOF
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+    def _http(self, cmd: SendHttpRequest) -> None:
+        self._io_pool.submit(self._perform, cmd)
+
+    def _open(self, cmd: OpenConnection) -> None:
+        self._connect(cmd, (cmd.host, cmd.port), cmd.host if cmd.tls else None)
+
+    def _start_tls(self, cmd: StartTls) -> None:
+        sock = self._sock
+        if sock is not None and self._sock_id == cmd.id:
+            self._sel.unregister(sock)
+            self._sock = None
+            self._connect(cmd, sock, cmd.server_hostname)
+
+    def _connect(self, cmd: OpenConnection | StartTls, sock: socket.socket | tuple[str, int],
+                 tls_host: str | None) -> None:
+        timeout = self.session.policy.connect_timeout
+        try:
+            if not isinstance(sock, socket.socket):
+                sock = socket.create_connection(sock, timeout)
+            sock.settimeout(timeout)
+            if tls_host is not None:  # SNI and certificate checks for the gateway host
+                sock = self._ssl.wrap_socket(sock, server_hostname=tls_host)
+        except (OSError, ValueError) as exc:
+            if isinstance(sock, socket.socket):
+                sock.close()
+            self.session.connection_failed(cmd.id, f"{type(exc).__name__}: {exc}",
+                                           time.monotonic())
+            return
+        sock.setblocking(False)
+        self._sel.register(sock, selectors.EVENT_READ)
+        self._sock, self._sock_id, session = sock, cmd.id, self.session
+        done = session.tls_started if isinstance(cmd, StartTls) else session.connection_made
+        done(cmd.id, time.monotonic())
+
+    def _close_socket(self, conn_id: int) -> None:
+        sock = self._sock
+        if sock is not None and self._sock_id == conn_id:
+            self._sock = None
+            self._sel.unregister(sock)
+            sock.close()
+
+    def _run_handler(self, handler: Handler, argument: Event) -> None:
+        self._workers.submit(call_handler, handler, argument, self.log)
+
+    # -- other threads ----------------------------------------------------------------
+    def _perform(self, cmd: SendHttpRequest) -> None:
+        result = send_sync(self.http, cmd.request)
+        self._submit(lambda: self._http_done(cmd.id, result, time.monotonic()))
+
+    def _submit(self, fn: Callable[[], object]) -> None:
+        self._inbox.put(fn)
+        if self._wake is not None:
+            with contextlib.suppress(OSError):  # already awake, or shut down
+                self._wake.send(b"\0")
+
+    def _run_caught(self) -> None:
+        try:
+            self._result.set_result(self.run())
+        except BaseException as exc:
+            self._result.set_exception(exc)
+
+    def _shutdown(self) -> None:
+        self._workers.shutdown(wait=True)  # handlers finish; their marks are queued
+        self.http.close()  # fails a request still in flight, so the pool ends soon
+        self._io_pool.shutdown(wait=True)
+        with contextlib.suppress(queue.Empty):  # late marks and HTTP results
+            while True:
+                self._inbox.get_nowait()()
+        self._close_socket(self._sock_id)
+        self._save(time.monotonic())
+        self._end_subscribers()
+        self._finished.set()
+
+
+class _WebhookConn:
+    """One accepted connection, served by its own thread."""
+
+    def __init__(self, bot: WebhookBot, sock: socket.socket) -> None:
+        self.bot, self.sock = bot, sock
+        self.rx = bot._core.new_receiver(time.monotonic())
+        self.inbox: queue.SimpleQueue[tuple[Delivery, bool] | str] = queue.SimpleQueue()
+        self.lock = threading.Lock()
+        self.done = False
+        self.thread = threading.Thread(target=self.serve, name="qqproto-webhook-conn",
+                                       daemon=True)
+
+    def serve(self) -> None:
+        try:
+            self._serve()
+        except OSError:  # reset, write timeout, failed TLS handshake
+            pass
+        finally:
+            with self.lock:
+                self.done = True
+            self.rx.close()
+            self.bot._core.drain(self.rx, self.post_ack, self.run_ticket)
+            self.sock.close()
+            self.bot._gone(self)
+
+    def _serve(self) -> None:
+        rx, ssl_context = self.rx, self.bot._ssl
+        if ssl_context is not None:
+            self.sock.settimeout(HANDSHAKE_TIMEOUT)
+            with self.lock:
+                self.sock = ssl_context.wrap_socket(self.sock, server_side=True,
+                                                    do_handshake_on_connect=False)
+            self.sock.do_handshake()
+        while True:
+            if data := rx.data_to_send():
+                self.sock.settimeout(WRITE_TIMEOUT)
+                self.sock.sendall(data)
+            if self.bot._core.drain(rx, self.post_ack, self.run_ticket):
+                return
+            timer = rx.get_timer()
+            timeout = None if timer is None else max(0.0, timer - time.monotonic())
+            try:
+                if rx.state is WebhookReceiverState.OPEN and not rx.reading_paused:
+                    self.sock.settimeout(timeout)  # nothing is owed while reading
+                    self._feed(self.sock.recv(65536))
+                elif isinstance(item := self.inbox.get(timeout=timeout), tuple):
+                    rx.acknowledge(*item)
+                elif item == _ABORT:
+                    return
+                else:
+                    self._feed(b"")
+            except (TimeoutError, queue.Empty):
+                rx.handle_timer(time.monotonic())
+
+    def _feed(self, data: bytes) -> None:
+        with contextlib.suppress(RemoteProtocolError):  # the 400 is queued; it closes
+            self.rx.receive_data(data, now=time.monotonic(), unix_now=time.time())
+
+    def post_ack(self, delivery: Delivery, ok: bool) -> None:
+        with self.lock:
+            if not self.done:
+                self.inbox.put((delivery, ok))
+                return
+        self.rx.acknowledge(delivery, ok)  # the thread is gone: the replay cache learns
+
+    def run_ticket(self, ticket: Ticket) -> None:
+        for call in ticket.to_run:  # on this connection's thread
+            self.bot._core.handle_sync(call, ticket)
+
+    def stop(self, item: str = _EOF) -> None:
+        """``eof``: read no more, owed answers still go out; ``abort``: close now."""
+        with self.lock, contextlib.suppress(OSError):  # wakes a blocked recv()
+            how = socket.SHUT_RDWR if item == _ABORT else socket.SHUT_RD
+            socket.socket.shutdown(self.sock, how)
+        self.inbox.put(item)
+
+
+class WebhookBot(BackgroundRun, SyncBotApi, WebhookBotBase):
+    """A QQ bot on the webhook channel for threads: ``bot.run()`` blocks; or
+    ``bot.start()`` … ``bot.join()``.  The parameters are
+    :class:`~qqproto_transports._webhook_core.WebhookBotBase`'s."""
+
+    _threaded = True  # one request per connection; a locked replay cache
+
+    def __init__(self, settings: Settings, **options: Any) -> None:
+        super().__init__(settings, **options)
+        self.http: httpx.Client = sync_http_client(settings, self._core.env,
+                                                   self._client_ssl)
+        self._conns: set[_WebhookConn] = set()
+        self._lock = threading.Lock()
+        self._wake: socket.socket | None = None
+        self._closing = threading.Event()
+        self._io_thread = 0
+        self._finished = threading.Event()
+
+    # -- application API (any thread) -----------------------------------------------
+    def run(self, *, handle_signals: bool = True) -> Stop:
+        """Serve callbacks on this thread until :meth:`close`; return the final Stop.
+        On the main thread SIGINT/SIGTERM close cleanly.  Lifecycle handlers
+        (``WebhookServing``, ``SessionStopped``) run here too."""
+        self._io_thread = threading.get_ident()
+        closing = _close_on_signals(lambda: self.close(timeout=0), handle_signals)
+        try:
+            listener = socket.create_server((self.host, self.port))
+            wake, self._wake = socket.socketpair()
+            with closing, listener, wake, self._wake, selectors.DefaultSelector() as selector:
+                listener.setblocking(False)
+                self.port = listener.getsockname()[1]
+                selector.register(listener, selectors.EVENT_READ)
+                selector.register(wake, selectors.EVENT_READ)
+                self._run_handlers(*self._core.serving(self.host, self.port,
+                                                       tls=self._ssl is not None))
+                while not self._closing.is_set():
+                    if any(key.fileobj is listener for key, _ in selector.select()):
+                        self._accept(listener)
+        finally:
+            self._shutdown()
+        assert self.stopped is not None
+        return self.stopped
+
+    def close(self, timeout: float | None = 10.0) -> None:
+        """Stop accepting; deliveries in progress get ``close_timeout`` seconds to be
+        answered.  Unless called on one of the bot's threads, wait up to ``timeout`` for
+        ``run()`` to return."""
+        self._closing.set()
+        if self._wake is not None:
+            with contextlib.suppress(OSError):
+                self._wake.send(b"\0")
+            if threading.get_ident() != self._io_thread \
+                    and not threading.current_thread().name.startswith("qqproto-"):
+                self._finished.wait(timeout)
+
+    def events(self) -> Iterator[Event]:
+        """Every event from now on, in order; the iterator ends when the bot stops."""
+        return self._core.iterate(queue.SimpleQueue())
+
+    # -- internals ----------------------------------------------------------------------
+    def _accept(self, listener: socket.socket) -> None:
+        try:
+            sock, _ = listener.accept()
+        except BlockingIOError:  # another accept took it
+            return
+        except OSError as exc:  # out of descriptors: let the system recover, as trio does
+            self.log.warning("accept failed: %s", exc)
+            time.sleep(0.1)
+            return
+        sock.setblocking(True)
+        conn = _WebhookConn(self, sock)
+        with self._lock:
+            self._conns.add(conn)
+        conn.thread.start()
+
+    def _gone(self, conn: _WebhookConn) -> None:
+        with self._lock:
+            self._conns.discard(conn)
+
+    def _run_handlers(self, event: Event, calls: list[tuple[Handler, Event]]) -> None:
+        for handler, argument in calls:
+            call_handler(handler, argument, self.log)
+
+    def _shutdown(self) -> None:
+        with self._lock:
+            conns = list(self._conns)
+        for conn in conns:
+            conn.stop()
+        deadline = time.monotonic() + self.close_timeout
+        for conn in conns:
+            conn.thread.join(max(0.0, deadline - time.monotonic()))
+            if conn.thread.is_alive():
+                conn.stop(_ABORT)
+                conn.thread.join(1.0)  # a handler that never returns keeps its thread
+        self._core.abandon()
+        self._run_handlers(*self._core.stopping())
+        self.http.close()
+        self._core.end_subscribers()
+        self.stopped = self._core.stopped
+        self._finished.set()

@@ -1,0 +1,439 @@
+"""The trio driver: :class:`Bot` (the WebSocket gateway) and :class:`WebhookBot` (HTTP
+callbacks), with the same application API as the asyncio driver; ``trio.run(bot.run)``.
+
+Gateway tasks: a timer whose cancel-scope deadline follows ``get_timer()``; per
+connection a reader and a writer (writes are serialised through a memory channel, so a
+close frame is out before the socket closes); one per HTTP request and per coroutine
+handler call.  Cancelling ``run()`` closes the gateway cleanly: the I/O runs in a
+shielded scope until it is done.  Webhook: per accepted connection two tasks share one
+:class:`~qqproto.webhook.WebhookReceiver`, a reader (which waits while
+``reading_paused``) and a control task whose deadline follows ``get_timer()``; it applies
+the acknowledgements handlers post to it, writes the answers, then closes the stream.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import math
+import os
+import ssl
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import httpx
+import trio
+
+from qqproto import Settings
+from qqproto.errors import RemoteProtocolError
+from qqproto.events import Delivery, Event
+from qqproto.gateway import OpenConnection, SendHttpRequest, StartTls, Stop
+from qqproto.webhook import WebhookReceiverState
+
+from ._api import AsyncBotApi
+from ._bot import SIGNALS, BotCore, main_thread_signals
+from ._handlers import Handler, call_handler_async, settle, start_handler
+from ._httpx import async_http_client, send_async
+from ._webhook_core import Ticket, WebhookBotBase
+
+__all__ = ["CLOSE_GRACE", "Bot", "WebhookBot"]
+#: How long a cancelled ``run()`` waits for the clean close before dropping the socket.
+CLOSE_GRACE = 10.0
+_BROKEN = (trio.BrokenResourceError, trio.ClosedResourceError)
+
+
+async def _close_on_signals(close: Callable[[], object]) -> None:
+    """SIGINT/SIGTERM call ``close`` (a clean close, exit status 0); main thread only."""
+    with trio.open_signal_receiver(*SIGNALS) as received:
+        async for _ in received:
+            close()
+
+
+class _Conn:
+    """One socket: its stream (an SSLStream after StartTls) and its write queue."""
+
+    def __init__(self, conn_id: int, stream: trio.abc.Stream) -> None:
+        self.id, self.stream = conn_id, stream
+        self.send, self.outbox = trio.open_memory_channel[bytes](math.inf)
+        self.lock = trio.Lock()  # the writer and a TLS handshake never overlap
+        self.scope = trio.CancelScope()
+        self.flushed = trio.Event()
+
+
+class Bot(AsyncBotApi, BotCore):
+    """A QQ bot on the gateway, on trio: ``trio.run(bot.run)``; ``bot.close()``.
+
+    Parameters as for :class:`qqproto_transports.asyncio.Bot`.
+    """
+
+    def __init__(self, settings: Settings, *,
+                 session_file: str | os.PathLike[str] | None = None,
+                 env: Mapping[str, str] | None = None,
+                 ssl_context: ssl.SSLContext | None = None) -> None:
+        super().__init__(settings, session_file=session_file, env=env,
+                         ssl_context=ssl_context)
+        self.http: httpx.AsyncClient = async_http_client(settings, self._env, ssl_context)
+        self._nursery: trio.Nursery | None = None
+        self._io_scope = trio.CancelScope(shield=True)
+        self._timer_scope = trio.CancelScope()
+        self._wake_at = math.inf
+        self._conn: _Conn | None = None
+        self._closing: _Conn | None = None  # the last socket told to close
+        self._current_id = 0
+        self._tls: StartTls | None = None
+        self._done = trio.Event()
+
+    def _now(self) -> float:
+        return trio.current_time()
+
+    # -- application API ------------------------------------------------------------
+    async def run(self, *, handle_signals: bool = True) -> Stop:
+        """Connect, reconnect as the session decides, deliver events; return the Stop
+        once the session stops or :meth:`close` was called.  On the main thread,
+        SIGINT/SIGTERM close cleanly (``handle_signals=False`` leaves them alone)."""
+        async with trio.open_nursery() as outer:
+            with self._io_scope:  # shielded: the caller's cancellation reaches _watch only
+                try:
+                    async with trio.open_nursery() as nursery:
+                        self._nursery = nursery
+                        self.session.start(trio.current_time(), time.time())
+                        self._after()
+                        nursery.start_soon(self._timer_loop)
+                        if handle_signals and main_thread_signals():
+                            nursery.start_soon(_close_on_signals, self.close)
+                        outer.start_soon(self._watch)
+                        await self._done.wait()
+                        with trio.move_on_after(1.0):  # the writer sends the last close frame
+                            await (self._closing.flushed if self._closing else self._done).wait()
+                        nursery.cancel_scope.cancel()  # handlers, HTTP, a connection mid-dial
+                finally:
+                    with trio.CancelScope(shield=True):
+                        self._save(trio.current_time())
+                        await self.http.aclose()
+                        self._end_subscribers()
+                        self._done.set()
+        assert self.stopped is not None
+        return self.stopped
+
+    def close(self) -> None:
+        """Close cleanly (resumable); ``run()`` returns.  On the bot's trio thread only."""
+        if self._nursery is not None and not self._done.is_set():
+            self.session.close(trio.current_time())
+            self._after()
+
+    def events(self) -> trio.MemoryReceiveChannel[Event]:
+        """A channel of every event from now on, in order; it ends after SessionStopped."""
+        send, receive = trio.open_memory_channel[Event](math.inf)
+        self._subscribe(lambda event: send.close() if event is None else send.send_nowait(event))
+        return receive
+
+    # -- the pump and the hooks it calls ----------------------------------------------
+    def _after(self) -> None:
+        when = self._pump(trio.current_time())
+        self._wake_at = self._timer_scope.deadline = math.inf if when is None else when
+        if self.stopped is not None:
+            self._done.set()
+
+    def _write(self, data: bytes) -> None:
+        if self._conn is not None:
+            self._conn.send.send_nowait(data)
+
+    def _http(self, cmd: SendHttpRequest) -> None:
+        assert self._nursery is not None
+        self._nursery.start_soon(self._perform, cmd)
+
+    def _open(self, cmd: OpenConnection) -> None:
+        assert self._nursery is not None
+        self._current_id = cmd.id
+        self._nursery.start_soon(self._connection, cmd)
+
+    def _start_tls(self, cmd: StartTls) -> None:
+        self._tls = cmd  # the reader performs it: it owns the receiving side
+
+    def _close_socket(self, conn_id: int) -> None:
+        conn = self._conn
+        if conn is not None and conn.id == conn_id:
+            self._conn, self._closing = None, conn
+            conn.send.close()  # the writer flushes what is queued, then closes the socket
+
+    def _run_handler(self, handler: Handler, argument: Event) -> None:
+        pending = start_handler(handler, argument, self.log)  # plain functions run inline
+        if pending is not None:
+            assert self._nursery is not None
+            self._nursery.start_soon(settle, handler, pending, argument, self.log)
+
+    def _feed(self, conn_id: int, data: bytes) -> None:
+        if self._conn is None or self._conn.id != conn_id:
+            return
+        if not data:
+            self._close_socket(conn_id)
+        self.session.receive_data(data, trio.current_time())
+        self._after()
+
+    # -- tasks ------------------------------------------------------------------------
+    async def _timer_loop(self) -> None:
+        while True:
+            with trio.CancelScope(deadline=self._wake_at) as self._timer_scope:
+                await trio.sleep_forever()
+            now = trio.current_time()
+            if now >= self._wake_at:  # else the deadline moved after it had fired
+                self.session.handle_timer(now)
+                self._after()
+
+    async def _perform(self, cmd: SendHttpRequest) -> None:
+        result = await send_async(self.http, cmd.request)
+        self._http_done(cmd.id, result, trio.current_time())
+        self._after()
+
+    async def _connection(self, cmd: OpenConnection) -> None:
+        stream: trio.abc.Stream | None = None
+        try:
+            with trio.fail_after(self.session.policy.connect_timeout):
+                stream = await trio.open_tcp_stream(cmd.host, cmd.port)
+                if cmd.tls:  # SNI and certificate checks for the gateway host
+                    stream = trio.SSLStream(stream, self._ssl, server_hostname=cmd.host)
+                    await stream.do_handshake()
+        except BaseException as exc:
+            if stream is not None:
+                await trio.aclose_forcefully(stream)
+            if not isinstance(exc, (OSError, trio.TooSlowError, *_BROKEN)):
+                raise
+            self.session.connection_failed(
+                cmd.id, f"{type(exc).__name__}: {exc.__cause__ or exc}", trio.current_time())
+            self._after()
+            return
+        if cmd.id != self._current_id or self._done.is_set():  # superseded meanwhile
+            await trio.aclose_forcefully(stream)
+            return
+        conn = self._conn = _Conn(cmd.id, stream)
+        self.session.connection_made(cmd.id, trio.current_time())
+        self._after()
+        async with trio.open_nursery() as nursery:
+            conn.scope = nursery.cancel_scope
+            nursery.start_soon(self._writer, conn)
+            await self._reader(conn)
+
+    async def _reader(self, conn: _Conn) -> None:
+        while True:
+            try:
+                data = bytes(await conn.stream.receive_some(65536))
+            except _BROKEN:
+                data = b""
+            self._feed(conn.id, data)
+            if not data:
+                return
+            if self._tls is not None and self._tls.id == conn.id:
+                await self._handshake(conn, self._tls)
+
+    async def _handshake(self, conn: _Conn, cmd: StartTls) -> None:
+        self._tls = None
+        stream = trio.SSLStream(conn.stream, self._ssl, server_hostname=cmd.server_hostname)
+        try:
+            async with conn.lock:
+                await stream.do_handshake()
+        except _BROKEN as exc:
+            self.session.connection_failed(cmd.id, f"TLS failed: {exc.__cause__ or exc}",
+                                           trio.current_time())
+        else:
+            conn.stream = stream
+            self.session.tls_started(cmd.id, trio.current_time())
+        self._after()
+
+    async def _writer(self, conn: _Conn) -> None:
+        try:
+            async for data in conn.outbox:
+                async with conn.lock:
+                    await conn.stream.send_all(data)
+        except _BROKEN:
+            self._feed(conn.id, b"")
+        finally:
+            conn.flushed.set()
+            conn.scope.cancel()  # stops the reader
+            await trio.aclose_forcefully(conn.stream)  # closes at once, even if cancelled
+
+    async def _watch(self) -> None:
+        try:
+            await self._done.wait()
+        except trio.Cancelled:  # run() was cancelled: close cleanly first, then give in
+            self.close()
+            self._io_scope.deadline = trio.current_time() + CLOSE_GRACE
+            raise
+
+
+class _WebhookConn:
+    """One accepted connection: a reader task and a control task share its receiver."""
+
+    def __init__(self, bot: WebhookBot, stream: trio.abc.Stream) -> None:
+        self.bot, self.stream = bot, stream
+        self.rx = bot._core.new_receiver(trio.current_time())
+        self.out = bytearray()
+        self.acks: list[tuple[Delivery, bool]] = []
+        self.wake_at = -math.inf
+        self.scope = trio.CancelScope()  # replaced by the control task's live scope
+        self.resume = trio.Event()
+        self.eof = self.finished = False
+
+    async def serve(self) -> None:
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(self._reader)
+            try:
+                await self._control()
+            except _BROKEN:
+                pass
+            finally:
+                if not self.finished:  # the peer went away first, or we are cancelled
+                    self.finished = True
+                    self.rx.close()
+                    self.bot._core.drain(self.rx, self.post_ack, self.bot._run_ticket)
+                nursery.cancel_scope.cancel()
+                with trio.move_on_after(1.0):
+                    await self.stream.aclose()
+                await trio.aclose_forcefully(self.stream)
+
+    async def _reader(self) -> None:
+        while self.rx.state is WebhookReceiverState.OPEN and not self.eof:
+            if self.rx.reading_paused:  # TCP backpressure while answers are owed
+                self.resume = trio.Event()
+                await self.resume.wait()
+                continue
+            try:
+                data = bytes(await self.stream.receive_some(65536))
+            except _BROKEN:  # reset, or a failed TLS handshake
+                data = b""
+            self.feed(data)
+
+    def feed(self, data: bytes) -> None:
+        """Bytes from the stream (``b""``: EOF, also injected by a graceful close)."""
+        if self.eof or self.finished:
+            return
+        self.eof = not data
+        with contextlib.suppress(RemoteProtocolError):  # the 400 is queued; it closes
+            self.rx.receive_data(data, now=trio.current_time(), unix_now=time.time())
+        self._after()
+
+    def post_ack(self, delivery: Delivery, ok: bool) -> None:
+        if self.finished:  # nothing goes on the wire; the replay cache still learns
+            self.rx.acknowledge(delivery, ok)
+            return
+        self.acks.append((delivery, ok))
+        self.wake_at = self.scope.deadline = -math.inf  # wakes the control task
+
+    async def _control(self) -> None:
+        """Applies acks and timers and writes the answers; returns once finished."""
+        while True:
+            with trio.CancelScope(deadline=self.wake_at) as self.scope:
+                await trio.sleep_forever()
+            acks, self.acks = self.acks, []
+            for delivery, ok in acks:
+                self.rx.acknowledge(delivery, ok)
+            now, timer = trio.current_time(), self.rx.get_timer()
+            if timer is not None and now >= timer:
+                self.rx.handle_timer(now)
+            self._after()
+            if self.out:
+                data = bytes(self.out)
+                self.out.clear()
+                await self.stream.send_all(data)
+            elif self.finished:
+                return
+
+    def _after(self) -> None:
+        if not self.finished:
+            self.out += self.rx.data_to_send()
+            self.finished = self.bot._core.drain(self.rx, self.post_ack, self.bot._run_ticket)
+            if not self.rx.reading_paused:
+                self.resume.set()
+        timer = self.rx.get_timer()
+        busy = self.acks or self.out or self.finished
+        self.wake_at = -math.inf if busy else math.inf if timer is None else timer
+        self.scope.deadline = self.wake_at
+
+
+class WebhookBot(AsyncBotApi, WebhookBotBase):
+    """A QQ bot on the webhook channel, on trio: ``trio.run(bot.run)``; ``bot.close()``.
+    The parameters are :class:`~qqproto_transports._webhook_core.WebhookBotBase`'s.
+    """
+
+    def __init__(self, settings: Settings, **options: Any) -> None:
+        super().__init__(settings, **options)
+        self.http: httpx.AsyncClient = async_http_client(settings, self._core.env,
+                                                         self._client_ssl)
+        self._conns: set[_WebhookConn] = set()
+        self._tasks: trio.Nursery | None = None
+        self._closing = trio.Event()
+
+    def _now(self) -> float:
+        return trio.current_time()
+
+    # -- application API ------------------------------------------------------------
+    async def run(self, *, handle_signals: bool = True) -> Stop:
+        """Serve callbacks until :meth:`close`; return the final Stop.  On the main
+        thread SIGINT/SIGTERM close cleanly; cancelling ``run()`` stops at once
+        (unanswered deliveries count as failed)."""
+        try:
+            listeners = await trio.open_tcp_listeners(self.port, host=self.host)
+            self.port = listeners[0].socket.getsockname()[1]
+            served: list[Any] = listeners if self._ssl is None else [
+                trio.SSLListener(one, self._ssl, https_compatible=True) for one in listeners]
+            async with trio.open_nursery() as tasks:
+                self._tasks = tasks
+                async with trio.open_nursery() as conns:
+                    async with trio.open_nursery() as listen:
+                        listen.start_soon(functools.partial(
+                            trio.serve_listeners, self._serve, served, handler_nursery=conns))
+                        if handle_signals and main_thread_signals():
+                            listen.start_soon(_close_on_signals, self.close)
+                        self._spawn_handlers(*self._core.serving(
+                            self.host, self.port, tls=self._ssl is not None))
+                        await self._closing.wait()
+                        listen.cancel_scope.cancel()
+                    for conn in list(self._conns):
+                        conn.feed(b"")  # as if the peer closed: owed answers still go out
+                    conns.cancel_scope.deadline = trio.current_time() + self.close_timeout
+                self._core.abandon()
+                self._spawn_handlers(*self._core.stopping())
+                tasks.cancel_scope.deadline = trio.current_time() + self.close_timeout
+        finally:
+            with trio.CancelScope(shield=True):
+                if self._core.stopped is None:  # cancelled from outside
+                    self._core.abandon()
+                    self._core.stopping()
+                await self.http.aclose()
+                self._core.end_subscribers()
+                self.stopped = self._core.stopped
+        assert self.stopped is not None
+        return self.stopped
+
+    def close(self) -> None:
+        """Stop accepting; deliveries in progress get up to ``close_timeout`` seconds to
+        be answered; then ``run()`` returns.  On the bot's trio thread only."""
+        self._closing.set()
+
+    def events(self) -> trio.MemoryReceiveChannel[Event]:
+        """A channel of every event from now on, in order; it ends when the bot stops."""
+        send, receive = trio.open_memory_channel[Event](math.inf)
+        self._core.subscribe(lambda event: send.close() if event is None
+                             else send.send_nowait(event))
+        return receive
+
+    # -- internals ----------------------------------------------------------------------
+    async def _serve(self, stream: trio.abc.Stream) -> None:
+        conn = _WebhookConn(self, stream)
+        self._conns.add(conn)
+        try:
+            await conn.serve()
+        except Exception:  # a bug here must not take the whole server down
+            self.log.exception("webhook connection failed")
+        finally:
+            self._conns.discard(conn)
+
+    def _run_ticket(self, ticket: Ticket) -> None:
+        assert self._tasks is not None
+        for call in ticket.to_run:
+            self._tasks.start_soon(self._core.handle_async, call, ticket)
+
+    def _spawn_handlers(self, event: Event, calls: list[tuple[Handler, Event]]) -> None:
+        assert self._tasks is not None
+        for handler, argument in calls:
+            self._tasks.start_soon(call_handler_async, handler, argument, self.log)
