@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import importlib.util
 import json
 import sys
@@ -235,13 +236,31 @@ def _settings(sim_env: dict[str, str]) -> Any:
     return Settings.from_env(sim_env)
 
 
+def _count(bot: Any, counter: Counter, typed: bool) -> None:
+    """The handler every qqproto row registers: the raw dispatch (the same work as the
+    competitors' rows: count), or the parsed model (``typed``: what the README's bots do,
+    the parse included)."""
+    if typed:
+        from qqproto.models import C2CMessageCreate
+
+        bot.on(C2CMessageCreate)(counter.hit)
+        return
+    from qqproto.events import Dispatch
+
+    def hit(event: Dispatch) -> None:
+        if event.type == "C2C_MESSAGE_CREATE":
+            counter.hit()
+
+    bot.on(Dispatch)(hit)
+
+
 def client_asyncio(sim_env: dict[str, str], counter: Counter, stop: StopSignal,
-                   timeout: float) -> None:
+                   timeout: float, typed: bool = False) -> None:
     from qqproto_transports.asyncio import Bot as AsyncioBot
 
     async def main() -> None:
         bot = AsyncioBot(_settings(sim_env), env={})
-        bot.on("C2C_MESSAGE_CREATE")(counter.hit)
+        _count(bot, counter, typed)
         loop = asyncio.get_running_loop()
         stop.register(lambda: loop.call_soon_threadsafe(bot.close))
         await asyncio.wait_for(bot.run(), timeout)
@@ -275,14 +294,14 @@ def client_asyncio_iter(sim_env: dict[str, str], counter: Counter, stop: StopSig
 
 
 def client_trio(sim_env: dict[str, str], counter: Counter, stop: StopSignal,
-                timeout: float) -> None:
+                timeout: float, typed: bool = False) -> None:
     import trio
 
     from qqproto_transports.trio import Bot as TrioBot
 
     async def main() -> None:
         bot = TrioBot(_settings(sim_env), env={})
-        bot.on("C2C_MESSAGE_CREATE")(counter.hit)
+        _count(bot, counter, typed)
         token = trio.lowlevel.current_trio_token()
         stop.register(lambda: token.run_sync_soon(bot.close))
         with trio.fail_after(timeout):
@@ -292,11 +311,11 @@ def client_trio(sim_env: dict[str, str], counter: Counter, stop: StopSignal,
 
 
 def client_threaded(sim_env: dict[str, str], counter: Counter, stop: StopSignal,
-                    timeout: float) -> None:
+                    timeout: float, typed: bool = False) -> None:
     from qqproto_transports.threads import Bot as ThreadedBot
 
     bot = ThreadedBot(_settings(sim_env), env={})
-    bot.on("C2C_MESSAGE_CREATE")(counter.hit)
+    _count(bot, counter, typed)
     stop.register(lambda: bot.close(timeout=0))
     bot.start()
     bot.join(timeout)
@@ -443,15 +462,19 @@ CONTENDERS: Final = (
               needs=("wsproto", "orjson")),
     Contender("core", "qqproto core (GatewayConnection)", "qqproto"),
     Contender("session", "qqproto GatewaySession, in memory", "qqproto", informational=True),
-    Contender("asyncio", "qqproto asyncio (AsyncioBot)", "qqproto", client=client_asyncio),
+    Contender("asyncio", "qqproto asyncio (Bot)", "qqproto", client=client_asyncio),
+    Contender("asyncio-typed", "qqproto asyncio, typed handler", "qqproto",
+              informational=True, client=functools.partial(client_asyncio, typed=True)),
     Contender("asyncio-iter", "qqproto asyncio, events()", "qqproto", informational=True,
               client=client_asyncio_iter),
-    Contender("trio", "qqproto trio (TrioBot)", "qqproto",
-              needs=("trio", "qqproto_transports.trio_driver"), missing="not available",
-              client=client_trio),
-    Contender("threaded", "qqproto threaded (ThreadedBot)", "qqproto",
-              needs=("qqproto_transports.threaded_driver",), missing="not available",
-              client=client_threaded),
+    Contender("trio", "qqproto trio (Bot)", "qqproto",
+              needs=("trio",), missing="not available", client=client_trio),
+    Contender("trio-typed", "qqproto trio, typed handler", "qqproto", informational=True,
+              needs=("trio",), missing="not available",
+              client=functools.partial(client_trio, typed=True)),
+    Contender("threaded", "qqproto threads (Bot)", "qqproto", client=client_threaded),
+    Contender("threaded-typed", "qqproto threads, typed handler", "qqproto",
+              informational=True, client=functools.partial(client_threaded, typed=True)),
     Contender("botpy", "qq-botpy", "competitor", needs=("botpy", "aiohttp"),
               client=client_botpy),
     Contender("agent-sdk", "qqbot-agent-sdk", "competitor",
