@@ -13,7 +13,7 @@ to grep.
 from __future__ import annotations
 
 import enum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypedDict, Unpack
 
 from ._values import ChatScope
 
@@ -87,6 +87,15 @@ class RemoteProtocolError(ProtocolError):
     Raised from ``receive_data`` after the close frame (with ``close_code_hint``) has been
     queued in ``data_to_send()``.  The error is sticky: feeding more data raises it again.
     """
+
+
+class _ApiErrorFields(TypedDict, total=False):
+    """:class:`ApiError`'s keywords, for a subclass that adds its own."""
+
+    status: int | None
+    code: int | None
+    trace_id: str | None
+    retryable: bool | None
 
 
 class ApiError(Exception):
@@ -197,19 +206,10 @@ class RateLimitedError(ApiError):
 
     retryable_by_default = True
 
-    def __init__(
-        self,
-        message: str,
-        *,
-        status: int | None = None,
-        code: int | None = None,
-        trace_id: str | None = None,
-        retryable: bool | None = None,
-        retry_after: float | None = None,
-    ) -> None:
+    def __init__(self, message: str, *, retry_after: float | None = None,
+                 **fields: Unpack[_ApiErrorFields]) -> None:
         self.retry_after = retry_after
-        super().__init__(message, status=status, code=code, trace_id=trace_id,
-                         retryable=retryable)
+        super().__init__(message, **fields)
 
 
 class QuotaExceededError(ApiError):

@@ -12,11 +12,7 @@ from typing import Any
 
 from ..events import Dispatch, Event
 
-__all__ = ["MalformedEvent", "ModelEvent", "UnknownEvent"]
-
-
-
-
+__all__ = ["MalformedEvent", "ModelEvent", "UnknownEvent", "envelope"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -32,6 +28,12 @@ class ModelEvent(Event):
     event_id: str | None
     seq: int | None
     raw: Any = field(repr=False)
+
+
+def envelope(dispatch: Dispatch) -> dict[str, Any]:
+    """The :class:`ModelEvent` fields every parser takes from the frame as they are."""
+    return {"type": dispatch.type, "event_id": dispatch.id, "seq": dispatch.seq,
+            "raw": dispatch.data}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -21,7 +21,7 @@ import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final, TypeAlias
+from typing import Any, Final, TypeAlias, TypeVar
 
 from ..errors import Invalid
 
@@ -68,6 +68,9 @@ def kind(value: object) -> str:
     return type(value).__name__
 
 
+_T = TypeVar("_T")
+
+
 def _bad(path: str, key: str, expected: str, value: object) -> Invalid:
     return Invalid(f"{path}.{key}: expected {expected}, got {kind(value)}")
 
@@ -79,11 +82,16 @@ def expect_object(value: object, path: str) -> dict[str, Any]:
     raise Invalid(f"{path}: expected an object, got {kind(value)}")
 
 
-def opt_object(d: dict[str, Any], key: str, path: str) -> dict[str, Any] | None:
+def _opt(d: dict[str, Any], key: str, path: str, cls: type[_T], expected: str) -> _T | None:
+    """``d[key]`` when it is absent, ``null`` or a ``cls``; else :class:`Invalid`."""
     value = d.get(key)
-    if value is None or isinstance(value, dict):
+    if value is None or isinstance(value, cls):
         return value
-    raise _bad(path, key, "an object", value)
+    raise _bad(path, key, expected, value)
+
+
+def opt_object(d: dict[str, Any], key: str, path: str) -> dict[str, Any] | None:
+    return _opt(d, key, path, dict, "an object")
 
 
 def req_object(d: dict[str, Any], key: str, path: str) -> dict[str, Any]:
@@ -96,17 +104,11 @@ def req_object(d: dict[str, Any], key: str, path: str) -> dict[str, Any]:
 
 
 def opt_list(d: dict[str, Any], key: str, path: str) -> list[Any] | None:
-    value = d.get(key)
-    if value is None or isinstance(value, list):
-        return value
-    raise _bad(path, key, "an array", value)
+    return _opt(d, key, path, list, "an array")
 
 
 def opt_str(d: dict[str, Any], key: str, path: str) -> str | None:
-    value = d.get(key)
-    if value is None or isinstance(value, str):
-        return value
-    raise _bad(path, key, "a string", value)
+    return _opt(d, key, path, str, "a string")
 
 
 def _id_or_none(value: object) -> str | None:
@@ -169,10 +171,7 @@ def opt_int(d: dict[str, Any], key: str, path: str) -> int | None:
 
 
 def opt_bool(d: dict[str, Any], key: str, path: str) -> bool | None:
-    value = d.get(key)
-    if value is None or isinstance(value, bool):
-        return value
-    raise _bad(path, key, "a boolean", value)
+    return _opt(d, key, path, bool, "a boolean")
 
 
 # --- timestamps -------------------------------------------------------------------------

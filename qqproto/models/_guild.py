@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..events import Dispatch
-from ._base import ModelEvent
+from ._base import ModelEvent, envelope
 from ._common import (
     TimestampValue,
     as_id,
@@ -47,11 +47,6 @@ __all__ = [
 ]
 
 
-def _head(dispatch: Dispatch) -> dict[str, Any]:
-    return {"type": dispatch.type, "event_id": dispatch.id, "seq": dispatch.seq,
-            "raw": dispatch.data}
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class GuildEvent(ModelEvent):
     """``GUILD_CREATE`` / ``GUILD_UPDATE`` / ``GUILD_DELETE``: the bot joined a guild,
@@ -72,7 +67,7 @@ def parse_guild(dispatch: Dispatch) -> GuildEvent:
     d = expect_object(dispatch.data, "d")
     joined_at, _ = opt_timestamp(d, "joined_at", "d")
     return GuildEvent(
-        **_head(dispatch), guild_id=req_id(d, "id", "d"), name=opt_str(d, "name", "d"),
+        **envelope(dispatch), guild_id=req_id(d, "id", "d"), name=opt_str(d, "name", "d"),
         owner_id=opt_id(d, "owner_id", "d"), member_count=opt_int(d, "member_count", "d"),
         max_members=opt_int(d, "max_members", "d"),
         description=opt_str(d, "description", "d"), joined_at=joined_at,
@@ -97,7 +92,7 @@ class ChannelEvent(ModelEvent):
 def parse_channel(dispatch: Dispatch) -> ChannelEvent:
     d = expect_object(dispatch.data, "d")
     return ChannelEvent(
-        **_head(dispatch), channel_id=req_id(d, "id", "d"),
+        **envelope(dispatch), channel_id=req_id(d, "id", "d"),
         guild_id=opt_id(d, "guild_id", "d"), name=opt_str(d, "name", "d"),
         channel_type=opt_int(d, "type", "d"), sub_type=opt_int(d, "sub_type", "d"),
         parent_id=opt_id(d, "parent_id", "d"), owner_id=opt_id(d, "owner_id", "d"),
@@ -125,7 +120,7 @@ def parse_guild_member(dispatch: Dispatch) -> GuildMemberEvent:
     roles = opt_list(d, "roles", "d") or ()
     joined_at, _ = opt_timestamp(d, "joined_at", "d")
     return GuildMemberEvent(
-        **_head(dispatch), guild_id=req_id(d, "guild_id", "d"),
+        **envelope(dispatch), guild_id=req_id(d, "guild_id", "d"),
         user_id=opt_id(user, "id", "d.user"), username=opt_str(user, "username", "d.user"),
         is_bot=opt_bool(user, "bot", "d.user"), nick=opt_str(d, "nick", "d"),
         roles=tuple(as_id(role, f"d.roles[{i}]") for i, role in enumerate(roles)),
@@ -154,7 +149,7 @@ def parse_reaction(dispatch: Dispatch) -> ReactionEvent:
     target = opt_object(d, "target", "d") or {}
     emoji = opt_object(d, "emoji", "d") or {}
     return ReactionEvent(
-        **_head(dispatch), user_id=opt_id(d, "user_id", "d"),
+        **envelope(dispatch), user_id=opt_id(d, "user_id", "d"),
         guild_id=opt_id(d, "guild_id", "d"), channel_id=opt_id(d, "channel_id", "d"),
         target_id=opt_id(target, "id", "d.target"),
         target_type=opt_int(target, "type", "d.target"),
@@ -196,7 +191,7 @@ def parse_forum(dispatch: Dispatch) -> ForumEvent:
             break
     date_time, _ = opt_timestamp(info, "date_time", path)
     return ForumEvent(
-        **_head(dispatch), guild_id=opt_id(d, "guild_id", "d"),
+        **envelope(dispatch), guild_id=opt_id(d, "guild_id", "d"),
         channel_id=opt_id(d, "channel_id", "d"), author_id=opt_id(d, "author_id", "d"),
         thread_id=opt_id(info, "thread_id", path), post_id=opt_id(info, "post_id", path),
         reply_id=opt_id(info, "reply_id", path), title=opt_str(info, "title", path),
@@ -217,7 +212,7 @@ class OpenForumEvent(ModelEvent):
 def parse_open_forum(dispatch: Dispatch) -> OpenForumEvent:
     d = expect_object(dispatch.data, "d")
     return OpenForumEvent(
-        **_head(dispatch), guild_id=opt_id(d, "guild_id", "d"),
+        **envelope(dispatch), guild_id=opt_id(d, "guild_id", "d"),
         channel_id=opt_id(d, "channel_id", "d"), author_id=opt_id(d, "author_id", "d"))
 
 
@@ -236,7 +231,7 @@ class AudioEvent(ModelEvent):
 def parse_audio(dispatch: Dispatch) -> AudioEvent:
     d = expect_object(dispatch.data, "d")
     return AudioEvent(
-        **_head(dispatch), guild_id=opt_id(d, "guild_id", "d"),
+        **envelope(dispatch), guild_id=opt_id(d, "guild_id", "d"),
         channel_id=opt_id(d, "channel_id", "d"), audio_url=opt_str(d, "audio_url", "d"),
         text=opt_str(d, "text", "d"), user_id=opt_id(d, "user_id", "d"))
 
@@ -255,6 +250,6 @@ class AudioLiveMemberEvent(ModelEvent):
 def parse_audio_live_member(dispatch: Dispatch) -> AudioLiveMemberEvent:
     d = expect_object(dispatch.data, "d")
     return AudioLiveMemberEvent(
-        **_head(dispatch), guild_id=opt_id(d, "guild_id", "d"),
+        **envelope(dispatch), guild_id=opt_id(d, "guild_id", "d"),
         channel_id=opt_id(d, "channel_id", "d"), channel_type=opt_int(d, "channel_type", "d"),
         user_id=opt_id(d, "user_id", "d"))

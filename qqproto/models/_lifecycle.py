@@ -13,7 +13,7 @@ from typing import Any
 
 from ..errors import Invalid
 from ..events import Dispatch
-from ._base import ModelEvent
+from ._base import ModelEvent, envelope
 from ._common import (
     TimestampValue,
     expect_object,
@@ -109,14 +109,11 @@ def parse_c2c_lifecycle(dispatch: Dispatch) -> C2CLifecycleEvent:
     d = expect_object(dispatch.data, "d")
     openid = req_id(d, "openid", "d")
     timestamp, time = opt_timestamp(d, "timestamp", "d")
+    fields = {**envelope(dispatch), "openid": openid, "timestamp": timestamp, "time": time}
     if dispatch.type == "FRIEND_ADD":
-        return FriendAdd(
-            type=dispatch.type, event_id=dispatch.id, seq=dispatch.seq, raw=dispatch.data,
-            openid=openid, timestamp=timestamp, time=time,
-            scene=opt_int(d, "scene", "d"), scene_param=opt_str(d, "scene_param", "d"))
-    return _C2C_CLASSES[dispatch.type](
-        type=dispatch.type, event_id=dispatch.id, seq=dispatch.seq, raw=dispatch.data,
-        openid=openid, timestamp=timestamp, time=time)
+        return FriendAdd(**fields, scene=opt_int(d, "scene", "d"),
+                         scene_param=opt_str(d, "scene_param", "d"))
+    return _C2C_CLASSES[dispatch.type](**fields)
 
 
 # --- groups: GROUP_ADD_ROBOT / GROUP_DEL_ROBOT / GROUP_MSG_REJECT / GROUP_MSG_RECEIVE -----
@@ -177,8 +174,8 @@ def parse_group_lifecycle(dispatch: Dispatch) -> GroupLifecycleEvent:
     d = expect_object(dispatch.data, "d")
     timestamp, time = opt_timestamp(d, "timestamp", "d")
     return _GROUP_CLASSES[dispatch.type](
-        type=dispatch.type, event_id=dispatch.id, seq=dispatch.seq, raw=dispatch.data,
-        group_openid=_group_openid(d), op_member_openid=opt_id(d, "op_member_openid", "d"),
+        **envelope(dispatch), group_openid=_group_openid(d),
+        op_member_openid=opt_id(d, "op_member_openid", "d"),
         timestamp=timestamp, time=time)
 
 
@@ -213,7 +210,7 @@ def parse_group_member(dispatch: Dispatch) -> GroupMemberEvent:
     timestamp, time = opt_timestamp(d, "timestamp", "d")
     cls = GroupMemberAdd if dispatch.type == "GROUP_MEMBER_ADD" else GroupMemberRemove
     return cls(
-        type=dispatch.type, event_id=dispatch.id, seq=dispatch.seq, raw=dispatch.data,
+        **envelope(dispatch),
         group_openid=_group_openid(d), member_openid=req_id(d, "member_openid", "d"),
         user_openid=opt_id(d, "user_openid", "d"),
         op_member_openid=opt_id(d, "op_member_openid", "d"),
@@ -260,7 +257,7 @@ def parse_message_audit(dispatch: Dispatch) -> MessageAuditEvent:
     create_time, created_at = opt_timestamp(d, "create_time", "d")
     cls = MessageAuditPass if dispatch.type == "MESSAGE_AUDIT_PASS" else MessageAuditReject
     return cls(
-        type=dispatch.type, event_id=dispatch.id, seq=dispatch.seq, raw=dispatch.data,
+        **envelope(dispatch),
         audit_id=req_id(d, "audit_id", "d"),
         message_id=opt_id(d, "message_id", "d"),
         guild_id=opt_id(d, "guild_id", "d"),
@@ -311,7 +308,7 @@ def parse_subscribe_status(dispatch: Dispatch) -> SubscribeMessageStatus:
             subscribe_id=opt_id(r, "subscribe_id", p),
             update_ts=update_ts))
     return SubscribeMessageStatus(
-        type=dispatch.type, event_id=dispatch.id, seq=dispatch.seq, raw=dispatch.data,
+        **envelope(dispatch),
         openid=opt_id(d, "openid", "d"), group_openid=opt_id(d, "group_openid", "d"),
         results=tuple(results))
 
@@ -331,6 +328,6 @@ def parse_enter_aio(dispatch: Dispatch) -> EnterAio:
     d = expect_object(dispatch.data, "d")
     timestamp, time = opt_timestamp(d, "timestamp", "d")
     return EnterAio(
-        type=dispatch.type, event_id=dispatch.id, seq=dispatch.seq, raw=dispatch.data,
+        **envelope(dispatch),
         user_openid=opt_id(d, "user_openid", "d") or opt_id(d, "openid", "d"),
         from_source=opt_str(d, "from_source", "d"), timestamp=timestamp, time=time)

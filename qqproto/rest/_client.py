@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from .._http import HttpRequest, HttpResponse
 from .._values import ChatScope, FileType, UploadedMedia
@@ -89,6 +89,37 @@ def _markdown(value: Markdown | str | None) -> Markdown | None:
     return Markdown(value) if isinstance(value, str) else value
 
 
+class _Fields(TypedDict, total=False):
+    """The keywords every ``send_*_message`` takes (the message, and whom it answers)."""
+
+    content: str | None
+    markdown: Markdown | str | None
+    keyboard: Keyboard | KeyboardTemplate | None
+    ark: Mapping[str, Any] | None
+    message_reference: MessageReference | str | None
+    msg_id: str | None
+    event_id: str | None
+
+
+class _V2Message(_Fields, total=False):
+    """The keywords of ``send_c2c_message``/``send_group_message``: the
+    :class:`OutgoingMessage` fields (a ``str`` for ``markdown`` or ``message_reference``
+    is wrapped), ``media`` a ``file_info``, and the passive-reply ``msg_id``/``event_id``
+    /``msg_seq`` (none of them: an active message)."""
+
+    media: str | None
+    msg_seq: int | None
+
+
+class _GuildMessage(_Fields, total=False):
+    """The keywords of ``send_channel_message``/``send_dm_message``: as for c2c and
+    groups, with the guild-only ``embed`` and ``image`` instead of ``media``, and no
+    ``msg_seq``."""
+
+    embed: Mapping[str, Any] | None
+    image: str | None
+
+
 class RestClient:
     """Builds :class:`RestCall` objects for one bot.
 
@@ -147,67 +178,41 @@ class RestClient:
         return [self.send_message(scope, target_id, part, reply=r)
                 for part, r in zip(parts, plan, strict=True)]
 
-    def _send(self, scope: ChatScope | str, target_id: str, msg_id: str | None,
-              event_id: str | None, msg_seq: int | None, **fields: Any
-              ) -> RestCall[MessageSent | AuditPending]:
-        fields["markdown"] = _markdown(fields.get("markdown"))
-        fields["message_reference"] = _reference(fields.get("message_reference"))
-        message = OutgoingMessage(**fields)
-        return self.send_message(scope, target_id, message,
-                                 reply=Reply(msg_id=msg_id, event_id=event_id,
-                                             msg_seq=msg_seq))
+    def _send(self, scope: ChatScope, target_id: str, allowed: type[_Fields],
+              fields: Mapping[str, Any]) -> RestCall[MessageSent | AuditPending]:
+        """``fields`` split into the message and its reply; a keyword ``allowed`` lacks
+        (``embed`` for a c2c user, ``msg_seq`` in a guild) is refused at once."""
+        unexpected = fields.keys() - allowed.__annotations__.keys()
+        if unexpected:
+            raise TypeError(f"unexpected keyword argument(s) for a {scope.value} message: "
+                            f"{', '.join(sorted(unexpected))}")
+        message = dict(fields)
+        reply = Reply(msg_id=message.pop("msg_id", None),
+                      event_id=message.pop("event_id", None),
+                      msg_seq=message.pop("msg_seq", None))
+        message["markdown"] = _markdown(message.get("markdown"))
+        message["message_reference"] = _reference(message.get("message_reference"))
+        return self.send_message(scope, target_id, OutgoingMessage(**message), reply=reply)
 
-    def send_c2c_message(
-        self, openid: str, *, content: str | None = None,
-        markdown: Markdown | str | None = None,
-        keyboard: Keyboard | KeyboardTemplate | None = None,
-        ark: Mapping[str, Any] | None = None, media: str | None = None,
-        message_reference: MessageReference | str | None = None,
-        msg_id: str | None = None, event_id: str | None = None, msg_seq: int | None = None,
-    ) -> RestCall[MessageSent | AuditPending]:
+    def send_c2c_message(self, openid: str, **fields: Unpack[_V2Message]
+                         ) -> RestCall[MessageSent | AuditPending]:
         """``POST /v2/users/{openid}/messages``; ``media`` is a ``file_info``."""
-        return self._send(ChatScope.C2C, openid, msg_id, event_id, msg_seq,
-                          content=content, markdown=markdown, keyboard=keyboard, ark=ark,
-                          media=media, message_reference=message_reference)
+        return self._send(ChatScope.C2C, openid, _V2Message, fields)
 
-    def send_group_message(
-        self, group_openid: str, *, content: str | None = None,
-        markdown: Markdown | str | None = None,
-        keyboard: Keyboard | KeyboardTemplate | None = None,
-        ark: Mapping[str, Any] | None = None, media: str | None = None,
-        message_reference: MessageReference | str | None = None,
-        msg_id: str | None = None, event_id: str | None = None, msg_seq: int | None = None,
-    ) -> RestCall[MessageSent | AuditPending]:
+    def send_group_message(self, group_openid: str, **fields: Unpack[_V2Message]
+                           ) -> RestCall[MessageSent | AuditPending]:
         """``POST /v2/groups/{group_openid}/messages``."""
-        return self._send(ChatScope.GROUP, group_openid, msg_id, event_id, msg_seq,
-                          content=content, markdown=markdown, keyboard=keyboard, ark=ark,
-                          media=media, message_reference=message_reference)
+        return self._send(ChatScope.GROUP, group_openid, _V2Message, fields)
 
-    def send_channel_message(
-        self, channel_id: str, *, content: str | None = None,
-        markdown: Markdown | str | None = None,
-        keyboard: Keyboard | KeyboardTemplate | None = None,
-        ark: Mapping[str, Any] | None = None, embed: Mapping[str, Any] | None = None,
-        image: str | None = None, message_reference: MessageReference | str | None = None,
-        msg_id: str | None = None, event_id: str | None = None,
-    ) -> RestCall[MessageSent | AuditPending]:
+    def send_channel_message(self, channel_id: str, **fields: Unpack[_GuildMessage]
+                             ) -> RestCall[MessageSent | AuditPending]:
         """``POST /channels/{channel_id}/messages`` (guild text channel)."""
-        return self._send(ChatScope.CHANNEL, channel_id, msg_id, event_id, None,
-                          content=content, markdown=markdown, keyboard=keyboard, ark=ark,
-                          embed=embed, image=image, message_reference=message_reference)
+        return self._send(ChatScope.CHANNEL, channel_id, _GuildMessage, fields)
 
-    def send_dm_message(
-        self, guild_id: str, *, content: str | None = None,
-        markdown: Markdown | str | None = None,
-        keyboard: Keyboard | KeyboardTemplate | None = None,
-        ark: Mapping[str, Any] | None = None, embed: Mapping[str, Any] | None = None,
-        image: str | None = None, message_reference: MessageReference | str | None = None,
-        msg_id: str | None = None, event_id: str | None = None,
-    ) -> RestCall[MessageSent | AuditPending]:
+    def send_dm_message(self, guild_id: str, **fields: Unpack[_GuildMessage]
+                        ) -> RestCall[MessageSent | AuditPending]:
         """``POST /dms/{guild_id}/messages`` (the DM session's own guild id)."""
-        return self._send(ChatScope.DM, guild_id, msg_id, event_id, None,
-                          content=content, markdown=markdown, keyboard=keyboard, ark=ark,
-                          embed=embed, image=image, message_reference=message_reference)
+        return self._send(ChatScope.DM, guild_id, _GuildMessage, fields)
 
     def send_typing(self, openid: str, *, msg_id: str, msg_seq: int,
                     seconds: int = 60) -> RestCall[MessageSent | AuditPending]:

@@ -23,6 +23,8 @@ from ._rest import (
     Route,
     SimRequest,
     SimResponse,
+    bad_params,
+    chat_json,
     error_response,
     json_response,
 )
@@ -98,7 +100,7 @@ def _accept(sim: Platform, request: SimRequest, *, scope: str, chat: str,
     try:
         msg_id, event_id, msg_seq = _reply_fields(body)
     except BadRequest as exc:
-        return error_response(request, 400, BAD_PARAMS, str(exc))
+        return bad_params(request, str(exc))
     if msg_id is None and event_id is None and not sim.allow_active_messages:
         return error_response(request, 400, ACTIVE_NOT_ALLOWED,
                                "active messages are not allowed")
@@ -113,55 +115,42 @@ def _accept(sim: Platform, request: SimRequest, *, scope: str, chat: str,
     return message
 
 
-def _send_v2(scope: str, param: str) -> Handler:
-    def handler(sim: Platform, request: SimRequest, params: dict[str, str],
-                now: float) -> SimResponse:
-        try:
-            body = request.json_object()
-        except BadRequest as exc:
-            return error_response(request, 400, BAD_PARAMS, str(exc))
-        problem = _v2_problem(scope, body)
-        if problem is not None:
-            return error_response(request, 400, *problem)
-        result = _accept(sim, request, scope=scope, chat=params[param], body=body, now=now)
-        if isinstance(result, SimResponse):
-            return result
-        # rest.md §2.6: {id, timestamp, ext_info?}; the timestamp is an RFC 3339 string
-        # (OD2, and what the live platform returns).
-        return json_response({"id": result.id, "timestamp": sim.timestamp(now),
-                              "ext_info": {"ref_idx": "REFIDX_" + sim.ids.hex(12)}})
-    return handler
+def _send_v2(sim: Platform, request: SimRequest, *, scope: str, target: str,
+             body: dict[str, Any], now: float) -> SimResponse:
+    problem = _v2_problem(scope, body)
+    if problem is not None:
+        return error_response(request, 400, *problem)
+    result = _accept(sim, request, scope=scope, chat=target, body=body, now=now)
+    if isinstance(result, SimResponse):
+        return result
+    # rest.md §2.6: {id, timestamp, ext_info?}; the timestamp is an RFC 3339 string
+    # (OD2, and what the live platform returns).
+    return json_response({"id": result.id, "timestamp": sim.timestamp(now),
+                          "ext_info": {"ref_idx": "REFIDX_" + sim.ids.hex(12)}})
 
 
 _GUILD_CONTENT_KEYS: Final = ("content", "embed", "ark", "image", "markdown")
 
 
-def _send_guild(scope: str, param: str) -> Handler:
-    def handler(sim: Platform, request: SimRequest, params: dict[str, str],
-                now: float) -> SimResponse:
-        try:
-            body = request.json_object()
-        except BadRequest as exc:
-            return error_response(request, 400, BAD_PARAMS, str(exc))
-        # rest.md §2.2 (guild bodies): at least one of these; multipart is not simulated.
-        if not any(body.get(key) for key in _GUILD_CONTENT_KEYS):
-            return error_response(request, 400, BAD_PARAMS,
-                                  "one of content, embed, ark, image, markdown is required")
-        if body.get("content") is not None and not isinstance(body["content"], str):
-            return error_response(request, 400, BAD_PARAMS, "content is not a string")
-        result = _accept(sim, request, scope=scope, chat=params[param], body=body, now=now)
-        if isinstance(result, SimResponse):
-            return result
-        # rest.md §2.6: guild sends answer with the full Message object.
-        return json_response({
-            "id": result.id,
-            "channel_id": params[param] if scope == "channel" else "",
-            "guild_id": params[param] if scope == "dm" else "",
-            "content": body.get("content") or "",
-            "timestamp": sim.timestamp(now),
-            "author": {"id": sim.bot_user_id, "username": sim.bot_username, "bot": True},
-        })
-    return handler
+def _send_guild(sim: Platform, request: SimRequest, *, scope: str, target: str,
+                body: dict[str, Any], now: float) -> SimResponse:
+    # rest.md §2.2 (guild bodies): at least one of these; multipart is not simulated.
+    if not any(body.get(key) for key in _GUILD_CONTENT_KEYS):
+        return bad_params(request, "one of content, embed, ark, image, markdown is required")
+    if body.get("content") is not None and not isinstance(body["content"], str):
+        return bad_params(request, "content is not a string")
+    result = _accept(sim, request, scope=scope, chat=target, body=body, now=now)
+    if isinstance(result, SimResponse):
+        return result
+    # rest.md §2.6: guild sends answer with the full Message object.
+    return json_response({
+        "id": result.id,
+        "channel_id": target if scope == "channel" else "",
+        "guild_id": target if scope == "dm" else "",
+        "content": body.get("content") or "",
+        "timestamp": sim.timestamp(now),
+        "author": {"id": sim.bot_user_id, "username": sim.bot_username, "bot": True},
+    })
 
 
 def _recall(scope: str, param: str) -> Handler:
@@ -186,10 +175,10 @@ def _interaction_ack(sim: Platform, request: SimRequest, params: dict[str, str],
     try:
         body = request.json_object()
     except BadRequest as exc:
-        return error_response(request, 400, BAD_PARAMS, str(exc))
+        return bad_params(request, str(exc))
     code = body.get("code")
     if not _is_int(code) or not 0 <= code <= 5:
-        return error_response(request, 400, BAD_PARAMS, "code must be an integer 0..5")
+        return bad_params(request, "code must be an integer 0..5")
     if not sim.replies.knows_interaction(interaction_id):
         return error_response(request, 400, EVENT_ID_INVALID, "no such interaction")
     sim.interaction_acks.append(InteractionAck(interaction_id=interaction_id, code=code,
@@ -198,10 +187,12 @@ def _interaction_ack(sim: Platform, request: SimRequest, params: dict[str, str],
 
 
 MESSAGE_ROUTES: Final = (
-    Route("POST", "/v2/users/{openid}/messages", _send_v2("c2c", "openid")),
-    Route("POST", "/v2/groups/{group_openid}/messages", _send_v2("group", "group_openid")),
-    Route("POST", "/channels/{channel_id}/messages", _send_guild("channel", "channel_id")),
-    Route("POST", "/dms/{guild_id}/messages", _send_guild("dm", "guild_id")),
+    Route("POST", "/v2/users/{openid}/messages", chat_json("c2c", "openid", _send_v2)),
+    Route("POST", "/v2/groups/{group_openid}/messages",
+          chat_json("group", "group_openid", _send_v2)),
+    Route("POST", "/channels/{channel_id}/messages",
+          chat_json("channel", "channel_id", _send_guild)),
+    Route("POST", "/dms/{guild_id}/messages", chat_json("dm", "guild_id", _send_guild)),
     Route("DELETE", "/v2/users/{openid}/messages/{message_id}", _recall("c2c", "openid")),
     Route("DELETE", "/v2/groups/{group_openid}/messages/{message_id}",
           _recall("group", "group_openid")),

@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, Protocol
 from urllib.parse import unquote
 
 from .. import _jsoncodec
@@ -34,11 +34,14 @@ __all__ = [
     "BAD_PARAMS",
     "TOKEN_INVALID",
     "BadRequest",
+    "ChatHandler",
     "Handler",
     "Route",
     "Router",
     "SimRequest",
     "SimResponse",
+    "bad_params",
+    "chat_json",
     "error_response",
     "json_response",
 ]
@@ -110,10 +113,37 @@ def error_response(request: SimRequest, status: int, code: int, message: str) ->
                        headers=(("Content-Type", "application/json"),), code=code)
 
 
+def bad_params(request: SimRequest, message: str) -> SimResponse:
+    """400 with :data:`BAD_PARAMS`: a body or parameter the endpoint cannot use."""
+    return error_response(request, 400, BAD_PARAMS, message)
+
+
 #: ``handler(sim, request, params, now)``.  The router passes the simulator; built-in
 #: handlers take it as a :class:`~qqproto.simulator._platform.Platform`, a test's handler
 #: may annotate it as ``Simulator``.  Parameters are contravariant: only ``Any`` admits both.
 Handler = Callable[[Any, SimRequest, dict[str, str], float], SimResponse]
+
+
+class ChatHandler(Protocol):
+    """``handle(sim, request, scope=, target=, body=, now=)``: see :func:`chat_json`."""
+
+    def __call__(self, sim: Any, request: SimRequest, *, scope: str, target: str,
+                 body: dict[str, Any], now: float) -> SimResponse: ...
+
+
+def chat_json(scope: str, param: str, handle: ChatHandler) -> Handler:
+    """The handler of a chat's endpoint (``…/{param}/…``) that takes a JSON object: any
+    other body gets 400 ``BAD_PARAMS``; ``handle`` answers the rest, told the ``scope``
+    and the chat id the path names."""
+
+    def handler(sim: Any, request: SimRequest, params: dict[str, str],
+                now: float) -> SimResponse:
+        try:
+            body = request.json_object()
+        except BadRequest as exc:
+            return bad_params(request, str(exc))
+        return handle(sim, request, scope=scope, target=params[param], body=body, now=now)
+    return handler
 
 _PLACEHOLDER: Final = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 

@@ -18,19 +18,11 @@ from .. import _jsoncodec
 from .._log import bot_logger
 from .._secret import Secret, as_secret
 from ..gateway._intents import EVENT_INTENTS
-from . import _payloads
+from . import _payloads, _records
 from ._connection import SimConnection
 from ._faults import Faults
 from ._gateway import GARBAGE_KINDS, GatewayLink, LinkState
-from ._records import (
-    Counters,
-    InteractionAck,
-    PreparedEvent,
-    RecordedFrame,
-    RecordedRequest,
-    SentMessage,
-    SimEvent,
-)
+from ._records import PreparedEvent, SentMessage, SimEvent
 from ._replies import ReplyBook
 from ._rest import TOKEN_INVALID, Router, SimRequest, SimResponse, error_response
 from ._routes import DEFAULT_ROUTES
@@ -122,18 +114,18 @@ class Simulator:
         self.log = bot_logger("qqproto.simulator", self.app_id)
 
         self.faults = Faults()
-        self.counters = Counters()
+        self.counters = _records.Counters()
         self.router = Router(DEFAULT_ROUTES)
         #: Called as ``listener(event, now)`` after every dispatch: the extension point
         #: for other delivery channels (webhook pushes) and for tests that watch events.
         self.listeners: list[Callable[[SimEvent, float], None]] = []
         self.replies = ReplyBook(max_tracked_messages)
         #: Rings of the most recent ``record_limit`` entries, oldest first.
-        self.frames: deque[RecordedFrame] = deque(maxlen=record_limit)
-        self.requests: deque[RecordedRequest] = deque(maxlen=record_limit)
+        self.frames: deque[_records.RecordedFrame] = deque(maxlen=record_limit)
+        self.requests: deque[_records.RecordedRequest] = deque(maxlen=record_limit)
         self.sent_messages: deque[SentMessage] = deque(maxlen=record_limit)
         self.recalled_messages: deque[SentMessage] = deque(maxlen=record_limit)
-        self.interaction_acks: deque[InteractionAck] = deque(maxlen=record_limit)
+        self.interaction_acks: deque[_records.InteractionAck] = deque(maxlen=record_limit)
         self._sent_index: OrderedDict[str, SentMessage] = OrderedDict()
         self._record_limit = record_limit
         #: Resumable sessions by id.

@@ -37,12 +37,11 @@ from urllib.parse import parse_qs, urlsplit
 from ..upload._hashing import FileHashes, hash_bytes
 from ._records import SentMessage
 from ._rest import (
-    BAD_PARAMS,
-    BadRequest,
-    Handler,
     Route,
     SimRequest,
     SimResponse,
+    bad_params,
+    chat_json,
     error_response,
     json_response,
 )
@@ -94,70 +93,55 @@ def _file_type(body: dict[str, Any]) -> int | None:
     return value if value in (1, 2, 3, 4) else None  # rest.md §3.2
 
 
-def _bad(request: SimRequest, message: str, status: int = 400) -> SimResponse:
-    return error_response(request, status, BAD_PARAMS, message)
-
-
-def _json(request: SimRequest) -> dict[str, Any] | SimResponse:
-    try:
-        return request.json_object()
-    except BadRequest as exc:
-        return _bad(request, str(exc))
-
-
-def _send_media(sim: Platform, request: SimRequest, *, scope: str, target: str,
-                file_info: str, now: float) -> str | SimResponse:
-    """``srv_send_msg``: the media goes out at once as an active message (rest.md §2.4.9)."""
-    if not sim.allow_active_messages:
-        return error_response(request, 400, ACTIVE_NOT_ALLOWED,
-                              "active messages are not allowed")
-    message = SentMessage(id=sim.ids.message_id(), scope=scope, target=target,
-                          body={"msg_type": 7, "media": {"file_info": file_info}}, at=now)
-    sim.store_sent(message)
-    return message.id
-
-
-def _media_answer(sim: Platform, store: UploadStore) -> dict[str, Any]:
-    return {"file_uuid": sim.ids.uuid(), "file_info": "SIMFILE" + sim.ids.hex(24),
-            "ttl": store.config.ttl}
+def _media_answer(sim: Platform, request: SimRequest, store: UploadStore, *, scope: str,
+                  target: str, body: dict[str, Any], now: float
+                  ) -> dict[str, Any] | SimResponse:
+    """The answer for a stored file.  With ``srv_send_msg`` the media also goes out at
+    once as an active message (rest.md §2.4.9), whose id the answer carries."""
+    answer = {"file_uuid": sim.ids.uuid(), "file_info": "SIMFILE" + sim.ids.hex(24),
+              "ttl": store.config.ttl}
+    if body.get("srv_send_msg") is True:
+        if not sim.allow_active_messages:
+            return error_response(request, 400, ACTIVE_NOT_ALLOWED,
+                                  "active messages are not allowed")
+        message = SentMessage(id=sim.ids.message_id(), scope=scope, target=target, at=now,
+                              body={"msg_type": 7, "media": {"file_info": answer["file_info"]}})
+        sim.store_sent(message)
+        answer["id"] = message.id
+    return answer
 
 
 # ----------------------------------------------------------------------------- handlers
 
-def _prepare(scope: str, param: str) -> Handler:
-    def handler(sim: Platform, request: SimRequest, params: dict[str, str],
-                now: float) -> SimResponse:
-        store = sim_uploads(sim)
-        body = _json(request)
-        if isinstance(body, SimResponse):
-            return body
-        if sim.faults.upload_daily_limit > 0:
-            sim.faults.upload_daily_limit -= 1
-            sim.counters.faults_fired += 1
-            store.counters.daily_limit_answers += 1
-            return error_response(request, 400, UPLOAD_DAILY_LIMIT,
-                                  "daily upload quota exceeded")
-        file_type = _file_type(body)
-        size = _int(body.get("file_size"))
-        name = body.get("file_name")
-        md5, sha1 = _hex(body.get("md5"), 32), _hex(body.get("sha1"), 40)
-        md5_10m = _hex(body.get("md5_10m"), 32)
-        if file_type is None or not size or not isinstance(name, str) or not name:
-            return _bad(request, "file_type, file_name and a positive file_size are required")
-        if md5 is None or sha1 is None or md5_10m is None:
-            return _bad(request, "md5, sha1 and md5_10m must be lowercase hex digests")
-        if size > MAX_FILE_SIZE:
-            return error_response(request, 400, FILE_TOO_LARGE, "file too large")
-        if not store.charge_quota(size):
-            store.counters.daily_limit_answers += 1
-            return error_response(request, 400, UPLOAD_DAILY_LIMIT,
-                                  "daily upload quota exceeded")
-        store.counters.prepares += 1
-        hashes = FileHashes(size=size, md5=md5, sha1=sha1, md5_10m=md5_10m)
-        return json_response(store.open_upload(
-            sim.ids, request.header("Host"), scope=scope, target=params[param], file_type=file_type,
-            file_name=name, hashes=hashes))
-    return handler
+def _prepare(sim: Platform, request: SimRequest, *, scope: str, target: str,
+             body: dict[str, Any], now: float) -> SimResponse:
+    store = sim_uploads(sim)
+    if sim.faults.upload_daily_limit > 0:
+        sim.faults.upload_daily_limit -= 1
+        sim.counters.faults_fired += 1
+        store.counters.daily_limit_answers += 1
+        return error_response(request, 400, UPLOAD_DAILY_LIMIT,
+                              "daily upload quota exceeded")
+    file_type = _file_type(body)
+    size = _int(body.get("file_size"))
+    name = body.get("file_name")
+    md5, sha1 = _hex(body.get("md5"), 32), _hex(body.get("sha1"), 40)
+    md5_10m = _hex(body.get("md5_10m"), 32)
+    if file_type is None or not size or not isinstance(name, str) or not name:
+        return bad_params(request, "file_type, file_name and a positive file_size are required")
+    if md5 is None or sha1 is None or md5_10m is None:
+        return bad_params(request, "md5, sha1 and md5_10m must be lowercase hex digests")
+    if size > MAX_FILE_SIZE:
+        return error_response(request, 400, FILE_TOO_LARGE, "file too large")
+    if not store.charge_quota(size):
+        store.counters.daily_limit_answers += 1
+        return error_response(request, 400, UPLOAD_DAILY_LIMIT,
+                              "daily upload quota exceeded")
+    store.counters.prepares += 1
+    hashes = FileHashes(size=size, md5=md5, sha1=sha1, md5_10m=md5_10m)
+    return json_response(store.open_upload(
+        sim.ids, request.header("Host"), scope=scope, target=target, file_type=file_type,
+        file_name=name, hashes=hashes))
 
 
 def _presigned_put(sim: Platform, request: SimRequest, params: dict[str, str],
@@ -180,7 +164,7 @@ def _presigned_put(sim: Platform, request: SimRequest, params: dict[str, str],
     data = request.body
     if len(data) != part.length:
         counters.parts_refused += 1
-        return _bad(request, f"part {number} must be {part.length} bytes, got {len(data)}")
+        return bad_params(request, f"part {number} must be {part.length} bytes, got {len(data)}")
     if not store.config.verify:
         part.md5 = ""
         counters.parts_put += 1
@@ -200,56 +184,51 @@ def _upload_for(store: UploadStore, request: SimRequest, scope: str, target: str
                 upload_id: object) -> OpenUpload | SimResponse:
     upload = store.find(upload_id)
     if upload is None or upload.scope != scope or upload.target != target:
-        return _bad(request, "unknown upload_id")
+        return bad_params(request, "unknown upload_id")
     return upload
 
 
-def _part_finish(scope: str, param: str) -> Handler:
-    def handler(sim: Platform, request: SimRequest, params: dict[str, str],
-                now: float) -> SimResponse:
-        store = sim_uploads(sim)
-        body = _json(request)
-        if isinstance(body, SimResponse):
-            return body
-        if sim.faults.upload_busy > 0:  # rest.md §4.17: retry until retry_timeout
-            sim.faults.upload_busy -= 1
-            sim.counters.faults_fired += 1
-            store.counters.busy_answers += 1
-            return error_response(request, 400, UPLOAD_CHANNEL_BUSY,
-                                  "upload channel busy, retry")
-        upload = _upload_for(store, request, scope, params[param], body.get("upload_id"))
-        if isinstance(upload, SimResponse):
-            return upload
-        number, size = _int(body.get("part_index")), _int(body.get("block_size"))
-        part = upload.parts.get(number) if number is not None else None
-        if part is None or size is None or not isinstance(body.get("md5"), str):
-            return _bad(request, "part_index, block_size and md5 are required")
-        if part.md5 is None:
-            return _bad(request, f"part {number} was not uploaded")
-        checked = store.config.verify
-        if size != part.length or (checked and body["md5"] != part.md5):  # §4.11, §4.16
-            store.counters.part_mismatches += 1
-            return _bad(request, f"part {number}: block_size or md5 does not match the "
-                                 "stored bytes")
-        part.finished = True
-        store.counters.parts_finished += 1
-        return json_response({})
-    return handler
+def _part_finish(sim: Platform, request: SimRequest, *, scope: str, target: str,
+                 body: dict[str, Any], now: float) -> SimResponse:
+    store = sim_uploads(sim)
+    if sim.faults.upload_busy > 0:  # rest.md §4.17: retry until retry_timeout
+        sim.faults.upload_busy -= 1
+        sim.counters.faults_fired += 1
+        store.counters.busy_answers += 1
+        return error_response(request, 400, UPLOAD_CHANNEL_BUSY,
+                              "upload channel busy, retry")
+    upload = _upload_for(store, request, scope, target, body.get("upload_id"))
+    if isinstance(upload, SimResponse):
+        return upload
+    number, size = _int(body.get("part_index")), _int(body.get("block_size"))
+    part = upload.parts.get(number) if number is not None else None
+    if part is None or size is None or not isinstance(body.get("md5"), str):
+        return bad_params(request, "part_index, block_size and md5 are required")
+    if part.md5 is None:
+        return bad_params(request, f"part {number} was not uploaded")
+    checked = store.config.verify
+    if size != part.length or (checked and body["md5"] != part.md5):  # §4.11, §4.16
+        store.counters.part_mismatches += 1
+        return bad_params(request, f"part {number}: block_size or md5 does not match the "
+                             "stored bytes")
+    part.finished = True
+    store.counters.parts_finished += 1
+    return json_response({})
 
 
 def _complete(sim: Platform, request: SimRequest, *, scope: str, target: str,
               body: dict[str, Any], now: float) -> SimResponse:
     store = sim_uploads(sim)
     upload_id = body.get("upload_id")
-    answer = store.answer_for(upload_id)
-    if answer is not None:  # a retried completion gets the same file (rest.md §4.23)
-        return json_response(answer)
+    earlier = store.answer_for(upload_id)
+    if earlier is not None:  # a retried completion gets the same file (rest.md §4.23)
+        return json_response(earlier)
     upload = _upload_for(store, request, scope, target, upload_id)
     if isinstance(upload, SimResponse):
         return upload
     waiting = [n for n, part in upload.parts.items() if not part.finished]
     if waiting:
-        return _bad(request, f"{len(waiting)} part(s) not finished, first {waiting[0]}")
+        return bad_params(request, f"{len(waiting)} part(s) not finished, first {waiting[0]}")
     problem = store.close(upload)
     record = StoredMedia(method="chunked", scope=scope, target=target,
                          file_type=upload.file_type, file_info=None,
@@ -258,15 +237,12 @@ def _complete(sim: Platform, request: SimRequest, *, scope: str, target: str,
     if problem:
         store.counters.hash_mismatches += 1
         store.stored.append(replace(record, problem=problem))
-        return _bad(request, problem)
+        return bad_params(request, problem)
     store.counters.files_verified += store.config.verify
-    answer = _media_answer(sim, store)
-    if body.get("srv_send_msg") is True:
-        sent = _send_media(sim, request, scope=scope, target=target,
-                           file_info=answer["file_info"], now=now)
-        if isinstance(sent, SimResponse):
-            return sent
-        answer["id"] = sent
+    answer = _media_answer(sim, request, store, scope=scope, target=target, body=body,
+                           now=now)
+    if isinstance(answer, SimResponse):
+        return answer
     store.remember_answer(upload.upload_id, answer)
     store.stored.append(replace(
         record, file_info=answer["file_info"], file_uuid=answer["file_uuid"],
@@ -275,54 +251,45 @@ def _complete(sim: Platform, request: SimRequest, *, scope: str, target: str,
     return json_response(answer)
 
 
-def _files(scope: str, param: str) -> Handler:
-    def handler(sim: Platform, request: SimRequest, params: dict[str, str],
-                now: float) -> SimResponse:
-        store = sim_uploads(sim)
-        body = _json(request)
-        if isinstance(body, SimResponse):
-            return body
-        target = params[param]
-        if body.get("upload_id") is not None:  # rest.md §4.22: chunked completion
-            return _complete(sim, request, scope=scope, target=target, body=body, now=now)
-        file_type = _file_type(body)
-        url, data = body.get("url"), body.get("file_data")
-        if file_type is None or (not url) == (not data):
-            return _bad(request, "file_type and exactly one of url and file_data are required")
-        record = StoredMedia(method="url", scope=scope, target=target, file_type=file_type,
-                             file_info=None, file_name=_opt_str(body.get("file_name")))
-        if url:
-            if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https"):
-                return _bad(request, "url must be a public http(s) URL")
-            if (urlsplit(url).hostname or "").endswith(".invalid"):
-                return error_response(request, 400, MEDIA_FETCH_FAILED,
-                                      "the platform could not fetch the media")
-            record = replace(record, url=url)
-        else:
-            try:
-                raw = base64.b64decode(data, validate=True) if isinstance(data, str) else b""
-            except (binascii.Error, ValueError):
-                raw = b""
-            if not raw:
-                return _bad(request, "file_data must be non-empty base64")
-            if len(raw) > MAX_FILE_SIZE:  # pragma: no cover - the body limit comes first
-                return error_response(request, 400, FILE_TOO_LARGE, "file too large")
-            hashes = hash_bytes(raw)
-            record = replace(record, method="file_data", size=len(raw), hashes=hashes,
-                              verified=True)
-        answer = _media_answer(sim, store)
-        if body.get("srv_send_msg") is True:
-            sent = _send_media(sim, request, scope=scope, target=target,
-                               file_info=answer["file_info"], now=now)
-            if isinstance(sent, SimResponse):
-                return sent
-            answer["id"] = sent
-        store.counters.single_uploads += 1
-        store.stored.append(replace(record, file_info=answer["file_info"],
-                                     file_uuid=answer["file_uuid"],
-                                     message_id=answer.get("id")))
-        return json_response(answer)
-    return handler
+def _files(sim: Platform, request: SimRequest, *, scope: str, target: str,
+           body: dict[str, Any], now: float) -> SimResponse:
+    store = sim_uploads(sim)
+    if body.get("upload_id") is not None:  # rest.md §4.22: chunked completion
+        return _complete(sim, request, scope=scope, target=target, body=body, now=now)
+    file_type = _file_type(body)
+    url, data = body.get("url"), body.get("file_data")
+    if file_type is None or (not url) == (not data):
+        return bad_params(request, "file_type and exactly one of url and file_data are required")
+    record = StoredMedia(method="url", scope=scope, target=target, file_type=file_type,
+                         file_info=None, file_name=_opt_str(body.get("file_name")))
+    if url:
+        if not isinstance(url, str) or urlsplit(url).scheme not in ("http", "https"):
+            return bad_params(request, "url must be a public http(s) URL")
+        if (urlsplit(url).hostname or "").endswith(".invalid"):
+            return error_response(request, 400, MEDIA_FETCH_FAILED,
+                                  "the platform could not fetch the media")
+        record = replace(record, url=url)
+    else:
+        try:
+            raw = base64.b64decode(data, validate=True) if isinstance(data, str) else b""
+        except (binascii.Error, ValueError):
+            raw = b""
+        if not raw:
+            return bad_params(request, "file_data must be non-empty base64")
+        if len(raw) > MAX_FILE_SIZE:  # pragma: no cover - the body limit comes first
+            return error_response(request, 400, FILE_TOO_LARGE, "file too large")
+        hashes = hash_bytes(raw)
+        record = replace(record, method="file_data", size=len(raw), hashes=hashes,
+                          verified=True)
+    answer = _media_answer(sim, request, store, scope=scope, target=target, body=body,
+                           now=now)
+    if isinstance(answer, SimResponse):
+        return answer
+    store.counters.single_uploads += 1
+    store.stored.append(replace(record, file_info=answer["file_info"],
+                                 file_uuid=answer["file_uuid"],
+                                 message_id=answer.get("id")))
+    return json_response(answer)
 
 
 def _opt_str(value: object) -> str | None:
@@ -334,10 +301,10 @@ _SCOPES: Final = (("c2c", "/v2/users/{openid}", "openid"),
 
 UPLOAD_ROUTES: Final = (
     *(route for scope, base, param in _SCOPES for route in (
-        Route("POST", base + "/upload_prepare", _prepare(scope, param)),
-        Route("POST", base + "/upload_part_finish", _part_finish(scope, param)),
-        Route("POST", base + "/files", _files(scope, param), max_body=FILES_MAX_BODY,
-              record_body=FILES_RECORD_BODY),
+        Route("POST", base + "/upload_prepare", chat_json(scope, param, _prepare)),
+        Route("POST", base + "/upload_part_finish", chat_json(scope, param, _part_finish)),
+        Route("POST", base + "/files", chat_json(scope, param, _files),
+              max_body=FILES_MAX_BODY, record_body=FILES_RECORD_BODY),
     )),
     Route("PUT", "/presigned/{upload_id}/{index}", _presigned_put, auth=False,
           max_body=PRESIGNED_MAX_BODY, record_body=0),

@@ -16,6 +16,7 @@ from ._decision import (
     WebhookPolicy,
     WebhookRejection,
     WebhookValidation,
+    answered_event,
     handle_webhook_request,
 )
 from ._receiver import WebhookReceiver, WebhookReceiverState
@@ -34,5 +35,6 @@ __all__ = [
     "WebhookReceiverState",
     "WebhookRejection",
     "WebhookValidation",
+    "answered_event",
     "handle_webhook_request",
 ]

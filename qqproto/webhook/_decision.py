@@ -10,6 +10,9 @@ of four values back:
 * :class:`WebhookDelivery` — a verified op 0 :class:`~qqproto.events.Dispatch`; the
   application handles it, then sends ``delivery.acknowledge(ok)`` (op 12, §9.5).
 
+The first three are answered at once; :func:`answered_event` is the event a server
+reports for them (the same from :class:`~qqproto.webhook.WebhookReceiver` and the ASGI app).
+
 :class:`~qqproto.webhook.WebhookReceiver` runs the same function behind its own
 HTTP/1.1 parser, so both paths accept and refuse exactly the same requests.
 
@@ -33,7 +36,7 @@ from typing import Any, Final
 from .. import _jsoncodec
 from .._http import HttpResponse
 from ..errors import LocalProtocolError
-from ..events import Dispatch
+from ..events import Dispatch, HeartbeatAnswered, RequestRejected, ValidationAnswered
 from ._signing import WebhookKey, parse_signature_hex
 
 __all__ = [
@@ -48,6 +51,7 @@ __all__ = [
     "WebhookRejection",
     "WebhookValidation",
     "ack_response",
+    "answered_event",
     "handle_webhook_request",
 ]
 
@@ -223,6 +227,18 @@ class WebhookDelivery(WebhookDecision):
         return ack_response(ok)
 
 
+def answered_event(request: int,
+                   decision: WebhookRejection | WebhookValidation | WebhookHeartbeat
+                   ) -> RequestRejected | ValidationAnswered | HeartbeatAnswered:
+    """The event that reports ``decision``, a verdict answered at once, as the answer to
+    request number ``request`` on its connection."""
+    if isinstance(decision, WebhookRejection):
+        return RequestRejected(request=request, status=decision.status, reason=decision.reason)
+    if isinstance(decision, WebhookValidation):
+        return ValidationAnswered(request=request, plain_token=decision.plain_token)
+    return HeartbeatAnswered(request=request, seq=decision.seq)
+
+
 def ack_response(ok: bool) -> HttpResponse:
     """HTTP 200 with ``{"op":12,"d":0}`` (ok) or ``{"op":12,"d":1}`` (retry), §9.5."""
     return HttpResponse(status=200, headers=_JSON,
@@ -353,7 +369,7 @@ def handle_webhook_request(
     unix_now: float,
     replay_cache: ReplayCache | None,
     policy: WebhookPolicy = DEFAULT_POLICY,
-) -> WebhookDecision:
+) -> WebhookRejection | WebhookValidation | WebhookHeartbeat | WebhookDelivery:
     """Decide what to answer to one webhook request (see the module docstring).
 
     ``path`` is the request target (a query string is ignored); pass ``None`` when the
@@ -414,7 +430,8 @@ def handle_webhook_request(
 
 
 def _dispatch(payload: dict[str, Any], *, signature: str, stamp: int, unix_now: float,
-              policy: WebhookPolicy, replay_cache: ReplayCache | None) -> WebhookDecision:
+              policy: WebhookPolicy, replay_cache: ReplayCache | None
+              ) -> WebhookRejection | WebhookDelivery:
     event_type, seq, event_id = payload.get("t"), payload.get("s"), payload.get("id")
     if not isinstance(event_type, str) or not event_type:
         return _reject(400, REASON_DISPATCH)

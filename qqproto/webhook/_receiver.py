@@ -44,7 +44,6 @@ from ..errors import LocalProtocolError, RemoteProtocolError
 from ..events import (
     Delivery,
     Event,
-    HeartbeatAnswered,
     RequestRejected,
     ValidationAnswered,
     WebhookConnectionClosed,
@@ -54,10 +53,8 @@ from ._decision import (
     DEFAULT_POLICY,
     ReplayCache,
     WebhookDelivery,
-    WebhookHeartbeat,
     WebhookPolicy,
-    WebhookRejection,
-    WebhookValidation,
+    answered_event,
     handle_webhook_request,
 )
 from ._signing import WebhookKey
@@ -442,27 +439,22 @@ class WebhookReceiver:
             self._events.append(WebhookDispatch(dispatch=decision.dispatch,
                                                 delivery=Delivery(request=number)))
         else:
-            assert isinstance(decision, WebhookRejection | WebhookValidation | WebhookHeartbeat)
             slot.data = _render(decision.response, close=slot.close, head=slot.head)
-            self._events.append(self._answered_event(number, decision))
+            event = answered_event(number, decision)
+            self._log_answered(event)
+            self._events.append(event)
         self._slots.append(slot)
         if slot.close:
             self._closed_reason = "the client asked to close the connection"
             self._fsm.fire(_Input.STOP_READING)
         self._flush()
 
-    def _answered_event(
-        self, number: int, decision: WebhookRejection | WebhookValidation | WebhookHeartbeat,
-    ) -> Event:
-        if isinstance(decision, WebhookRejection):
-            self._log.info("request %d rejected: %d %s", number, decision.status,
-                           decision.reason)
-            return RequestRejected(request=number, status=decision.status,
-                                   reason=decision.reason)
-        if isinstance(decision, WebhookValidation):
-            self._log.info("request %d: callback URL validation answered", number)
-            return ValidationAnswered(request=number, plain_token=decision.plain_token)
-        return HeartbeatAnswered(request=number, seq=decision.seq)
+    def _log_answered(self, event: Event) -> None:
+        if isinstance(event, RequestRejected):
+            self._log.info("request %d rejected: %d %s", event.request, event.status,
+                           event.reason)
+        elif isinstance(event, ValidationAnswered):
+            self._log.info("request %d: callback URL validation answered", event.request)
 
     # ------------------------------------------------------------------ endings
 

@@ -22,6 +22,8 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 
+import httpx
+
 from qqproto import Settings
 from qqproto.events import Event, SessionStopped
 from qqproto.gateway import (
@@ -35,12 +37,12 @@ from qqproto.gateway import (
 )
 from qqproto.rest import HttpResponse
 
-from ._api import BotApi, seq_of
+from ._api import AsyncBotApi, BotApi, seq_of
 from ._handlers import Handler
-from ._httpx import verified_ssl_context
+from ._httpx import async_http_client, verified_ssl_context
 from ._store import FileSessionStore
 
-__all__ = ["SIGNALS", "BotCore", "main_thread_signals", "make_session"]
+__all__ = ["SIGNALS", "AsyncBotCore", "BotCore", "main_thread_signals", "make_session"]
 
 #: What ``run()`` turns into a clean close when it runs on the main thread.
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
@@ -220,4 +222,25 @@ class BotCore(BotApi):
         raise NotImplementedError
 
     def _run_handler(self, handler: Handler, argument: Event) -> None:
+        raise NotImplementedError
+
+
+class AsyncBotCore(AsyncBotApi, BotCore):
+    """A gateway bot on an event loop (asyncio or trio): :class:`BotCore`, the async
+    application API and an ``httpx.AsyncClient``.  The driver sets up its own state in
+    ``_init_runtime`` (called last by ``__init__``).
+
+    Parameters as for :class:`qqproto_transports.asyncio.Bot`.
+    """
+
+    def __init__(self, settings: Settings, *,
+                 session_file: str | os.PathLike[str] | None = None,
+                 env: Mapping[str, str] | None = None,
+                 ssl_context: ssl.SSLContext | None = None) -> None:
+        super().__init__(settings, session_file=session_file, env=env,
+                         ssl_context=ssl_context)
+        self.http: httpx.AsyncClient = async_http_client(settings, self._env, ssl_context)
+        self._init_runtime()
+
+    def _init_runtime(self) -> None:
         raise NotImplementedError

@@ -107,12 +107,19 @@ HTTP_LIMITS = httpx.Limits(max_connections=20, max_keepalive_connections=4,
                            keepalive_expiry=15.0)
 
 
+def _router(settings: Settings, env: Mapping[str, str], ssl_context: ssl.SSLContext | None,
+            transport: Callable[..., Any]) -> ProxyRouter:
+    """Verified TLS, proxies by URL (never from httpx's own reading of the environment),
+    a bounded pool: what every transport the router makes is built with."""
+    ctx = verified_ssl_context(ssl_context)
+    return ProxyRouter(env, settings.proxy, lambda proxy: transport(
+        verify=ctx, proxy=proxy, limits=HTTP_LIMITS, trust_env=False))
+
+
 def async_http_client(settings: Settings, env: Mapping[str, str],
                       ssl_context: ssl.SSLContext | None = None) -> httpx.AsyncClient:
     """The client of an asyncio or trio bot: verified TLS, proxies by URL, bounded pool."""
-    ctx = verified_ssl_context(ssl_context)
-    router = ProxyRouter(env, settings.proxy, lambda proxy: httpx.AsyncHTTPTransport(
-        verify=ctx, proxy=proxy, limits=HTTP_LIMITS, trust_env=False))
+    router = _router(settings, env, ssl_context, httpx.AsyncHTTPTransport)
     return httpx.AsyncClient(transport=AsyncRoutingTransport(router), trust_env=False,
                              timeout=30.0)
 
@@ -120,9 +127,7 @@ def async_http_client(settings: Settings, env: Mapping[str, str],
 def sync_http_client(settings: Settings, env: Mapping[str, str],
                      ssl_context: ssl.SSLContext | None = None) -> httpx.Client:
     """The blocking twin of :func:`async_http_client`."""
-    ctx = verified_ssl_context(ssl_context)
-    router = ProxyRouter(env, settings.proxy, lambda proxy: httpx.HTTPTransport(
-        verify=ctx, proxy=proxy, limits=HTTP_LIMITS, trust_env=False))
+    router = _router(settings, env, ssl_context, httpx.HTTPTransport)
     return httpx.Client(transport=SyncRoutingTransport(router), trust_env=False, timeout=30.0)
 
 

@@ -36,14 +36,13 @@ from qqproto.upload import MAX_CONCURRENCY, FileHashes, ReadPart, UploadMethod, 
 from ._httpx import run_call_async, to_http_response
 from ._upload_sync import (
     HASH_CHUNK,
+    FileJob,
     PartReader,
     Progress,
     answer,
     body_chunks,
     feed_events,
     hash_file,
-    inline_done,
-    resolve_method,
     streamed_args,
     take_token,
 )
@@ -179,24 +178,18 @@ async def upload_file_async(
     the rule); ``progress`` gets :class:`UploadProgress` events (hashing, then parts)."""
     reader = await anyio.to_thread.run_sync(PartReader, path)
     try:
-        name = file_name or reader.path.name
-        size = reader.size
-        chosen = resolve_method(size, method, name)
-        file_type = FileType(file_type)
-        if chosen is UploadMethod.INLINE:
-            data = await anyio.to_thread.run_sync(reader.read, 0, size)
-            call = rest.upload_media(scope, target_id, file_type, file_data=data,
-                                     file_name=name if file_type is FileType.FILE else None)
-            media: UploadedMedia = await run_call_async(call, client, clock)
-            inline_done(size, progress)
+        job = FileJob.plan(rest, reader, scope=scope, target_id=target_id,
+                           file_type=file_type, file_name=file_name, method=method,
+                           max_parts_in_flight=max_parts_in_flight)
+        if job.method is UploadMethod.INLINE:
+            data = await anyio.to_thread.run_sync(reader.read, 0, job.size)
+            media: UploadedMedia = await run_call_async(job.inline_call(data), client, clock)
+            job.inline_done(progress)
             return media
         async with anyio.create_task_group() as tg:
             tg.start_soon(prefetch_token_async, rest, client, clock)
-            hashes = await hash_file_async(reader, size, progress)
-        session = UploadSession.for_client(rest, scope, target_id, file_type, file_name=name,
-                                      file_size=size, hashes=hashes,
-                                      max_parts_in_flight=max_parts_in_flight)
-        return await run_upload_async(session, client, reader, progress=progress,
+            hashes = await hash_file_async(reader, job.size, progress)
+        return await run_upload_async(job.session(hashes), client, reader, progress=progress,
                                       clock=clock)
     finally:
         reader.close()

@@ -22,6 +22,7 @@ import threading
 import time
 from collections.abc import Callable, Generator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
@@ -31,7 +32,7 @@ from qqproto import ChatScope, FileType, UploadedMedia
 from qqproto.errors import ApiError, UploadSourceError
 from qqproto.events import UploadPhase, UploadProgress
 from qqproto.gateway import Command, SendHttpRequest
-from qqproto.rest import HttpRequest, HttpResponse, RestClient
+from qqproto.rest import HttpRequest, HttpResponse, RestCall, RestClient
 from qqproto.upload import (
     MAX_CONCURRENCY,
     MD5_10M_PREFIX,
@@ -327,10 +328,47 @@ def prefetch_token_sync(rest: RestClient, client: httpx.Client,
         take_token(rest, perform_sync(client, rest.token_state.request()), clock())
 
 
-def inline_done(size: int, progress: Progress | None) -> None:
-    if progress is not None:
-        progress(UploadProgress(phase=UploadPhase.UPLOADING, bytes_done=size,
-                                bytes_total=size, parts_done=1, parts_total=1))
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FileJob:
+    """One file's upload as :func:`upload_file_sync` and ``upload_file_async`` plan it
+    once the file is open: where it goes, its name, size and type, and the method."""
+
+    rest: RestClient
+    scope: ChatScope | str
+    target_id: str
+    name: str
+    size: int
+    file_type: FileType
+    method: UploadMethod
+    max_parts_in_flight: int
+
+    @classmethod
+    def plan(cls, rest: RestClient, reader: PartReader, *, scope: ChatScope | str,
+             target_id: str, file_type: FileType, file_name: str | None,
+             method: UploadMethod | None, max_parts_in_flight: int) -> FileJob:
+        name = file_name or reader.path.name
+        chosen = resolve_method(reader.size, method, name)
+        return cls(rest=rest, scope=scope, target_id=target_id, name=name, size=reader.size,
+                   file_type=FileType(file_type), method=chosen,
+                   max_parts_in_flight=max_parts_in_flight)
+
+    def inline_call(self, data: bytes) -> RestCall[UploadedMedia]:
+        """The single call that carries the whole file as ``file_data``."""
+        return self.rest.upload_media(
+            self.scope, self.target_id, self.file_type, file_data=data,
+            file_name=self.name if self.file_type is FileType.FILE else None)
+
+    def inline_done(self, progress: Progress | None) -> None:
+        """Report the inline call's success as the one part of the upload."""
+        if progress is not None:
+            progress(UploadProgress(phase=UploadPhase.UPLOADING, bytes_done=self.size,
+                                    bytes_total=self.size, parts_done=1, parts_total=1))
+
+    def session(self, hashes: FileHashes) -> UploadSession:
+        """The chunked upload of the hashed file."""
+        return UploadSession.for_client(
+            self.rest, self.scope, self.target_id, self.file_type, file_name=self.name,
+            file_size=self.size, hashes=hashes, max_parts_in_flight=self.max_parts_in_flight)
 
 
 def upload_file_sync(rest: RestClient, client: httpx.Client, path: str | os.PathLike[str],
@@ -345,24 +383,19 @@ def upload_file_sync(rest: RestClient, client: httpx.Client, path: str | os.Path
     the rule); ``progress`` gets :class:`UploadProgress` events (hashing, then parts)."""
     reader = PartReader(path)
     try:
-        name = file_name or reader.path.name
-        size = reader.size
-        chosen = resolve_method(size, method, name)
-        file_type = FileType(file_type)
-        if chosen is UploadMethod.INLINE:
-            data = reader.read(0, size)
-            call = rest.upload_media(scope, target_id, file_type, file_data=data,
-                                     file_name=name if file_type is FileType.FILE else None)
-            media: UploadedMedia = run_call_sync(call, client, clock)
-            inline_done(size, progress)
+        job = FileJob.plan(rest, reader, scope=scope, target_id=target_id,
+                           file_type=file_type, file_name=file_name, method=method,
+                           max_parts_in_flight=max_parts_in_flight)
+        if job.method is UploadMethod.INLINE:
+            media: UploadedMedia = run_call_sync(job.inline_call(reader.read(0, job.size)),
+                                                 client, clock)
+            job.inline_done(progress)
             return media
         with ThreadPoolExecutor(1, thread_name_prefix="qqproto-token") as side:
             token = side.submit(prefetch_token_sync, rest, client, clock)
-            hashes = hash_file(reader, size, progress)
+            hashes = hash_file(reader, job.size, progress)
             token.result()
-        session = UploadSession.for_client(rest, scope, target_id, file_type, file_name=name,
-                                      file_size=size, hashes=hashes,
-                                      max_parts_in_flight=max_parts_in_flight)
-        return run_upload_sync(session, client, reader, progress=progress, clock=clock)
+        return run_upload_sync(job.session(hashes), client, reader, progress=progress,
+                               clock=clock)
     finally:
         reader.close()

@@ -39,10 +39,8 @@ from qqproto.events import (
     Delivery,
     Dispatch,
     Event,
-    HeartbeatAnswered,
     RequestRejected,
     SessionStopped,
-    ValidationAnswered,
     WebhookConnectionClosed,
     WebhookDispatch,
     WebhookServing,
@@ -53,13 +51,13 @@ from qqproto.rest import TokenState
 from qqproto.webhook import (
     DEFAULT_WEBHOOK_PATH,
     ReplayCache,
-    WebhookDecision,
     WebhookHeartbeat,
     WebhookKey,
     WebhookPolicy,
     WebhookReceiver,
     WebhookRejection,
     WebhookValidation,
+    answered_event,
 )
 
 from ._api import BotApi, Plan
@@ -157,15 +155,13 @@ class LockedReplayCache(ReplayCache):
             self.inner.forget(key)
 
 
-def decision_event(request: int, decision: WebhookDecision) -> Event:
+def decision_event(request: int,
+                   decision: WebhookRejection | WebhookValidation | WebhookHeartbeat) -> Event:
     """The receiver's event for a verdict the ASGI path answered by itself."""
-    if isinstance(decision, WebhookRejection):
-        _log.info("request %d rejected: %d %s", request, decision.status, decision.reason)
-        return RequestRejected(request=request, status=decision.status, reason=decision.reason)
-    if isinstance(decision, WebhookValidation):
-        return ValidationAnswered(request=request, plain_token=decision.plain_token)
-    assert isinstance(decision, WebhookHeartbeat)
-    return HeartbeatAnswered(request=request, seq=decision.seq)
+    event = answered_event(request, decision)
+    if isinstance(event, RequestRejected):
+        _log.info("request %d rejected: %d %s", request, event.status, event.reason)
+    return event
 
 
 class WebhookCore:

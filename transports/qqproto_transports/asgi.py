@@ -41,10 +41,7 @@ from qqproto.webhook import (
     DEFAULT_WEBHOOK_PATH,
     ReplayCache,
     WebhookDelivery,
-    WebhookHeartbeat,
     WebhookPolicy,
-    WebhookRejection,
-    WebhookValidation,
     handle_webhook_request,
 )
 
@@ -177,7 +174,6 @@ class WebhookApp(AsyncBotApi):
         if isinstance(decision, WebhookDelivery):
             response = await self._deliver(decision)
         else:
-            assert isinstance(decision, WebhookRejection | WebhookValidation | WebhookHeartbeat)
             response = decision.response
             core.observe(decision_event(number, decision))
         headers = [(name.lower().encode("latin-1"), value.encode("latin-1"))

@@ -22,10 +22,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
-import ssl
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
+from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
 
 import httpx
@@ -36,7 +34,7 @@ from qqproto.events import Delivery, Event
 from qqproto.gateway import OpenConnection, SendHttpRequest, StartTls, Stop
 
 from ._api import AsyncBotApi
-from ._bot import SIGNALS, BotCore, main_thread_signals
+from ._bot import SIGNALS, AsyncBotCore, main_thread_signals
 from ._handlers import Handler, call_handler_async, settle, start_handler
 from ._httpx import async_http_client, send_async
 from ._webhook_core import Ticket, WebhookBotBase
@@ -84,7 +82,7 @@ class _Socket(asyncio.Protocol):
         self.bot._feed(self.conn_id, b"")
 
 
-class Bot(AsyncBotApi, BotCore):
+class Bot(AsyncBotCore):
     """A QQ bot on the gateway, on asyncio: ``asyncio.run(bot.run())``; ``bot.close()``.
 
     ``session_file`` keeps the session between runs (a restart resumes), ``env`` is where
@@ -92,13 +90,7 @@ class Bot(AsyncBotApi, BotCore):
     private CA (TLS is always verified).
     """
 
-    def __init__(self, settings: Settings, *,
-                 session_file: str | os.PathLike[str] | None = None,
-                 env: Mapping[str, str] | None = None,
-                 ssl_context: ssl.SSLContext | None = None) -> None:
-        super().__init__(settings, session_file=session_file, env=env,
-                         ssl_context=ssl_context)
-        self.http: httpx.AsyncClient = async_http_client(settings, self._env, ssl_context)
+    def _init_runtime(self) -> None:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._socket: _Socket | None = None
         self._current_id = 0

@@ -16,10 +16,8 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
-import os
-import ssl
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -32,7 +30,7 @@ from qqproto.gateway import OpenConnection, SendHttpRequest, StartTls, Stop
 from qqproto.webhook import WebhookReceiverState
 
 from ._api import AsyncBotApi
-from ._bot import SIGNALS, BotCore, main_thread_signals
+from ._bot import SIGNALS, AsyncBotCore, main_thread_signals
 from ._handlers import Handler, call_handler_async, settle, start_handler
 from ._httpx import async_http_client, send_async
 from ._webhook_core import Ticket, WebhookBotBase
@@ -61,19 +59,13 @@ class _Conn:
         self.flushed = trio.Event()
 
 
-class Bot(AsyncBotApi, BotCore):
+class Bot(AsyncBotCore):
     """A QQ bot on the gateway, on trio: ``trio.run(bot.run)``; ``bot.close()``.
 
     Parameters as for :class:`qqproto_transports.asyncio.Bot`.
     """
 
-    def __init__(self, settings: Settings, *,
-                 session_file: str | os.PathLike[str] | None = None,
-                 env: Mapping[str, str] | None = None,
-                 ssl_context: ssl.SSLContext | None = None) -> None:
-        super().__init__(settings, session_file=session_file, env=env,
-                         ssl_context=ssl_context)
-        self.http: httpx.AsyncClient = async_http_client(settings, self._env, ssl_context)
+    def _init_runtime(self) -> None:
         self._nursery: trio.Nursery | None = None
         self._io_scope = trio.CancelScope(shield=True)
         self._timer_scope = trio.CancelScope()

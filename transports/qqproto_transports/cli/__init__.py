@@ -26,8 +26,8 @@ from ._common import (
     TRANSPORTS,
     CliError,
     describe,
-    dispatch_line,
     exit_for,
+    print_dispatch,
     settings_from,
 )
 from ._rest import add_rest_parsers
@@ -52,11 +52,7 @@ def cmd_listen(args: argparse.Namespace, env: Mapping[str, str], out: TextIO,
             return None
         if budget[0] is not None and budget[0] <= 0:
             return Reaction(stop=True, processed=False)  # past the limit: not printed
-        if args.jsonl:
-            out.buffer.write(dispatch_line(event) + b"\n")
-            out.flush()
-        else:
-            print(describe(event), file=out, flush=True)
+        print_dispatch(event, out, jsonl=args.jsonl)
         counted = not isinstance(event, Ready | Resumed)
         if counted and budget[0] is not None:
             budget[0] -= 1

@@ -8,7 +8,7 @@ import importlib
 import json
 from collections.abc import Mapping
 from types import ModuleType
-from typing import Any, Final
+from typing import Any, Final, TextIO
 
 from qqproto import Intents, Settings
 from qqproto.events import Dispatch, Event, Ready, Resumed, SessionStopped
@@ -24,6 +24,7 @@ __all__ = [
     "dispatch_line",
     "driver",
     "exit_for",
+    "print_dispatch",
     "settings_from",
 ]
 
@@ -76,6 +77,16 @@ def dispatch_line(event: Dispatch) -> bytes:
     return json.dumps({"type": event.type, "seq": event.seq, "id": event.id,
                        "data": event.data}, ensure_ascii=False,
                       separators=(",", ":")).encode("utf-8")
+
+
+def print_dispatch(event: Dispatch, out: TextIO, *, jsonl: bool) -> None:
+    """Print one dispatch to ``out``, flushed: a JSON line (``--jsonl``) or a line of
+    text."""
+    if jsonl:
+        out.buffer.write(dispatch_line(event) + b"\n")
+        out.flush()
+    else:
+        print(describe(event), file=out, flush=True)
 
 
 def describe(event: Event) -> str | None:

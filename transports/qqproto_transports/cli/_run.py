@@ -13,7 +13,7 @@ from __future__ import annotations
 import signal
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -56,6 +56,18 @@ def _settle(bot: Any, event: Event, reaction: Reaction | None) -> None:
         bot.mark_processed(event)
 
 
+async def _consume(bot: Any, events: AsyncIterator[Event], handle: Handler,
+                   clock: Callable[[], float]) -> None:
+    """Hand each event to ``handle`` in order; send its reply, mark it, stop when asked."""
+    async for event in events:
+        reaction = handle(event, clock())
+        if reaction is not None and reaction.reply is not None:
+            await bot.reply(*reaction.reply)
+        _settle(bot, event, reaction)
+        if reaction and reaction.stop:
+            bot.close()
+
+
 def _run_asyncio(module: ModuleType, make_bot: MakeBot) -> Stop:
     import asyncio
 
@@ -64,13 +76,7 @@ def _run_asyncio(module: ModuleType, make_bot: MakeBot) -> Stop:
         loop = asyncio.get_running_loop()
         events = bot.events()
         runner = asyncio.create_task(bot.run())  # on this thread: it handles the signals
-        async for event in events:
-            reaction = handle(event, loop.time())
-            if reaction is not None and reaction.reply is not None:
-                await bot.reply(*reaction.reply)
-            _settle(bot, event, reaction)
-            if reaction and reaction.stop:
-                bot.close()
+        await _consume(bot, events, handle, loop.time)
         result: Stop = await runner
         return result
 
@@ -93,13 +99,7 @@ def _run_trio(module: ModuleType, make_bot: MakeBot) -> Stop:
         async with trio.open_nursery() as nursery:
             events = bot.events()
             nursery.start_soon(run)
-            async for event in events:
-                reaction = handle(event, trio.current_time())
-                if reaction is not None and reaction.reply is not None:
-                    await bot.reply(*reaction.reply)
-                _settle(bot, event, reaction)
-                if reaction and reaction.stop:
-                    bot.close()
+            await _consume(bot, events, handle, trio.current_time)
             while not outcome:
                 await trio.sleep(0.01)
         if isinstance(outcome[0], OSError):

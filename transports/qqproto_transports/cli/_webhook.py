@@ -34,8 +34,7 @@ from ._common import (
     EXIT_OK,
     TRANSPORTS,
     CliError,
-    describe,
-    dispatch_line,
+    print_dispatch,
     settings_from,
 )
 from ._run import Reaction, run_events
@@ -79,11 +78,7 @@ class _Printer:
                 return IGNORE
             if self.left is not None and self.left <= 0:
                 return FAIL  # past the limit: not printed, the platform redelivers it
-            if self.args.jsonl:
-                self.out.buffer.write(dispatch_line(event) + b"\n")
-                self.out.flush()
-            else:
-                print(describe(event), file=self.out, flush=True)
+            print_dispatch(event, self.out, jsonl=self.args.jsonl)
             if self.left is not None:
                 self.left -= 1
             return MARK
