@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from docutils import nodes
     from sphinx.application import Sphinx
 
 DOCS = Path(__file__).resolve().parent
@@ -158,6 +159,60 @@ def _reread_pages(app: Sphinx, env: object, added: set[str], changed: set[str],
 # in the core writes the token prefix that way.  Until they are rewritten, show the
 # prefix as ``QQBot`` plus a space, in words.
 
+# -- reST that leaks into the HTML -------------------------------------------------------
+# A directive docutils could not parse (a table glued to a line of ``=`` signs, say) is
+# printed as text, and a constant without a docstring of its own gets the docstring of
+# its *type* (``str(object='') -> str``).  Neither is an error for docutils, so each page
+# is checked as it is written: under -W the build fails.
+
+_CODE = re.compile(r"<pre\b.*?</pre>|<code\b.*?</code>|<span class=\"pre\">.*?</span>",
+                   re.S)
+_TAG = re.compile(r"<[^>]+>")
+LEAKS = (
+    ("a reST directive", re.compile(r"\.\. [A-Za-z][\w:-]*::")),
+    ("a reST role", re.compile(r":(?:class|func|meth|mod|doc|ref|data|attr|exc):`")),
+    ("a builtin type's docstring",
+     re.compile(r"str\(object=|int\(\[x\]\) -&gt; integer|dict\(\) -&gt; new empty|"
+                r"Convert a string or number to a floating-point number")),
+)
+
+
+def raw_rest_leaks(body: str) -> list[str]:
+    """What in a page's HTML body reads as unrendered reST (code samples excepted)."""
+    text = _TAG.sub("", _CODE.sub("", body))
+    return [what for what, pattern in LEAKS if pattern.search(text)]
+
+
+def _check_page(app: Sphinx, pagename: str, templatename: str, context: dict[str, object],
+                doctree: object) -> None:
+    from sphinx.util import logging
+
+    for what in raw_rest_leaks(str(context.get("body", ""))):
+        logging.getLogger(__name__).warning("%s.html shows %s as text", pagename, what,
+                                            type="qqproto", subtype="raw-rest")
+
+
+# ``literalinclude`` with ``:diff:`` labels the two files with their absolute paths, which
+# would print the build machine's directories; show them relative to the repository.
+
+def relative_diff_headers(text: str, root: Path = ROOT) -> str:
+    """``text`` (a unified diff) with ``root`` dropped from its two header lines."""
+    return re.sub(rf"^(---|\+\+\+) {re.escape(str(root))}/", r"\1 ", text, count=2,
+                  flags=re.M)
+
+
+def _relative_diffs(app: Sphinx, doctree: nodes.document) -> None:
+    from docutils import nodes as docutils_nodes
+
+    for block in doctree.findall(docutils_nodes.literal_block):
+        if block.get("language") == "udiff":
+            text = relative_diff_headers(block.astext())
+            block.children = [docutils_nodes.Text(text)]
+            block.rawsource = text
+
+
 def setup(app: Sphinx) -> None:
     app.connect("source-read", _on_source_read)
     app.connect("env-get-outdated", _reread_pages)
+    app.connect("doctree-read", _relative_diffs)
+    app.connect("html-page-context", _check_page)

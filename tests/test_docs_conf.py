@@ -89,3 +89,26 @@ def test_the_real_index_follows_the_reading_order_of_the_site() -> None:
     order = ["sans-io", "tutorial", "gateway", "state-machines", "errors", "asyncio",
              "porting", "design-decisions", "changelog"]
     assert [name for name in listed if name in order] == order
+
+
+def test_unrendered_rest_in_a_page_is_reported() -> None:
+    assert conf.raw_rest_leaks("<p>============.. list-table::</p>") == ["a reST directive"]
+    assert conf.raw_rest_leaks("<p>see :class:`~qqproto.Settings`</p>") == ["a reST role"]
+    assert conf.raw_rest_leaks(
+        "<dd><p>str(object=’’) -&gt; str</p></dd>") == ["a builtin type's docstring"]
+
+
+def test_code_samples_may_show_rest_source() -> None:
+    body = ('<div class="highlight"><pre>.. literalinclude:: examples/x.py\n</pre></div>'
+            '<p>Write <code class="docutils literal notranslate"><span class="pre">'
+            ':class:`X`</span></code> or <span class="pre">.. note::</span>.</p>')
+    assert conf.raw_rest_leaks(body) == []
+
+
+def test_diff_headers_name_files_relative_to_the_repository() -> None:
+    root = Path("/build/here")
+    text = ("--- /build/here/docs/examples/a.py\n+++ /build/here/docs/examples/b.py\n"
+            "@@ -1 +1 @@\n--- /build/here/x\n")  # a removed line "-- /build/here/x"
+    assert conf.relative_diff_headers(text, root).splitlines() == [
+        "--- docs/examples/a.py", "+++ docs/examples/b.py", "@@ -1 +1 @@",
+        "--- /build/here/x"]

@@ -14,7 +14,6 @@ from typing import Any
 
 import pytest
 
-from qqproto._commands import Stop
 from qqproto.events import (
     ConnectionEnded,
     Dispatch,
@@ -25,10 +24,8 @@ from qqproto.events import (
     Resumed,
     SessionStopped,
 )
-from qqproto.gateway._backoff import Backoff
-from qqproto.gateway._policy import ReconnectPolicy
-from qqproto.gateway._session import GatewaySession
-from qqproto.simulator._simulator import Simulator
+from qqproto.gateway import Backoff, GatewaySession, ReconnectPolicy, Stop
+from qqproto.simulator import Simulator
 from qqproto_transports.simulator import SimulatorThread
 
 ROOT = Path(__file__).resolve().parent.parent

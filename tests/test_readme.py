@@ -1,50 +1,69 @@
-"""The README's code sample is real: it runs against the simulator and echoes."""
+"""The README's Python samples are real: each runs as a script against the simulator on
+127.0.0.1 and does what the README says, and Ctrl-C ends it cleanly."""
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
-import time
 from pathlib import Path
 
-from qqproto.simulator._simulator import Simulator
+from qqproto.simulator import Simulator
 from qqproto_transports.simulator import SimulatorThread
 
-ROOT = Path(__file__).resolve().parent.parent
+from .example_scripts import ROOT, BotScript, acks, sent_count
 
 
-def readme_sample() -> str:
-    blocks = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text("utf-8"),
-                        re.DOTALL)
-    assert len(blocks) == 1, "the README has exactly one Python sample"
-    return blocks[0]
+def readme_samples() -> list[str]:
+    text = (ROOT / "README.md").read_text("utf-8")
+    return re.findall(r"```python\n(.*?)```", text, re.DOTALL)
 
 
-def test_the_readme_bot_echoes_a_message_through_the_simulator(tmp_path: Path) -> None:
-    script = tmp_path / "readme_bot.py"
-    script.write_text(readme_sample(), encoding="utf-8")
-    with SimulatorThread(Simulator(), lifetime=60) as sim:
-        env = {**os.environ, **sim.env(),
-               "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "transports")])}
-        proc = subprocess.Popen([sys.executable, str(script)], env=env,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        try:
-            deadline = time.monotonic() + 20
-            while sim.counters().identifies < 1:
-                assert proc.poll() is None, proc.communicate()[1].decode()
-                assert time.monotonic() < deadline, "the README bot never connected"
-                time.sleep(0.05)
-            sim.inject_c2c_message("READER", "does the README work?")
-            while not sim.sent_messages():
-                assert proc.poll() is None, proc.communicate()[1].decode()
-                assert time.monotonic() < deadline, "the README bot never replied"
-                time.sleep(0.05)
-            [reply] = sim.sent_messages()
-            assert (reply.scope, reply.target, reply.body["content"]) == (
-                "c2c", "READER", "does the README work?")
-            assert reply.msg_seq == 1 and reply.msg_id
-        finally:
-            proc.terminate()
-            proc.communicate(timeout=10)
+def sample_script(tmp_path: Path, index: int) -> Path:
+    samples = readme_samples()
+    assert len(samples) == 2, "the README has two Python samples: the echo bot and buttons"
+    script = tmp_path / f"readme_sample_{index}.py"
+    script.write_text(samples[index], encoding="utf-8")
+    return script
+
+
+def test_the_readme_echo_bot_answers_a_private_and_a_group_message(tmp_path: Path) -> None:
+    with SimulatorThread(Simulator(), lifetime=60) as sim, \
+            BotScript(sample_script(tmp_path, 0), sim) as bot:
+        bot.until(lambda: sim.counters().identifies, "the bot to connect")
+        private = sim.inject_c2c_message("READER", "does the README work?")
+        bot.until(sent_count(sim, 1), "the first reply")
+        group = sim.inject_group_at_message("GROUP_1", "MEMBER_1", "and in a group?")
+        sent = bot.until(sent_count(sim, 2), "the second reply")
+        status, _out, err = bot.interrupt()
+
+    assert [(m.scope, m.target, m.content, m.msg_id, m.msg_seq) for m in sent] == [
+        ("c2c", "READER", "does the README work?", private.data["id"], 1),
+        ("group", "GROUP_1", "and in a group?", group.data["id"], 1),
+    ]
+    assert (status, "Traceback" in err) == (0, False), err
+
+
+def test_the_readme_buttons_reach_the_user_and_a_tap_is_acked_and_answered(
+        tmp_path: Path) -> None:
+    with SimulatorThread(Simulator(), lifetime=60) as sim, \
+            BotScript(sample_script(tmp_path, 1), sim) as bot:
+        bot.until(lambda: sim.counters().identifies, "the bot to connect")
+        message = sim.inject_c2c_message("READER", "poll")
+        [question] = bot.until(sent_count(sim, 1), "the question")
+        tap = sim.inject_interaction("c2c", user_openid="READER", button_id="yes",
+                                     button_data="vote:yes")
+        answer = bot.until(sent_count(sim, 2), "the answer to the tap")[1]
+        acked = bot.until(lambda: acks(sim), "the ACK")
+        status, _out, err = bot.interrupt()
+
+    assert (question.msg_id, question.msg_seq, question.body["msg_type"]) == (
+        message.data["id"], 1, 2)
+    assert question.body["markdown"] == {"content": "**Ship it?**"}
+    [row] = question.body["keyboard"]["content"]["rows"]
+    assert [(b["id"], b["render_data"]["label"], b["action"]["type"], b["action"]["data"])
+            for b in row["buttons"]] == [("yes", "Ship it", 1, "vote:yes"),
+                                         ("no", "Not yet", 1, "vote:no")]  # 1: callback
+    assert acked == [(tap.data["id"], 0)]  # 0: success (rest.md §5.6)
+    assert (answer.scope, answer.target, answer.content) == ("c2c", "READER",
+                                                             "you chose vote:yes")
+    assert (answer.event_id, answer.msg_id, answer.msg_seq) == (tap.id, None, 1)
+    assert (status, "Traceback" in err) == (0, False), err

@@ -204,3 +204,10 @@ def test_the_script_prints_mermaid_for_every_table_and_writes_svg_files(
 def test_an_unknown_machine_name_lists_the_known_ones() -> None:
     with pytest.raises(KeyError, match="gateway-connection"):
         gen.spec_for("nope")
+
+
+def test_the_state_machines_page_draws_every_machine_in_the_order_of_the_list() -> None:
+    text = (DOCS / "state-machines.rst").read_text(encoding="utf-8")
+    drawn = [line.split("::", 1)[1].strip() for line in text.splitlines()
+             if line.startswith(".. state-diagram::")]
+    assert drawn == [spec.key for spec in gen.MACHINES]

@@ -20,22 +20,20 @@ import urllib.request
 from collections.abc import Callable, Mapping
 from typing import TypeVar
 
-from qqproto._commands import (
+from qqproto import Endpoints
+from qqproto.errors import ApiError
+from qqproto.events import Dispatch, Event
+from qqproto.gateway import (
     CloseConnection,
     Command,
+    GatewaySession,
     OpenConnection,
     SendHttpRequest,
     StartTls,
     Stop,
 )
-from qqproto._endpoints import Endpoints
-from qqproto._http import HttpRequest, HttpResponse
-from qqproto.errors import ApiError
-from qqproto.events import Dispatch, Event
-from qqproto.gateway._session import GatewaySession
-from qqproto.models._parse import inbound_message
-from qqproto.rest._call import RestCall
-from qqproto.rest._client import RestClient
+from qqproto.models import inbound_message
+from qqproto.rest import HttpRequest, HttpResponse, RestCall, RestClient
 
 # -- step 1: carry out the HTTP requests the core builds ----------------------------
 # Proxies are the core's business (GatewaySession(proxy_env=...)): urllib must not

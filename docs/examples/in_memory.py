@@ -8,9 +8,8 @@ moves by arithmetic.  tests/test_docs_examples.py checks the output line for lin
 from __future__ import annotations
 
 from qqproto.events import Dispatch, HeartbeatAcknowledged, Ready
-from qqproto.gateway._connection import GatewayConnection
-from qqproto.simulator._connection import SimConnection
-from qqproto.simulator._simulator import Simulator
+from qqproto.gateway import GatewayConnection
+from qqproto.simulator import SimConnection, Simulator
 
 
 def pump(client: GatewayConnection, server: SimConnection, now: float) -> None:
