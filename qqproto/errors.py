@@ -56,6 +56,7 @@ __all__ = [
     "SnapshotError",
     "TokenError",
     "TransientError",
+    "TransitionError",
     "UnexpectedResponseError",
     "UploadDailyLimitError",
     "UploadPartFailedError",

@@ -38,7 +38,7 @@ from ._messages import (
     split_message,
 )
 from ._replies import OnExhausted, Reply, ReplyContext
-from ._split import split_text, split_text_chunks
+from ._split import Chunk, split_text, split_text_chunks
 from ._token import TokenState
 
 __all__ = [
@@ -53,6 +53,7 @@ __all__ = [
     "ButtonStyle",
     "CallState",
     "ChatScope",
+    "Chunk",
     "Endpoints",
     "FileType",
     "GatewayInfo",

@@ -73,12 +73,7 @@ class Running:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self._loop is not None:
-            self._loop.call_soon_threadsafe(self.bot.close)
-        elif self._token is not None:
-            self._token.run_sync_soon(self.bot.close)
-        else:
-            self.bot.close()
+        self.bot.close()  # from the test's thread: close() is safe from anywhere
         self._thread.join(15)
         assert not self._thread.is_alive(), "run() did not return after close()"
         assert self.error is None, repr(self.error)

@@ -222,7 +222,9 @@ class SyncBotApi(BotApi):
         return time.monotonic()
 
     def reply(self, event: Event, content: Content) -> Sent:
-        """Answer a message or a button tap passively; see :meth:`AsyncBotApi.reply`."""
+        """Answer a message or a button tap passively (``msg_id``/``event_id``, a fresh
+        ``msg_seq`` per part, long text split, a keyboard on the last part), blocking;
+        the results of the messages sent, in order."""
         calls = self._reply_calls(event, content, self._now())
         return [self.call(call) for call in calls]
 

@@ -18,7 +18,7 @@ checks, answers and replay cache as the raw servers.  Events reach the applicati
 the gateway bots' API (``@app.on(...)`` handlers, ``app.events()``, ``mark_processed``,
 ``call``, ``http``, ``session.token_state``); a dispatch's op 12 answer waits, inside its
 own request, until it has been handled (the rule in
-:mod:`~qqproto_transports._webhook_shared`).
+:mod:`qqproto_transports._webhook_core`).
 """
 
 from __future__ import annotations

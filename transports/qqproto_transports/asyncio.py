@@ -55,6 +55,23 @@ def _install_signals(loop: asyncio.AbstractEventLoop, close: Callable[[], object
     return installed
 
 
+def _call_on(loop: asyncio.AbstractEventLoop | None, fn: Callable[[], object]) -> None:
+    """Run ``fn`` on ``loop``: at once when called there, else soon, from any thread
+    (``close()`` may come from a signal handler, another thread or a test)."""
+    if loop is None:
+        fn()
+        return
+    try:
+        running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
+    if running is loop:
+        fn()
+    else:
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nothing left to stop
+            loop.call_soon_threadsafe(fn)
+
+
 def _remove_signals(loop: asyncio.AbstractEventLoop, installed: list[int]) -> None:
     for sig in installed:
         loop.remove_signal_handler(sig)
@@ -122,7 +139,11 @@ class Bot(AsyncBotCore):
             await self._shutdown()
 
     def close(self) -> None:
-        """Close the gateway cleanly (the session stays resumable); ``run()`` returns."""
+        """Close the gateway cleanly (the session stays resumable); ``run()`` returns.
+        Safe from any thread."""
+        _call_on(self._loop, self._close_now)
+
+    def _close_now(self) -> None:
         if self._loop is not None and self._done is not None and not self._done.done():
             self.session.close(self._loop.time())
             self._after()
@@ -345,6 +366,7 @@ class WebhookBot(AsyncBotApi, WebhookBotBase):
         self._tasks: set[asyncio.Task[Any]] = set()
         self._closing = asyncio.Event()
         self._no_conns = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def _now(self) -> float:
         return asyncio.get_running_loop().time()
@@ -354,7 +376,7 @@ class WebhookBot(AsyncBotApi, WebhookBotBase):
         """Serve callbacks until :meth:`close`; return the final Stop.  On the main
         thread SIGINT/SIGTERM close cleanly.  Cancelling ``run()`` stops at once;
         unanswered deliveries count as failed."""
-        loop = asyncio.get_running_loop()
+        self._loop = loop = asyncio.get_running_loop()
         server: asyncio.Server | None = None
         graceful = False
         signals = _install_signals(loop, self.close, handle_signals)
@@ -374,8 +396,8 @@ class WebhookBot(AsyncBotApi, WebhookBotBase):
 
     def close(self) -> None:
         """Stop accepting; deliveries in progress get up to ``close_timeout`` seconds to
-        be answered; then ``run()`` returns."""
-        self._closing.set()
+        be answered; then ``run()`` returns.  Safe from any thread."""
+        _call_on(self._loop, self._closing.set)
 
     def events(self) -> AsyncIterator[Event]:
         """Every event from now on, in order, until the server stops."""

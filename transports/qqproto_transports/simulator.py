@@ -10,6 +10,9 @@ follows :meth:`Simulator.get_timer`.  Three ways to run it:
   trio, threaded or blocking code);
 * :func:`run_simulator_forever` for the ``qqproto sim`` command.
 
+:class:`WebhookPushThread` delivers the simulator's events to a webhook bot over real
+HTTP (signed, validated first, redelivered on ``d = 1``), for testing the webhook channel.
+
 Every control method (``inject_*``, faults, ``call``) is thread-safe.  The server only
 ever listens on 127.0.0.1, and stops by itself after ``lifetime`` seconds or
 ``idle_timeout`` seconds without a received byte when those are given.
@@ -37,7 +40,15 @@ from qqproto.simulator import (
     run_command,
 )
 
-__all__ = ["SimulatorServer", "SimulatorThread", "run_simulator_forever", "serve_simulator"]
+from ._sim_webhook import WebhookPushThread
+
+__all__ = [
+    "SimulatorServer",
+    "SimulatorThread",
+    "WebhookPushThread",
+    "run_simulator_forever",
+    "serve_simulator",
+]
 
 T = TypeVar("T")
 _LOOPBACK = {"127.0.0.1", "localhost"}
@@ -411,8 +422,8 @@ def run_simulator_forever(port: int = 0, app_id: str = "102000001",
                           idle_timeout: float | None = 1800.0,
                           stop_on_eof: bool = False) -> None:
     """Serve until ``quit``, the lifetime or the idle limit: print the ``QQBOT_*=…`` lines,
-    then run each input line as a command (``qqproto.simulator._commands``; ``help`` lists them)
-    and print every message the bot sends.  ``lines`` defaults to standard input."""
+    then run each input line as a command (:func:`qqproto.simulator.run_command`; ``help``
+    lists them) and print every message the bot sends.  ``lines`` defaults to standard input."""
     source = sys.stdin if lines is None else lines
     asyncio.run(_forever(Simulator(app_id=app_id, secret=secret), port=port,
                          print_fn=print_fn, source=source, lifetime=lifetime,

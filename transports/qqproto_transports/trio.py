@@ -41,9 +41,28 @@ CLOSE_GRACE = 10.0
 _BROKEN = (trio.BrokenResourceError, trio.ClosedResourceError)
 
 
-async def _close_on_signals(close: Callable[[], object]) -> None:
-    """SIGINT/SIGTERM call ``close`` (a clean close, exit status 0); main thread only."""
+def _call_in(token: trio.lowlevel.TrioToken | None, fn: Callable[[], object]) -> None:
+    """Run ``fn`` in the trio run of ``token``: at once when called there, else soon,
+    from any thread (``close()`` may come from another thread or a test)."""
+    try:
+        current: trio.lowlevel.TrioToken | None = trio.lowlevel.current_trio_token()
+    except RuntimeError:
+        current = None
+    if token is None or current is token:
+        fn()
+    else:
+        with contextlib.suppress(trio.RunFinishedError):  # run() is over: nothing to stop
+            token.run_sync_soon(fn)
+
+
+async def _close_on_signals(close: Callable[[], object], *,
+                            task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+                            ) -> None:
+    """SIGINT/SIGTERM call ``close`` (a clean close, exit status 0); main thread only.
+    Started with ``nursery.start`` so the receiver is in place before the bot announces
+    that it runs."""
     with trio.open_signal_receiver(*SIGNALS) as received:
+        task_status.started()
         async for _ in received:
             close()
 
@@ -75,6 +94,7 @@ class Bot(AsyncBotCore):
         self._current_id = 0
         self._tls: StartTls | None = None
         self._done = trio.Event()
+        self._token: trio.lowlevel.TrioToken | None = None
 
     def _now(self) -> float:
         return trio.current_time()
@@ -84,6 +104,7 @@ class Bot(AsyncBotCore):
         """Connect, reconnect as the session decides, deliver events; return the Stop
         once the session stops or :meth:`close` was called.  On the main thread,
         SIGINT/SIGTERM close cleanly (``handle_signals=False`` leaves them alone)."""
+        self._token = trio.lowlevel.current_trio_token()
         async with trio.open_nursery() as outer:
             with self._io_scope:  # shielded: the caller's cancellation reaches _watch only
                 try:
@@ -93,7 +114,7 @@ class Bot(AsyncBotCore):
                         self._after()
                         nursery.start_soon(self._timer_loop)
                         if handle_signals and main_thread_signals():
-                            nursery.start_soon(_close_on_signals, self.close)
+                            await nursery.start(_close_on_signals, self.close)
                         outer.start_soon(self._watch)
                         await self._done.wait()
                         with trio.move_on_after(1.0):  # the writer sends the last close frame
@@ -109,7 +130,10 @@ class Bot(AsyncBotCore):
         return self.stopped
 
     def close(self) -> None:
-        """Close cleanly (resumable); ``run()`` returns.  On the bot's trio thread only."""
+        """Close cleanly (resumable); ``run()`` returns.  Safe from any thread."""
+        _call_in(self._token, self._close_now)
+
+    def _close_now(self) -> None:
         if self._nursery is not None and not self._done.is_set():
             self.session.close(trio.current_time())
             self._after()
@@ -354,6 +378,7 @@ class WebhookBot(AsyncBotApi, WebhookBotBase):
         self._conns: set[_WebhookConn] = set()
         self._tasks: trio.Nursery | None = None
         self._closing = trio.Event()
+        self._token: trio.lowlevel.TrioToken | None = None
 
     def _now(self) -> float:
         return trio.current_time()
@@ -363,6 +388,7 @@ class WebhookBot(AsyncBotApi, WebhookBotBase):
         """Serve callbacks until :meth:`close`; return the final Stop.  On the main
         thread SIGINT/SIGTERM close cleanly; cancelling ``run()`` stops at once
         (unanswered deliveries count as failed)."""
+        self._token = trio.lowlevel.current_trio_token()
         try:
             listeners = await trio.open_tcp_listeners(self.port, host=self.host)
             self.port = listeners[0].socket.getsockname()[1]
@@ -375,7 +401,7 @@ class WebhookBot(AsyncBotApi, WebhookBotBase):
                         listen.start_soon(functools.partial(
                             trio.serve_listeners, self._serve, served, handler_nursery=conns))
                         if handle_signals and main_thread_signals():
-                            listen.start_soon(_close_on_signals, self.close)
+                            await listen.start(_close_on_signals, self.close)
                         self._spawn_handlers(*self._core.serving(
                             self.host, self.port, tls=self._ssl is not None))
                         await self._closing.wait()
@@ -399,8 +425,8 @@ class WebhookBot(AsyncBotApi, WebhookBotBase):
 
     def close(self) -> None:
         """Stop accepting; deliveries in progress get up to ``close_timeout`` seconds to
-        be answered; then ``run()`` returns.  On the bot's trio thread only."""
-        self._closing.set()
+        be answered; then ``run()`` returns.  Safe from any thread."""
+        _call_in(self._token, self._closing.set)
 
     def events(self) -> trio.MemoryReceiveChannel[Event]:
         """A channel of every event from now on, in order; it ends when the bot stops."""

@@ -32,7 +32,8 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 #: ``--transport`` values → the driver module (``threaded`` is the historical name).
 _DRIVERS: Final = {"asyncio": "asyncio", "trio": "trio", "threaded": "threads",
                    "threads": "threads"}
-TRANSPORTS: Final = ("asyncio", "trio", "threaded")
+#: The ``--transport`` choices (``threads`` is accepted as well, the module's name).
+TRANSPORTS: Final = ("asyncio", "trio", "threaded", "threads")
 
 
 class CliError(Exception):

@@ -187,7 +187,7 @@ def _run_job(transport: str, env: Mapping[str, str], job_async: Callable[[Any], 
     except CliError as exc:
         raise _Usage(str(exc)) from None
     bot = module.Bot(settings, env=dict(env))
-    if transport == "threaded":
+    if transport in ("threaded", "threads"):
         with bot.http:
             return job_sync(bot)
     import anyio
