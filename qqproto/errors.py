@@ -53,6 +53,7 @@ __all__ = [
     "ReplyExhaustedError",
     "ReplyTargetInvalidError",
     "ReplyWindowClosedError",
+    "SecretDecryptError",
     "SnapshotError",
     "TokenError",
     "TransientError",
@@ -377,6 +378,11 @@ class ProxyConfigError(ValueError):
 
 class SnapshotError(ValueError):
     """A persisted snapshot could not be read back."""
+
+
+class SecretDecryptError(ValueError):
+    """An onboarding result's ``bot_encrypt_secret`` is not a secret sealed with the
+    task's key (rest.md §8.8); the text says why, never what it holds."""
 
 
 class ModelError(ValueError):

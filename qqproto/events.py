@@ -12,6 +12,7 @@ import enum
 from dataclasses import dataclass
 from typing import Any
 
+from ._secret import Secret
 from ._values import UploadedMedia
 
 __all__ = [
@@ -24,6 +25,12 @@ __all__ = [
     "HeartbeatAcknowledged",
     "HeartbeatAnswered",
     "NextStep",
+    "OnboardBlocked",
+    "OnboardDone",
+    "OnboardExpired",
+    "OnboardFailed",
+    "OnboardPending",
+    "OnboardQrCode",
     "Ready",
     "Reconnecting",
     "RequestRejected",
@@ -303,3 +310,61 @@ class WebhookServing(Event):
     url: str
     host: str
     port: int
+
+
+# -- QR onboarding (qqproto.onboarding, rest.md §8) -------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OnboardQrCode(Event):
+    """A bind task exists: show ``url`` as a QR code until ``deadline`` (caller's clock)."""
+
+    task_id: str
+    url: str
+    deadline: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OnboardPending(Event):
+    """A poll answered "not yet": ``status`` 0 (not scanned) or 1 (scanned, awaiting
+    confirmation); any other value the portal invents is reported here too."""
+
+    task_id: str
+    status: int
+    attempt: int
+    deadline: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OnboardDone(Event):
+    """The scan completed: the bot's credentials, and who scanned (rest.md §8.9)."""
+
+    app_id: str
+    client_secret: Secret
+    user_openid: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OnboardExpired(Event):
+    """The task can no longer be scanned: the portal said so (status 3), or nobody
+    scanned before the deadline (``by_portal`` false).  ``renew()`` starts a new one."""
+
+    task_id: str
+    by_portal: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OnboardFailed(Event):
+    """The portal refused (``retcode`` and its ``message``), or answered with something
+    unusable, or could not be reached (``retcode`` is ``None``)."""
+
+    retcode: int | None
+    message: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OnboardBlocked(Event):
+    """The portal answered with a web page (its anti-bot check) instead of JSON."""
+
+    status: int
+    content_type: str
