@@ -24,6 +24,11 @@ __all__ = [
     "ApiError",
     "AuthError",
     "ContentRejectedError",
+    "DownloadError",
+    "DownloadExpiredError",
+    "DownloadFailedError",
+    "DownloadRefusedError",
+    "DownloadTooLargeError",
     "DuplicateMessageError",
     "ExhaustedReason",
     "FileInfoExpiredError",
@@ -62,6 +67,7 @@ __all__ = [
     "UploadDailyLimitError",
     "UploadPartFailedError",
     "UploadSourceError",
+    "VoiceError",
 ]
 
 
@@ -238,13 +244,68 @@ class MediaRejectedError(ApiError):
     (850019), source URL not fetchable (850026), unsupported operation (10000)."""
 
 
-class FileTooLargeError(MediaRejectedError):
+def human_size(size: int) -> str:
+    """``31.4 MB``: a byte count for people (binary multiples, one decimal, ``.0`` dropped)."""
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            text = f"{value:.1f}".removesuffix(".0") if unit != "B" else str(size)
+            return f"{text} {unit}"
+        value /= 1024
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+class _SizedFileError(ApiError):
+    """An upload failure that says which file, how big it is and what the limit is.
+
+    ``file_name``, ``size`` and ``limit`` (bytes) are ``None`` when unknown (the
+    platform's answer alone does not say); ``size_text`` and ``limit_text`` are the same
+    numbers for people (``31.4 MB``).  :meth:`for_file` adds them to an error the
+    platform raised."""
+
+    def __init__(self, message: str, *, file_name: str | None = None,
+                 size: int | None = None, limit: int | None = None,
+                 **fields: Unpack[_ApiErrorFields]) -> None:
+        self.file_name = file_name
+        self.size = size
+        self.limit = limit
+        super().__init__(message, **fields)
+
+    @property
+    def size_text(self) -> str | None:
+        return None if self.size is None else human_size(self.size)
+
+    @property
+    def limit_text(self) -> str | None:
+        return None if self.limit is None else human_size(self.limit)
+
+    def _describe(self) -> str:
+        text = super()._describe()
+        if self.file_name is None and self.size is None:
+            return text
+        what = self.file_name or "the file"
+        if self.size_text is not None:
+            what += f" ({self.size_text})"
+        limit = f", limit {self.limit_text}" if self.limit_text is not None else ""
+        return f"{what}: {text}{limit}"
+
+    def for_file(self, file_name: str, size: int, limit: int | None = None) -> _SizedFileError:
+        """The same failure with the file's name, size and (when known) the limit."""
+        return type(self)(self.message, file_name=file_name, size=size,
+                          limit=limit if limit is not None else self.limit,
+                          status=self.status, code=self.code, trace_id=self.trace_id,
+                          retryable=self.retryable)
+
+
+class FileTooLargeError(_SizedFileError, MediaRejectedError):
     """The file is over the platform's hard limit for its type (850031, §3.7).  Also
-    raised locally, before any byte is sent, when the size is known to be over it."""
+    raised locally, before any byte is hashed or sent, when the size is known to be
+    over it; ``file_name``, ``size`` and ``limit`` say which file and by how much."""
 
 
-class UploadDailyLimitError(ApiError):
-    """``40093002``: the bot's daily cumulative upload volume is used up (§4.25)."""
+class UploadDailyLimitError(_SizedFileError):
+    """``40093002``: the bot's daily cumulative upload volume is used up (§4.25);
+    ``file_name`` and ``size`` name the upload that hit it."""
 
 
 class FileInfoExpiredError(ApiError):
@@ -311,6 +372,53 @@ class UploadPartFailedError(ApiError):
 class UploadSourceError(LocalProtocolError):
     """The driver's bytes do not match the file it announced (a short read, a file that
     changed size; rest.md §4.12)."""
+
+
+class DownloadError(Exception):
+    """An attachment could not be downloaded.
+
+    ``url`` is the address without its query (signed links carry keys there);
+    ``status`` the last HTTP status (``None`` when none arrived); ``retryable`` whether
+    asking again later may succeed."""
+
+    def __init__(self, message: str, *, url: str, status: int | None = None,
+                 retryable: bool = False) -> None:
+        super().__init__(message)
+        self.url = url
+        self.status = status
+        self.retryable = retryable
+
+
+class DownloadRefusedError(DownloadError):
+    """The download policy refused a URL before any request went to it: a scheme or a
+    host that is not allowed (also as a redirect target), an IP literal, user-info in
+    the URL, too many redirects."""
+
+
+class DownloadTooLargeError(DownloadError):
+    """The body is longer than the policy's byte limit (``limit``; ``size`` when the
+    server announced it)."""
+
+    def __init__(self, message: str, *, url: str, limit: int, size: int | None = None,
+                 status: int | None = None) -> None:
+        super().__init__(message, url=url, status=status)
+        self.limit = limit
+        self.size = size
+
+
+class DownloadExpiredError(DownloadError):
+    """The signed link was refused (HTTP 400/401/403/404/410 on a URL with a query):
+    its key has most likely expired (rest.md §10: attachment URLs carry an expiring
+    key).  Download attachments when they arrive."""
+
+
+class DownloadFailedError(DownloadError):
+    """Any other final answer (a 4xx) or the last of the retries (timeouts, 429, 5xx)."""
+
+
+class VoiceError(ValueError):
+    """Audio that cannot be decoded, encoded or converted: not SILK, a truncated frame,
+    a WAV the codec cannot take, or the optional codec (``qqproto[silk]``) missing."""
 
 
 class ProxyError(Exception):

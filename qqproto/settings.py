@@ -16,6 +16,7 @@ from typing import Any
 from ._endpoints import Endpoints
 from ._secret import Secret, as_secret
 from .gateway import Intents, ReconnectPolicy
+from .media._policy import MediaPolicy
 from .proxy import Direct, ProxyConfig
 
 __all__ = ["Settings"]
@@ -39,6 +40,9 @@ class Settings:
     - ``auto_ack_interactions``: answer every button tap with "success" as it arrives,
       before any handler runs, so the user's spinner stops at once (rest.md §5.5, §5.8);
       turn off to choose the answer code yourself with ``bot.ack_interaction``.
+    - ``media``: where attachments may be downloaded from and how
+      (:class:`~qqproto.media.MediaPolicy`: the platform's media hosts over https by
+      default; ``QQBOT_MEDIA_ORIGINS`` adds exact origins such as the simulator's).
     """
 
     app_id: str
@@ -50,6 +54,7 @@ class Settings:
     policy: ReconnectPolicy | None = None
     auto_mark_processed: bool = True
     auto_ack_interactions: bool = True
+    media: MediaPolicy = field(default_factory=MediaPolicy)
 
     def __post_init__(self) -> None:
         if not isinstance(self.secret, Secret):
@@ -74,6 +79,7 @@ class Settings:
         endpoints = Endpoints(api_base=env.get("QQBOT_API_BASE") or default.api_base,
                               token_url=env.get("QQBOT_TOKEN_URL") or default.token_url)
         overrides.setdefault("endpoints", endpoints)
+        overrides.setdefault("media", MediaPolicy.from_env(env))
         return cls(app_id=app_id, secret=as_secret(secret), **overrides)
 
     def replace(self, **changes: Any) -> Settings:

@@ -438,11 +438,14 @@ _MIB: Final = 1024 * 1024
 HARD_SIZE_LIMITS: Final[Mapping[FileType, int]] = {t: 200 * _MIB for t in FileType}
 
 
-def check_file_size(file_type: FileType, size: int, max_file_size: int | None = None) -> None:
-    """Raise :class:`FileTooLargeError` before anything is sent when ``size`` is over the
-    hard limit of ``file_type`` (or over ``max_file_size`` when given)."""
+def check_file_size(file_type: FileType, size: int, max_file_size: int | None = None, *,
+                    file_name: str | None = None) -> None:
+    """Raise :class:`FileTooLargeError` before anything is hashed or sent when ``size``
+    is over the hard limit of ``file_type`` (or over ``max_file_size`` when given); the
+    error names the file, its size and the limit (numbers and ``31.4 MB`` forms)."""
     limit = HARD_SIZE_LIMITS[FileType(file_type)] if max_file_size is None else max_file_size
     if size > limit:
         raise FileTooLargeError(
             f"{FileType(file_type).name.lower()} of {size} bytes is over the "
-            f"{limit}-byte limit (rest.md §3.7)")
+            f"{limit}-byte limit (rest.md §3.7)", file_name=file_name, size=size,
+            limit=limit)

@@ -181,15 +181,17 @@ async def upload_file_async(
         job = FileJob.plan(rest, reader, scope=scope, target_id=target_id,
                            file_type=file_type, file_name=file_name, method=method,
                            max_parts_in_flight=max_parts_in_flight)
-        if job.method is UploadMethod.INLINE:
-            data = await anyio.to_thread.run_sync(reader.read, 0, job.size)
-            media: UploadedMedia = await run_call_async(job.inline_call(data), client, clock)
-            job.inline_done(progress)
-            return media
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(prefetch_token_async, rest, client, clock)
-            hashes = await hash_file_async(reader, job.size, progress)
-        return await run_upload_async(job.session(hashes), client, reader, progress=progress,
-                                      clock=clock)
+        with job.explain_errors():
+            if job.method is UploadMethod.INLINE:
+                data = await anyio.to_thread.run_sync(reader.read, 0, job.size)
+                media: UploadedMedia = await run_call_async(job.inline_call(data), client,
+                                                            clock)
+                job.inline_done(progress)
+                return media
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(prefetch_token_async, rest, client, clock)
+                hashes = await hash_file_async(reader, job.size, progress)
+            return await run_upload_async(job.session(hashes), client, reader,
+                                          progress=progress, clock=clock)
     finally:
         reader.close()

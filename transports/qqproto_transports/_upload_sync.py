@@ -29,10 +29,15 @@ from typing import Any, Final
 import httpx
 
 from qqproto import ChatScope, FileType, UploadedMedia
-from qqproto.errors import ApiError, UploadSourceError
+from qqproto.errors import (
+    ApiError,
+    FileTooLargeError,
+    UploadDailyLimitError,
+    UploadSourceError,
+)
 from qqproto.events import UploadPhase, UploadProgress
 from qqproto.gateway import Command, SendHttpRequest
-from qqproto.rest import HttpRequest, HttpResponse, RestCall, RestClient
+from qqproto.rest import HttpRequest, HttpResponse, RestCall, RestClient, check_file_size
 from qqproto.upload import (
     MAX_CONCURRENCY,
     MD5_10M_PREFIX,
@@ -347,10 +352,23 @@ class FileJob:
              target_id: str, file_type: FileType, file_name: str | None,
              method: UploadMethod | None, max_parts_in_flight: int) -> FileJob:
         name = file_name or reader.path.name
+        # The size alone decides: refuse before a single byte is hashed (rest.md §3.7).
+        check_file_size(FileType(file_type), reader.size, file_name=name)
         chosen = resolve_method(reader.size, method, name)
         return cls(rest=rest, scope=scope, target_id=target_id, name=name, size=reader.size,
                    file_type=FileType(file_type), method=chosen,
                    max_parts_in_flight=max_parts_in_flight)
+
+    @contextlib.contextmanager
+    def explain_errors(self) -> Generator[None, None, None]:
+        """The platform's size and quota refusals (850031, 40093002) carry no file name:
+        re-raise them naming this file and its size."""
+        try:
+            yield
+        except (FileTooLargeError, UploadDailyLimitError) as exc:
+            if exc.file_name is not None:
+                raise
+            raise exc.for_file(self.name, self.size) from exc
 
     def inline_call(self, data: bytes) -> RestCall[UploadedMedia]:
         """The single call that carries the whole file as ``file_data``."""
@@ -386,16 +404,17 @@ def upload_file_sync(rest: RestClient, client: httpx.Client, path: str | os.Path
         job = FileJob.plan(rest, reader, scope=scope, target_id=target_id,
                            file_type=file_type, file_name=file_name, method=method,
                            max_parts_in_flight=max_parts_in_flight)
-        if job.method is UploadMethod.INLINE:
-            media: UploadedMedia = run_call_sync(job.inline_call(reader.read(0, job.size)),
-                                                 client, clock)
-            job.inline_done(progress)
-            return media
-        with ThreadPoolExecutor(1, thread_name_prefix="qqproto-token") as side:
-            token = side.submit(prefetch_token_sync, rest, client, clock)
-            hashes = hash_file(reader, job.size, progress)
-            token.result()
-        return run_upload_sync(job.session(hashes), client, reader, progress=progress,
-                               clock=clock)
+        with job.explain_errors():
+            if job.method is UploadMethod.INLINE:
+                media: UploadedMedia = run_call_sync(
+                    job.inline_call(reader.read(0, job.size)), client, clock)
+                job.inline_done(progress)
+                return media
+            with ThreadPoolExecutor(1, thread_name_prefix="qqproto-token") as side:
+                token = side.submit(prefetch_token_sync, rest, client, clock)
+                hashes = hash_file(reader, job.size, progress)
+                token.result()
+            return run_upload_sync(job.session(hashes), client, reader, progress=progress,
+                                   clock=clock)
     finally:
         reader.close()
