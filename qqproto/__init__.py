@@ -10,6 +10,7 @@ event and exception.  A bot itself runs on a driver from ``qqproto_transports``.
 from __future__ import annotations
 
 from ._endpoints import Endpoints
+from ._limits import Limits
 from ._log import BotLogger, bot_logger
 from ._secret import Secret
 from ._values import ChatScope, FileType, UploadedMedia
@@ -46,6 +47,7 @@ __all__ = [
     "Intents",
     "InteractionResult",
     "Keyboard",
+    "Limits",
     "Markdown",
     "MessageReference",
     "MessageSent",

@@ -38,7 +38,9 @@ class HttpRequest:
     """One HTTP request the core wants a driver to perform.
 
     ``timeout`` is how long (seconds) the core is prepared to wait for the whole exchange
-    (rest.md §1.5: 30 s for ordinary calls, 120 s for uploads); a driver passes it on.
+    (rest.md §1.5: 30 s for ordinary calls, 120 s for uploads): a driver makes it the
+    exchange's total deadline, not a per-read timeout.  ``delay`` (seconds, usually 0)
+    asks the driver to wait that long before sending (a rate limit's ``Retry-After``).
     Authorization headers are already present when the target is a QQ API host, and
     absent otherwise: a driver must send exactly these headers.
     """
@@ -48,6 +50,7 @@ class HttpRequest:
     headers: Headers = ()
     body: bytes = b""
     timeout: float = 30.0
+    delay: float = 0.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "headers", _freeze_headers(self.headers))
@@ -62,9 +65,10 @@ class HttpRequest:
     def __repr__(self) -> str:
         # Header values may carry a token: show names only.
         names = ", ".join(k for k, _ in self.headers)
+        delay = f", delay={self.delay}" if self.delay else ""
         return (
             f"HttpRequest(method={self.method!r}, url={self.url!r}, headers=[{names}], "
-            f"body={len(self.body)} bytes, timeout={self.timeout})"
+            f"body={len(self.body)} bytes, timeout={self.timeout}{delay})"
         )
 
 
@@ -99,6 +103,13 @@ class HttpResponse:
 
     def header(self, name: str) -> str | None:
         return header_value(self.headers, name)
+
+    def __repr__(self) -> str:
+        # The body may carry an access token (the token endpoint's answer) and header
+        # values a cookie: show the status, header names and the body's size only.
+        names = ", ".join(k for k, _ in self.headers)
+        return (f"HttpResponse(status={self.status!r}, headers=[{names}], "
+                f"body={len(self.body)} bytes)")
 
     def json(self) -> Any:
         """The body decoded as JSON (raises ``qqproto.errors.JSONDecodeError``).

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ._endpoints import Endpoints
+from ._limits import Limits
 from ._secret import Secret, as_secret
 from .gateway import Intents, ReconnectPolicy
 from .media._policy import MediaPolicy
@@ -40,6 +41,8 @@ class Settings:
     - ``auto_ack_interactions``: answer every button tap with "success" as it arrives,
       before any handler runs, so the user's spinner stops at once (rest.md §5.5, §5.8);
       turn off to choose the answer code yourself with ``bot.ack_interaction``.
+    - ``limits``: what the drivers cap and bound on the bot's behalf (HTTP answers,
+      undelivered events, webhook connections): :class:`~qqproto.Limits`.
     - ``media``: where attachments may be downloaded from and how
       (:class:`~qqproto.media.MediaPolicy`: the platform's media hosts over https by
       default; ``QQBOT_MEDIA_ORIGINS`` adds exact origins such as the simulator's).
@@ -54,6 +57,7 @@ class Settings:
     policy: ReconnectPolicy | None = None
     auto_mark_processed: bool = True
     auto_ack_interactions: bool = True
+    limits: Limits = field(default_factory=Limits)
     media: MediaPolicy = field(default_factory=MediaPolicy)
 
     def __post_init__(self) -> None:

@@ -46,16 +46,18 @@ def test_token_request_is_byte_exact() -> None:
 
 @pytest.mark.parametrize(("value", "seconds"), [
     ("7200", 7200.0), (7200, 7200.0), (" 7200 ", 7200.0), (7199.5, 7199.5), ("60", 60.0),
-    (10**12, 30 * 24 * 3600.0),
+    (10**12, 30 * 24 * 3600.0), ("1e3", 1000.0),
+    # Below the documented 60 s (gateway.md §1.2) is read as 60 s: no refresh storm.
+    (1e-9, 60.0), ("30", 60.0),
 ])
 def test_expires_in_is_accepted_as_number_or_string(value: object, seconds: float) -> None:
     assert parse_expires_in(value) == seconds
 
 
-@pytest.mark.parametrize("value", [None, True, "soon", "", -5, 0, "nan", "inf", [7200], {}])
+@pytest.mark.parametrize("value", [None, True, "soon", "", -5, 0, "nan", "inf", [7200], {},
+                                   "\u00b2", "--5", "7_200", "+7200", 10**400])
 def test_unusable_expires_in_is_refused(value: object) -> None:
-    with pytest.raises(ValueError):
-        parse_expires_in(value)
+    assert parse_expires_in(value) is None
 
 
 def test_token_is_refreshed_sixty_seconds_before_expiry() -> None:
@@ -71,9 +73,40 @@ def test_token_is_refreshed_sixty_seconds_before_expiry() -> None:
 
 def test_a_token_shorter_lived_than_the_margin_is_refreshed_half_way() -> None:
     tokens = state()
-    tokens.receive_response(token_response({"access_token": "T", "expires_in": 30}), now=0.0)
-    assert tokens.current(14.9) == Secret("T")
-    assert tokens.current(15.0) is None
+    tokens.receive_response(token_response({"access_token": "T", "expires_in": 100}), now=0.0)
+    assert tokens.current(49.9) == Secret("T")
+    assert tokens.current(50.0) is None
+
+
+def test_a_vanishing_lifetime_is_read_as_the_floor_so_refreshes_stay_rare() -> None:
+    tokens = state()
+    tokens.receive_response(token_response({"access_token": "T", "expires_in": 1e-9}), 0.0)
+    assert tokens.current(29.9) == Secret("T")
+    assert tokens.refresh_due_at() == 30.0  # one token request per 30 s at most
+
+
+def test_failed_token_requests_back_off_and_a_token_resets_the_back_off() -> None:
+    tokens = state()
+    assert tokens.backoff_until(0.0) is None
+    for attempt, wait in enumerate([1.0, 2.0, 4.0, 8.0]):
+        with pytest.raises(TokenError):
+            tokens.receive_response(token_response({"code": 500}, status=502), 100.0 * attempt)
+        assert tokens.backoff_until(100.0 * attempt) == 100.0 * attempt + wait
+    assert tokens.backoff_until(300.0 + 8.0) is None
+    for _ in range(20):
+        with pytest.raises(TokenError):
+            tokens.receive_response(token_response({}, status=503), 1000.0)
+    assert tokens.backoff_until(1000.0) == 1060.0  # capped at a minute
+    tokens.receive_response(token_response({"access_token": "T", "expires_in": 7200}), 2000.0)
+    assert tokens.backoff_until(2000.0) is None
+
+
+@pytest.mark.parametrize("code", ["\u00b2", "--5", "1_0", "+1", 1.5, [], "١"])
+def test_a_token_answer_whose_code_is_not_an_integer_is_a_token_error(code: object) -> None:
+    with pytest.raises(TokenError) as caught:
+        state().receive_response(token_response({"code": code, "access_token": "T",
+                                                 "expires_in": 7200}), 0.0)
+    assert type(caught.value) is TokenError and caught.value.retryable
 
 
 def test_invalidate_forgets_the_token() -> None:

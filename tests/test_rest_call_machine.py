@@ -19,10 +19,17 @@ from qqproto.errors import (
     ApiError,
     LocalProtocolError,
     NetworkError,
+    RateLimitedError,
     TokenError,
     UnexpectedResponseError,
 )
-from qqproto.rest._call import TRANSITIONS, CallState, RestCall
+from qqproto.rest._call import (
+    MAX_RATE_LIMIT_RETRIES,
+    MAX_RATE_LIMIT_WAIT,
+    TRANSITIONS,
+    CallState,
+    RestCall,
+)
 from qqproto.rest._errors import api_error_from_response, response_json_object
 from qqproto.rest._token import TokenState
 
@@ -39,6 +46,9 @@ ANSWERS = st.sampled_from([
     (401, {"message": "token expired"}), (401, {"code": 11241, "message": "bad token"}),
     (403, {"code": 40034105}), (500, b"<html>oops</html>"), (202, {"id": "x"}),
     (200, b"not json"),
+    # Rate limits: a wait the call honours, one too long to honour, one not said.
+    (429, {"retry_after": 2}), (429, {"retry_after": "1.5"}), (429, {"retry_after": 3600}),
+    (429, {"message": "slow down"}), (429, {"retry_after": "\u00b2"}),
 ])
 
 
@@ -74,6 +84,8 @@ class RestCallMachine(RuleBasedStateMachine):
         self.sends = 0
         self.expected_error: type[ApiError] | None = None
         self.expected_result: object = None
+        self.rate_limited = 0
+        self.send_at: float | None = None  # when the rate limit lets the call go again
 
     def _grant(self, now: float) -> HttpResponse:
         self.issued += 1
@@ -94,19 +106,34 @@ class RestCallMachine(RuleBasedStateMachine):
     @rule()
     def next_request(self) -> None:
         current = self.tokens.current(self.now)
+        backoff = self.tokens.backoff_until(self.now)
         request = self.call.next_request(self.now)
         if self.model is S.DONE:
             assert request is None
             return
+        if self.to_api and current is None and backoff is not None:
+            # The token endpoint is backing off: the call fails at once, retryably.
+            assert request is None
+            self.expected_error = TokenError
+            self._move(S.DONE, "TOKEN_BACKOFF")
+            return
         assert request is not None
-        if not self.to_api:
-            assert request is self.request  # exactly as built: no token, no wait
-            self._move(S.AWAITING_RESPONSE, "SEND")
-            self.sends += 1
-        elif current is None:
+        if self.to_api and current is None:
             assert request == self.tokens.request()
             self._move(S.AWAITING_TOKEN, "FETCH_TOKEN")
+            return
+        wait = 0.0 if self.send_at is None else max(0.0, self.send_at - self.now)
+        self.send_at = None
+        assert request.delay == wait  # what is left of the rate limit's wait
+        if not self.to_api:
+            # Exactly as built: no token (and the wait, if one is owed).
+            assert (request.url, request.headers, request.body) == (
+                self.request.url, self.request.headers, self.request.body)
+            assert wait or request is self.request
+            self._move(S.AWAITING_RESPONSE, "SEND")
+            self.sends += 1
         else:
+            assert current is not None
             assert request.header("Authorization") == f"QQBot {current.reveal()}"
             assert request.header("X-Union-Appid") == "1001"
             assert (request.url, request.body) == (self.request.url, self.request.body)
@@ -152,6 +179,13 @@ class RestCallMachine(RuleBasedStateMachine):
             self._move(S.READY, "UNAUTHORIZED")
             return
         error = api_error_from_response(response)
+        if (isinstance(error, RateLimitedError) and error.retry_after is not None
+                and error.retry_after <= MAX_RATE_LIMIT_WAIT
+                and self.rate_limited < MAX_RATE_LIMIT_RETRIES):
+            self.rate_limited += 1
+            self.send_at = self.now + error.retry_after
+            self._move(S.READY, "RATE_LIMITED")
+            return
         if error is not None:
             self.expected_error = type(error)
         elif isinstance(body, dict):
@@ -184,7 +218,12 @@ class RestCallMachine(RuleBasedStateMachine):
     def another_call_refreshes_the_shared_token(self) -> None:
         self._grant(self.now)
 
-    @rule(seconds=st.sampled_from([1.0, 3600.0, 7200.0]))
+    @rule()
+    def another_calls_token_request_fails(self) -> None:
+        with pytest.raises(TokenError):
+            self.tokens.receive_response(_response(502, b"bad gateway"), self.now)
+
+    @rule(seconds=st.sampled_from([0.5, 1.0, 3600.0, 7200.0]))
     def time_passes(self, seconds: float) -> None:
         self.now += seconds
 
@@ -197,7 +236,7 @@ class RestCallMachine(RuleBasedStateMachine):
 
     @invariant()
     def at_most_one_retry_after_a_401(self) -> None:
-        assert self.sends <= (2 if self.to_api else 1)
+        assert self.sends <= (2 if self.to_api else 1) + self.rate_limited
 
     @invariant()
     def a_finished_call_has_exactly_one_outcome(self) -> None:

@@ -54,7 +54,7 @@ class Intents(enum.IntFlag):
         text = text.strip()
         if not text:
             raise ValueError("empty intents")
-        if text.isdigit():
+        if text.isascii() and text.isdigit():
             value = int(text)
             if value >> 31:
                 raise ValueError(f"intents {value} has bits beyond 30")

@@ -13,10 +13,12 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from .. import _jsoncodec
+from .._numbers import parse_number
 from ..errors import FrameError
 from ..events import BotUser
 
 __all__ = [
+    "MAX_HEARTBEAT_INTERVAL",
     "Frame",
     "Op",
     "check_frame",
@@ -44,6 +46,8 @@ class Op(enum.IntEnum):
 
 
 _KNOWN_OPS: Final = frozenset(int(op) for op in Op)
+#: The longest heartbeat interval (seconds) a Hello is taken at its word for.
+MAX_HEARTBEAT_INTERVAL: Final = 60.0
 
 
 
@@ -99,9 +103,12 @@ def parse_hello_interval(d: Any) -> float:
     interval = d.get("heartbeat_interval")
     if isinstance(interval, bool) or not isinstance(interval, int | float):
         raise FrameError("Hello has no numeric 'heartbeat_interval'")
-    if not (0 < interval < float("inf")):  # also rejects NaN
+    milliseconds = parse_number(interval, minimum=0.0, maximum=float("inf"))
+    if milliseconds is None or milliseconds <= 0:  # also NaN, inf and 10**400
         raise FrameError("Hello 'heartbeat_interval' is not a positive number")
-    return float(interval) / 1000.0
+    # §4.1: 41250 or 45000 ms in practice; a longer interval would silence the
+    # heartbeats and the zombie check, so it is read as MAX_HEARTBEAT_INTERVAL.
+    return min(milliseconds / 1000.0, MAX_HEARTBEAT_INTERVAL)
 
 
 def parse_ready(d: Any) -> tuple[str, BotUser, tuple[int, int] | None, int | None]:

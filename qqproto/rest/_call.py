@@ -16,9 +16,14 @@ driver loop is the same for every call::
 ``next_request`` first yields the token request when the shared
 :class:`~qqproto.rest.TokenState` has no usable token.  A ``401`` answer invalidates
 the token, fetches a new one and sends the call once more — once only (gateway.md §1.3,
-NB; rest.md §7.5).  The token is attached only to the OpenAPI origin
-(:meth:`~qqproto.Endpoints.is_api_url`): requests to any other host go out exactly as
-built, and never wait for a token.
+NB; rest.md §7.5).  A ``429`` (or a rate-limit code) whose answer says how long to wait
+(``Retry-After`` or a body ``retry_after`` of at most :data:`MAX_RATE_LIMIT_WAIT` s) is
+sent again, at most :data:`MAX_RATE_LIMIT_RETRIES` times, as a request whose ``delay``
+tells the driver to wait that long first.  While the token endpoint is in its back-off
+after a failure (:meth:`~qqproto.rest.TokenState.backoff_until`), a call that needs a
+new token fails at once with a retryable :class:`~qqproto.errors.TokenError`.  The
+token is attached only to the OpenAPI origin (:meth:`~qqproto.Endpoints.is_api_url`):
+requests to any other host go out exactly as built, and never wait for a token.
 """
 
 from __future__ import annotations
@@ -32,11 +37,25 @@ from .._fsm import StateMachine
 from .._http import HttpRequest, HttpResponse
 from .._log import bot_logger
 from .._secret import Secret
-from ..errors import ApiError, LocalProtocolError, NetworkError, TransitionError
+from ..errors import (
+    ApiError,
+    LocalProtocolError,
+    NetworkError,
+    RateLimitedError,
+    TokenError,
+    TransitionError,
+)
 from ._errors import api_error_from_response
 from ._token import TokenState
 
-__all__ = ["TRANSITIONS", "CallState", "RestCall", "authorize"]
+__all__ = ["MAX_RATE_LIMIT_RETRIES", "MAX_RATE_LIMIT_WAIT", "TRANSITIONS", "CallState",
+           "RestCall", "authorize"]
+
+#: rest.md §7.7: no ``Retry-After`` is documented; when one comes, a call waits for it
+#: at most this long (a longer wait fails the call with its ``retry_after`` set) …
+MAX_RATE_LIMIT_WAIT: Final = 60.0
+#: … and at most this many times.
+MAX_RATE_LIMIT_RETRIES: Final = 2
 
 T = TypeVar("T")
 
@@ -62,7 +81,7 @@ def _sign(request: HttpRequest, token: Secret, app_id: str) -> HttpRequest:
                     if k.lower() not in ("authorization", "x-union-appid"))
     headers += (("Authorization", f"QQBot {token.reveal()}"), ("X-Union-Appid", app_id))
     return HttpRequest(method=request.method, url=request.url, headers=headers,
-                       body=request.body, timeout=request.timeout)
+                       body=request.body, timeout=request.timeout, delay=request.delay)
 
 
 class CallState(enum.Enum):
@@ -84,10 +103,14 @@ class _Input(enum.Enum):
     TOKEN = enum.auto()
     #: The first 401 of an OpenAPI call: refresh the token and send once more.
     UNAUTHORIZED = enum.auto()
+    #: A rate-limit answer that said how long to wait: send again after that long.
+    RATE_LIMITED = enum.auto()
     #: The call's answer arrived; its outcome is a result or an :class:`ApiError`.
     ANSWER = enum.auto()
     #: The token request failed, or the transport lost an outstanding request.
     FAIL = enum.auto()
+    #: A token is needed while the token endpoint backs off after a failure.
+    TOKEN_BACKOFF = enum.auto()
 
 
 _S = CallState
@@ -97,13 +120,16 @@ _S = CallState
 TRANSITIONS: Final[Mapping[tuple[CallState, _Input], CallState]] = {
     (_S.NEED_TOKEN, _Input.FETCH_TOKEN): _S.AWAITING_TOKEN,
     (_S.NEED_TOKEN, _Input.SEND): _S.AWAITING_RESPONSE,
+    (_S.NEED_TOKEN, _Input.TOKEN_BACKOFF): _S.DONE,
     (_S.AWAITING_TOKEN, _Input.TOKEN): _S.READY,
     (_S.AWAITING_TOKEN, _Input.FAIL): _S.DONE,
     # The token may expire again between the 401 retry's token and the retry itself.
     (_S.READY, _Input.FETCH_TOKEN): _S.AWAITING_TOKEN,
     (_S.READY, _Input.SEND): _S.AWAITING_RESPONSE,
+    (_S.READY, _Input.TOKEN_BACKOFF): _S.DONE,
     # gateway.md §1.3 NB, rest.md §7.5: one 401 refreshes the token and retries once.
     (_S.AWAITING_RESPONSE, _Input.UNAUTHORIZED): _S.READY,
+    (_S.AWAITING_RESPONSE, _Input.RATE_LIMITED): _S.READY,
     (_S.AWAITING_RESPONSE, _Input.ANSWER): _S.DONE,
     (_S.AWAITING_RESPONSE, _Input.FAIL): _S.DONE,
 }
@@ -137,6 +163,8 @@ class RestCall(Generic[T]):
         self._needs_token = token_state.endpoints.is_api_url(request.url)
         self._used_token: Secret | None = None
         self._retried_auth = False
+        self._rate_limited = 0
+        self._send_at: float | None = None
         self._result: T | None = None
         self._error: ApiError | None = None
         self._log = bot_logger("qqproto.rest", token_state.app_id)
@@ -162,14 +190,30 @@ class RestCall(Generic[T]):
             return None
         if not self._needs_token:
             self._set_state(_Input.SEND, _OUTSTANDING)
-            return self._request
+            return self._delayed(self._request, now)
         token = self._tokens.current(now)
         if token is None:
+            if not self._fsm.can_fire(_Input.FETCH_TOKEN):
+                raise LocalProtocolError(f"{self.name}: {_OUTSTANDING}")
+            until = self._tokens.backoff_until(now)
+            if until is not None:
+                self._finish_error(_Input.TOKEN_BACKOFF, TokenError(
+                    f"{self.name}: the token endpoint failed; next try in "
+                    f"{until - now:.1f} s", retryable=True))
+                return None
             self._set_state(_Input.FETCH_TOKEN, _OUTSTANDING)
             return self._tokens.request()
         self._set_state(_Input.SEND, _OUTSTANDING)
         self._used_token = token
-        return _sign(self._request, token, self._tokens.app_id)
+        return self._delayed(_sign(self._request, token, self._tokens.app_id), now)
+
+    def _delayed(self, request: HttpRequest, now: float) -> HttpRequest:
+        """``request``, told to wait out what is left of a rate limit (else as is)."""
+        send_at, self._send_at = self._send_at, None
+        if send_at is None or send_at <= now:
+            return request
+        return HttpRequest(method=request.method, url=request.url, headers=request.headers,
+                           body=request.body, timeout=request.timeout, delay=send_at - now)
 
     def receive_response(self, response: HttpResponse, now: float) -> None:
         """Feed the answer to the request :meth:`next_request` returned last."""
@@ -193,6 +237,15 @@ class RestCall(Generic[T]):
             raise LocalProtocolError(f"{self.name}: {_NOTHING_OUTSTANDING}")
         # One decode: the classifier and the parser share the response's cached body.
         error = api_error_from_response(response)
+        if (isinstance(error, RateLimitedError) and error.retry_after is not None
+                and error.retry_after <= MAX_RATE_LIMIT_WAIT
+                and self._rate_limited < MAX_RATE_LIMIT_RETRIES):
+            self._rate_limited += 1
+            self._send_at = now + error.retry_after
+            self._set_state(_Input.RATE_LIMITED, _NOTHING_OUTSTANDING)
+            self._log.info("%s: rate limited, sending again in %.1f s", self.name,
+                           error.retry_after)
+            return
         if error is not None:
             self._finish_error(_Input.ANSWER, error)
             return

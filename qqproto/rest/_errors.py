@@ -19,9 +19,10 @@ on the class (``except RateLimitedError``) or on ``retryable``, never on message
 
 from __future__ import annotations
 
+import math
 from typing import Any, Final
 
-from .. import _jsoncodec
+from .. import _jsoncodec, _numbers
 from .._http import HttpResponse
 from ..errors import (
     ApiError,
@@ -199,15 +200,8 @@ def response_json_object(response: HttpResponse) -> dict[str, Any] | None:
 
 
 def _as_code(value: object) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str):
-        text = value.strip()
-        if text.lstrip("-").isdigit() and len(text) < 20:
-            return int(text)
-    return None
+    # An int or a string of ASCII digits in the int64 range; anything else is no code.
+    return _numbers.parse_int(value, minimum=_INT64_MIN, maximum=_INT64_MAX)
 
 
 def business_codes(body: dict[str, Any]) -> list[int]:
@@ -239,19 +233,22 @@ def _trace_id(response: HttpResponse, body: dict[str, Any] | None) -> str | None
     return None
 
 
+#: The longest wait a ``Retry-After`` may ask for; longer ones are read as this.
+MAX_RETRY_AFTER: Final = 86400.0
+_INT64_MIN: Final = -(2**63)
+_INT64_MAX: Final = 2**63 - 1
+
+
 def _retry_after(response: HttpResponse, body: dict[str, Any] | None) -> float | None:
     candidates: list[object] = [response.header("Retry-After")]
     if body is not None:
         candidates.append(body.get("retry_after"))
     for value in candidates:
-        if isinstance(value, bool) or value is None:
-            continue
-        try:
-            seconds = float(value)  # type: ignore[arg-type]
-        except (TypeError, ValueError):
-            continue
-        if 0 <= seconds <= 86400:
-            return seconds
+        # delta-seconds only (an HTTP-date needs a wall clock the classifier lacks);
+        # a wait longer than a day is read as a day.
+        seconds = _numbers.parse_number(value, minimum=0.0, maximum=math.inf)
+        if seconds is not None:
+            return min(seconds, MAX_RETRY_AFTER)
     return None
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Final
 from urllib.parse import quote
 
+from .. import _numbers
 from .._endpoints import Endpoints
 from .._http import HttpRequest, HttpResponse, json_request
 from .._values import ChatScope, FileType, UploadedMedia
@@ -44,6 +45,8 @@ __all__ = [
 
 #: rest.md §1.5: uploads get a longer timeout than ordinary calls.
 DEFAULT_TIMEOUT: Final = 30.0
+#: A media ``ttl`` beyond this many seconds (ten years) is read as this.
+MAX_TTL: Final = 10 * 365 * 24 * 3600
 UPLOAD_TIMEOUT: Final = 120.0
 #: rest.md §2.8: ``input_second`` is at most 60.
 MAX_TYPING_SECONDS: Final = 60
@@ -404,13 +407,7 @@ def _int_field(value: object, default: int = 0) -> int | None:
     """An int from an int or a decimal string (rest.md §12: both appear)."""
     if value is None or value == "":
         return default
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().isdigit() and len(value.strip()) < 19:
-        return int(value.strip())
-    return None
+    return _numbers.parse_int(value, minimum=0, maximum=2**63 - 1)
 
 
 def parse_uploaded_media(response: HttpResponse) -> UploadedMedia:
@@ -425,7 +422,7 @@ def parse_uploaded_media(response: HttpResponse) -> UploadedMedia:
                                       trace_id=response.header("X-Tps-trace-ID"))
     ttl = _int_field(body.get("ttl"))
     return UploadedMedia(file_info=file_info, file_uuid=_opt_str(body.get("file_uuid")),
-                         ttl=ttl if ttl is not None and ttl >= 0 else 0,
+                         ttl=0 if ttl is None else min(ttl, MAX_TTL),
                          message_id=_opt_str(body.get("id")),
                          raw_url=_opt_str(body.get("raw_url")))
 

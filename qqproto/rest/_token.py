@@ -8,10 +8,9 @@ seconds (60 by default, the documented overlap window) before it expires.
 
 from __future__ import annotations
 
-import math
 from typing import Any, Final
 
-from .. import _jsoncodec
+from .. import _jsoncodec, _numbers
 from .._endpoints import Endpoints
 from .._http import HttpRequest, HttpResponse, json_request
 from .._secret import Secret, as_secret
@@ -24,22 +23,25 @@ __all__ = ["AccessToken", "TokenState", "parse_expires_in"]
 DEFAULT_REFRESH_MARGIN: Final = 60.0
 # rest.md §7.2: token-endpoint codes that mean the credentials themselves are wrong.
 _BAD_CREDENTIAL_CODES: Final = frozenset({100007, 100016, 10004})
-_MAX_LIFETIME: Final = 30 * 24 * 3600.0
+#: gateway.md §1.2: the endpoint hands out a token with more than 60 s left (below that
+#: it mints a new one), so a shorter ``expires_in`` is a broken answer; it is read as
+#: this floor, which bounds token requests to one per 30 s whatever the server says.
+MIN_TOKEN_LIFETIME: Final = 60.0
+#: Lifetimes are "currently ≤ 7200" (§1.2); anything beyond a month is read as a month.
+MAX_TOKEN_LIFETIME: Final = 30 * 24 * 3600.0
+#: After a failed token request, the next waits 1, 2, 4 … s, at most this long (a REST
+#: call that finds the endpoint in its back-off fails at once with a retryable error).
+MAX_TOKEN_BACKOFF: Final = 60.0
+_INT64: Final = 2**63
 
 
-def parse_expires_in(value: object) -> float:
-    """Accept ``7200``, ``7200.0`` or ``"7200"``; reject anything else with ``ValueError``."""
-    if isinstance(value, bool):
-        raise ValueError("expires_in is a boolean")
-    if isinstance(value, int | float):
-        seconds = float(value)
-    elif isinstance(value, str):
-        seconds = float(value.strip())
-    else:
-        raise ValueError(f"expires_in has type {type(value).__name__}")
-    if not math.isfinite(seconds) or seconds <= 0:
-        raise ValueError("expires_in is not a positive number")
-    return min(seconds, _MAX_LIFETIME)
+def parse_expires_in(value: object) -> float | None:
+    """``7200``, ``7200.0`` or ``"7200"`` in seconds, moved into [:data:`MIN_TOKEN_LIFETIME`,
+    :data:`MAX_TOKEN_LIFETIME`]; ``None`` for anything that is not a positive number."""
+    seconds = _numbers.parse_number(value, minimum=0.0, maximum=float("inf"))
+    if seconds is None or seconds <= 0:
+        return None
+    return _numbers.clamp(seconds, MIN_TOKEN_LIFETIME, MAX_TOKEN_LIFETIME)
 
 
 class AccessToken:
@@ -82,6 +84,8 @@ class TokenState:
         self.endpoints = endpoints or Endpoints()
         self.refresh_margin = refresh_margin
         self._token: AccessToken | None = None
+        self._failures = 0
+        self._retry_at = float("-inf")
 
     def __repr__(self) -> str:
         return f"TokenState(app_id={self.app_id!r}, token={self._token!r})"
@@ -101,6 +105,10 @@ class TokenState:
         """When the current token enters its refresh window (``None`` without a token)."""
         return None if self._token is None else self._token.refresh_at
 
+    def backoff_until(self, now: float) -> float | None:
+        """After failed token requests, when the next may go out (``None``: now)."""
+        return self._retry_at if now < self._retry_at else None
+
     def invalidate(self) -> None:
         """Forget the token (close code 4004, HTTP 401): the next use fetches a new one."""
         self._token = None
@@ -118,8 +126,20 @@ class TokenState:
         """Parse the token endpoint's answer and remember the token.
 
         Raises :class:`InvalidCredentialsError` for rejected credentials and
-        :class:`TokenError` (retryable) for anything else that is not a token.
+        :class:`TokenError` (retryable) for anything else that is not a token; each
+        failure pushes :meth:`backoff_until` further out, a token resets it.
         """
+        try:
+            token = self._receive(response, now)
+        except TokenError:
+            self._failures += 1
+            self._retry_at = now + min(2.0 ** min(self._failures - 1, 16), MAX_TOKEN_BACKOFF)
+            raise
+        self._failures = 0
+        self._retry_at = float("-inf")
+        return token
+
+    def _receive(self, response: HttpResponse, now: float) -> Secret:
         trace_id = response.header("X-Tps-trace-ID")
         try:
             body: Any = response.json()  # decoded once per response
@@ -131,13 +151,15 @@ class TokenState:
         if not isinstance(body, dict):
             raise TokenError("token endpoint answered with a non-object body",
                              status=response.status, trace_id=trace_id)
-        code = body.get("code")
-        if isinstance(code, str) and code.strip().lstrip("-").isdigit():
-            code = int(code)
+        # An int or ASCII digits; anything else (``"²"``, ``"--5"``) is a bad code.
+        raw_code = body.get("code")
+        code_int = _numbers.parse_int(raw_code, minimum=-_INT64, maximum=_INT64 - 1)
+        if raw_code is not None and code_int is None:
+            raise TokenError("token endpoint answered with a code that is not an integer",
+                             status=response.status, trace_id=trace_id)
         message = body.get("message") if isinstance(body.get("message"), str) else ""
         trace_id = trace_id or (body["trace_id"] if isinstance(body.get("trace_id"), str)
                                 else None)
-        code_int = code if isinstance(code, int) and not isinstance(code, bool) else None
         if code_int in _BAD_CREDENTIAL_CODES or response.status in (401, 403):
             raise InvalidCredentialsError(
                 message or "app id or client secret rejected",
@@ -152,14 +174,13 @@ class TokenState:
         if not isinstance(value, str) or not value:
             raise TokenError("token endpoint answer has no access_token",
                              status=response.status, trace_id=trace_id)
-        try:
-            lifetime = parse_expires_in(body.get("expires_in"))
-        except ValueError as exc:
-            raise TokenError(f"token endpoint answer has a bad expires_in: {exc}",
-                             status=response.status, trace_id=trace_id) from None
+        lifetime = parse_expires_in(body.get("expires_in"))
+        if lifetime is None:
+            raise TokenError("token endpoint answer has no positive expires_in",
+                             status=response.status, trace_id=trace_id)
         token = Secret(value)
-        # A token shorter-lived than the margin is refreshed half-way instead of at once,
-        # so a short lifetime can never turn into a refresh loop.
+        # A token shorter-lived than twice the margin is refreshed half-way instead of at
+        # once; with the lifetime floor no answer can turn into a refresh loop.
         margin = min(self.refresh_margin, lifetime / 2)
         self._token = AccessToken(token, now + lifetime, now + lifetime - margin)
         return token

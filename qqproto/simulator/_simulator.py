@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from .. import _jsoncodec
 from .._log import bot_logger
+from .._numbers import parse_int
 from .._secret import Secret, as_secret
 from ..gateway._intents import EVENT_INTENTS
 from . import _payloads, _records
@@ -321,7 +322,7 @@ class Simulator:
     def _targets(self, event_type: str, d: Any) -> list[SimSession]:
         bit = _EVENT_BITS.get(event_type)
         guild = d.get("guild_id") if isinstance(d, dict) else None
-        guild_num = int(guild) if isinstance(guild, str) and guild.isdigit() else None
+        guild_num = parse_int(guild, minimum=0, maximum=2**63) if isinstance(guild, str) else None
         targets = []
         for session in self._current.values():
             if bit is not None and not session.intents & bit:

@@ -34,6 +34,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import parse_qs, urlsplit
 
+from .._numbers import parse_int
 from ..upload._hashing import FileHashes, hash_bytes
 from ._records import SentMessage
 from ._rest import (
@@ -73,13 +74,7 @@ _HEX: Final = re.compile(r"[0-9a-f]+\Z")
 
 def _int(value: object) -> int | None:
     """A non-negative int from a JSON number or a decimal string (rest.md §4.5: both)."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value if value >= 0 else None
-    if isinstance(value, str) and value.isdigit() and len(value) <= 18:
-        return int(value)
-    return None
+    return parse_int(value, minimum=0, maximum=10**18 - 1)
 
 
 def _hex(value: object, length: int) -> str | None:

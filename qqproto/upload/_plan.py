@@ -18,6 +18,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Final
 
+from .. import _numbers
 from .._commands import Command
 from ..errors import UnexpectedResponseError
 
@@ -35,7 +36,8 @@ MAX_CONCURRENCY: Final = 10
 #: rest.md §4.17: part_finish retry budget when the server gives none, and its cap.
 DEFAULT_RETRY_TIMEOUT: Final = 120.0
 MAX_RETRY_TIMEOUT: Final = 600.0
-_MAX_DIGITS: Final = 18
+#: Sizes, indexes and counts beyond this (18 digits) are not plausible answers.
+_MAX_INT: Final = 10**18 - 1
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -68,29 +70,20 @@ def _int(value: object, what: str, *, default: int | None = None) -> int:
     """A non-negative int from a JSON number or a decimal string (rest.md §4.5–4.6)."""
     if value is None and default is not None:
         return default
-    if isinstance(value, bool):
-        raise _bad(f"{what} is a boolean")
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, str):
-        text = value.strip()
-        if not text.isdigit() or len(text) > _MAX_DIGITS:
+    number = _numbers.parse_int(value, minimum=0, maximum=_MAX_INT, floats=True)
+    if number is None:
+        if isinstance(value, bool):
+            raise _bad(f"{what} is a boolean")
+        if isinstance(value, str):
             raise _bad(f"{what} is not a decimal number: {value[:24]!r}")
-        value = int(text)
-    if not isinstance(value, int) or value < 0:
         raise _bad(f"{what} is not a non-negative integer")
-    return value
+    return number
 
 
 def _seconds(value: object) -> float:
     """Seconds from a number or a numeric string; 0 for anything else (incl. NaN)."""
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        return 0.0
-    try:
-        seconds = float(value)
-    except (ValueError, OverflowError):
-        return 0.0
-    return seconds if math.isfinite(seconds) else 0.0
+    seconds = _numbers.parse_number(value, minimum=0.0, maximum=math.inf)
+    return 0.0 if seconds is None else seconds
 
 
 def _config(body: dict[str, Any]) -> tuple[int, float]:
@@ -131,9 +124,9 @@ def parse_upload_plan(answer: object, file_size: int) -> UploadPlan:
         if not isinstance(raw, dict):
             raise _bad("a part is not an object")
         index_raw = raw.get("index", raw.get("part_index"))
-        if isinstance(index_raw, float) and index_raw.is_integer():
+        if isinstance(index_raw, float) and math.isfinite(index_raw) and index_raw.is_integer():
             index_raw = int(index_raw)
-        if not isinstance(index_raw, int | str):
+        if isinstance(index_raw, bool) or not isinstance(index_raw, int | str):
             raise _bad("a part has no index")
         number = _int(index_raw, "part index")
         url = raw.get("presigned_url", raw.get("url"))
