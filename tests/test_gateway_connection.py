@@ -745,3 +745,14 @@ def test_a_second_op7_while_closing_changes_nothing() -> None:
     conn.receive_data(b"", 1.2)
     assert drain(conn) == [ConnectionEnded(cause=EndCause.RECONNECT_REQUESTED,
                                            next_step=NextStep.RESUME)]
+
+
+@pytest.mark.parametrize("tail", [b"\x02\x00", b"\x89\x00", b"\x81\x02{}"])
+def test_bytes_after_a_close_frame_fail_the_same_whole_or_byte_by_byte(tail: bytes) -> None:
+    from fuzz.fuzz_gateway import _run
+
+    data = b"\x88\x00" + tail
+    whole = _run([data, b""])
+    bytewise = _run([*(data[i:i + 1] for i in range(len(data))), b""])
+    assert whole[:2] == bytewise[:2]
+    assert whole[1] is None  # a RemoteProtocolError: bytes after the connection ended

@@ -162,3 +162,58 @@ def test_the_writer_answers_a_status_less_close_with_an_empty_one() -> None:
     out = bytearray()
     FrameWriter(out, lambda n: b"\x00" * n).close(None, "ignored")
     assert bytes(out) == b"\x88\x80\x00\x00\x00\x00"  # FIN+CLOSE, masked, no payload
+
+
+# ---------------------------------------------------------------- amplification bounds
+
+
+def test_a_message_in_too_many_fragments_is_a_policy_violation() -> None:
+    from qqproto.gateway._wsframes import MAX_FRAGMENTS, POLICY_VIOLATION
+
+    head = server_frame(Opcode.TEXT, b"{", fin=False)
+    middle = server_frame(Opcode.CONTINUATION, b" ", fin=False)
+    just_enough = head + middle * (MAX_FRAGMENTS - 2) + server_frame(Opcode.CONTINUATION, b"}")
+    messages, violation = feed(just_enough)
+    assert violation is None and messages == [(TEXT, b"{" + b" " * (MAX_FRAGMENTS - 2) + b"}")]
+    messages, violation = feed(head + middle * MAX_FRAGMENTS)
+    assert (messages, violation) == ([], POLICY_VIOLATION)
+
+
+def test_empty_continuations_are_capped() -> None:
+    from qqproto.gateway._wsframes import MAX_EMPTY_FRAGMENTS, POLICY_VIOLATION
+
+    empty = server_frame(Opcode.CONTINUATION, b"", fin=False)
+    data = server_frame(Opcode.TEXT, b"{}", fin=False) + empty * MAX_EMPTY_FRAGMENTS
+    assert feed(data + server_frame(Opcode.CONTINUATION, b"")) == ([], POLICY_VIOLATION)
+    assert feed(data + server_frame(Opcode.CONTINUATION, b"x")) == ([(TEXT, b"{}x")], None)
+
+
+def test_one_byte_fragments_stop_at_the_frame_cap_with_memory_bounded() -> None:
+    import tracemalloc
+
+    from qqproto.gateway._wsframes import POLICY_VIOLATION
+
+    # The attack: a 4 MiB message in one-byte fragments (here 200k of them).
+    one = server_frame(Opcode.CONTINUATION, b"x", fin=False)
+    decoder = FrameDecoder(4 * 1024 * 1024)
+    tracemalloc.start()
+    decoder.feed(server_frame(Opcode.TEXT, b"x", fin=False))
+    for _ in range(200):
+        decoder.feed(one * 1000)
+        if decoder.violation is not None:
+            break
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert decoder.violation is not None and decoder.violation.code == POLICY_VIOLATION
+    assert peak < 1_000_000
+
+
+@pytest.mark.parametrize("tail", [b"\x02\x00", b"\x89\x00", b"\x81\x02{}", b"\x00"])
+def test_nothing_after_a_close_frame_is_parsed_whole_or_byte_by_byte(tail: bytes) -> None:
+    data = b"\x88\x00" + tail  # the "88 00 02 00" and friends
+    whole = FrameDecoder(1 << 20)
+    assert whole.feed(data) == [(CLOSE, b"")]
+    assert whole.closed and len(whole) == len(tail)
+    bytewise = FrameDecoder(1 << 20)
+    got = [m for i in range(len(data)) for m in bytewise.feed(data[i:i + 1])]
+    assert got == [(CLOSE, b"")] and len(bytewise) == len(tail)

@@ -9,6 +9,13 @@ event costs a fraction of the generic path.  wsproto stays the independent refer
 every test talks to this codec through a wsproto server.
 
 Violations raise :class:`FrameViolation` with the close code RFC 6455 §7.4.1 assigns.
+
+Amplification bounds: a message may arrive in at most :data:`MAX_FRAGMENTS` frames, of
+which at most :data:`MAX_EMPTY_FRAGMENTS` may be empty, and its fragments are joined
+into one buffer as they come (no object per fragment), so neither one-byte fragments nor
+endless empty continuations cost more memory than the message-size cap allows.  Parsing
+stops at a Close frame: whatever follows is left unparsed, so a stream is judged the same
+whether it arrives whole or byte by byte.
 """
 
 from __future__ import annotations
@@ -48,7 +55,12 @@ PROTOCOL_ERROR: Final = 1002
 UNSUPPORTED_DATA: Final = 1003
 INVALID_PAYLOAD: Final = 1007
 MESSAGE_TOO_BIG: Final = 1009
+POLICY_VIOLATION: Final = 1008
 
+#: Frames one message may be split into (a gateway message normally takes one).
+MAX_FRAGMENTS: Final = 1024
+#: Empty data frames one message may contain (they carry nothing but cost a step each).
+MAX_EMPTY_FRAGMENTS: Final = 8
 
 
 
@@ -61,17 +73,23 @@ class FrameDecoder:
 
     Text payloads are *not* decoded here (the JSON codec validates UTF-8); fragments
     are joined; a declared length over ``max_message_size`` is refused before any of
-    its bytes are buffered, so memory is bounded by that size.
+    its bytes are buffered, so memory is bounded by that size.  After a Close frame
+    nothing more is parsed (:attr:`closed`); later bytes stay in the buffer.
     """
 
-    __slots__ = ("_buf", "_fragment_op", "_fragment_size", "_fragments", "_max", "violation")
+    __slots__ = ("_buf", "_empty", "_fragment_op", "_fragmenting", "_fragments", "_frames",
+                 "_max", "closed", "violation")
 
     def __init__(self, max_message_size: int) -> None:
         self._buf = bytearray()
         self._max = max_message_size
-        self._fragments: list[bytes] = []
+        self._fragments = bytearray()
+        self._fragmenting = False
         self._fragment_op = 0
-        self._fragment_size = 0
+        self._frames = 0  # frames of the message being joined
+        self._empty = 0  # empty ones among them
+        #: A Close frame has been returned: nothing after it is parsed.
+        self.closed = False
         #: The first violation found; messages before it were still returned.
         self.violation: FrameViolation | None = None
 
@@ -86,6 +104,9 @@ class FrameDecoder:
         is left in :attr:`violation` (so feeding whole or in pieces yields the same
         messages before the same error)."""
         if self.violation is not None:
+            return []
+        if self.closed:
+            self._buf += data
             return []
         out: list[Message] = []
         try:
@@ -127,43 +148,55 @@ class FrameDecoder:
             if opcode in _CONTROL:
                 if length > 125 or not b0 & 0x80:
                     raise FrameViolation(PROTOCOL_ERROR, "control frame too long or fragmented")
-            elif length + self._fragment_size > maximum:
+            elif length + len(self._fragments) > maximum:
                 raise FrameViolation(MESSAGE_TOO_BIG,
                                      f"message larger than {maximum} bytes")
             end = start + length
             if end > size:
                 break
-            payload = bytes(buf[start:end])
             pos = end
-            if b0 & 0x80 and opcode in _DATA and not self._fragments:
-                out.append((opcode, payload))  # the common case: one whole message
+            if b0 & 0x80 and opcode in _DATA and not self._fragmenting:
+                out.append((opcode, bytes(buf[start:end])))  # the common case
+            elif opcode in _CONTROL:
+                payload = bytes(buf[start:end])
+                if opcode == CLOSE:
+                    _check_close_payload(payload)
+                    out.append((opcode, payload))
+                    self.closed = True  # RFC 6455 §5.5.1: nothing may follow
+                    break
+                out.append((opcode, payload))
             else:
-                self._other(b0 & 0x80, opcode, payload, out)
+                self._fragment(b0 & 0x80, opcode, buf[start:end], out)
         if pos:
             del buf[:pos]
 
-    def _other(self, fin: int, opcode: int, payload: bytes, out: list[Message]) -> None:
-        if opcode in _CONTROL:
-            if opcode == CLOSE:
-                _check_close_payload(payload)
-            out.append((opcode, payload))
-        elif opcode in _DATA:
-            if self._fragments:
+    def _fragment(self, fin: int, opcode: int, payload: bytearray,
+                  out: list[Message]) -> None:
+        """A data frame that starts, continues or ends a fragmented message."""
+        if opcode in _DATA:
+            if self._fragmenting:
                 raise FrameViolation(PROTOCOL_ERROR, "new message inside a fragmented one")
+            self._fragmenting = True
             self._fragment_op = opcode
-            self._fragments.append(payload)
-            self._fragment_size = len(payload)
-        elif opcode == CONTINUATION:
-            if not self._fragments:
-                raise FrameViolation(PROTOCOL_ERROR, "continuation frame without a message")
-            self._fragments.append(payload)
-            self._fragment_size += len(payload)
-            if fin:
-                out.append((self._fragment_op, b"".join(self._fragments)))
-                self._fragments.clear()
-                self._fragment_size = 0
-        else:
+        elif opcode != CONTINUATION:
             raise FrameViolation(PROTOCOL_ERROR, f"unknown opcode {opcode:#x}")
+        elif not self._fragmenting:
+            raise FrameViolation(PROTOCOL_ERROR, "continuation frame without a message")
+        self._frames += 1
+        if self._frames > MAX_FRAGMENTS:
+            raise FrameViolation(POLICY_VIOLATION,
+                                 f"message split into more than {MAX_FRAGMENTS} frames")
+        if not payload:
+            self._empty += 1
+            if self._empty > MAX_EMPTY_FRAGMENTS:
+                raise FrameViolation(POLICY_VIOLATION,
+                                     f"more than {MAX_EMPTY_FRAGMENTS} empty fragments")
+        self._fragments += payload
+        if fin:
+            out.append((self._fragment_op, bytes(self._fragments)))
+            self._fragments = bytearray()
+            self._fragmenting = False
+            self._frames = self._empty = 0
 
 
 def _check_close_payload(payload: bytes) -> None:
