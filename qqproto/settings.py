@@ -19,6 +19,7 @@ from ._secret import Secret, as_secret
 from .gateway import Intents, ReconnectPolicy
 from .media._policy import MediaPolicy
 from .proxy import Direct, ProxyConfig
+from .stores import parse_store_url
 
 __all__ = ["Settings"]
 
@@ -46,6 +47,13 @@ class Settings:
     - ``media``: where attachments may be downloaded from and how
       (:class:`~qqproto.media.MediaPolicy`: the platform's media hosts over https by
       default; ``QQBOT_MEDIA_ORIGINS`` adds exact origins such as the simulator's).
+    - ``store``: where what outlives the process is kept (session snapshots, processed
+      event ids, webhook replay ids, shard leases): ``memory:`` (default),
+      ``file:PATH``, ``sqlite:PATH`` or ``redis://…`` (:mod:`qqproto.stores`).
+    - ``shards``: run this many shards (``"auto"``: ``/gateway/bot``'s recommendation,
+      gateway.md §10) instead of the one ``shard``; with a shared store (sqlite, Redis)
+      the processes of one app id divide them by leases, each taking at most
+      ``shards_per_process``.
     """
 
     app_id: str
@@ -59,6 +67,9 @@ class Settings:
     auto_ack_interactions: bool = True
     limits: Limits = field(default_factory=Limits)
     media: MediaPolicy = field(default_factory=MediaPolicy)
+    store: str = field(default="memory:", repr=False)  # a Redis URL may hold a password
+    shards: int | str | None = None
+    shards_per_process: int | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.secret, Secret):
@@ -66,6 +77,13 @@ class Settings:
         shard_id, shard_count = self.shard
         if shard_count < 1 or not 0 <= shard_id < shard_count:
             raise ValueError(f"shard {self.shard!r}: need 0 <= shard_id < shard_count")
+        parse_store_url(self.store)  # a ValueError names what is wrong
+        if self.shards is not None and self.shards != "auto" and (
+                not isinstance(self.shards, int) or isinstance(self.shards, bool)
+                or self.shards < 1):
+            raise ValueError(f"shards {self.shards!r}: need a positive int or 'auto'")
+        if self.shards_per_process is not None and self.shards_per_process < 1:
+            raise ValueError("shards_per_process must be at least 1")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], **overrides: Any) -> Settings:

@@ -13,6 +13,7 @@ from .._commands import CloseConnection, Command, OpenConnection, SendHttpReques
 from ._backoff import Backoff
 from ._close_codes import CloseAdvice, advice_for_close_code, describe_close_code
 from ._connection import ConnectionState, GatewayConnection
+from ._dedupe import dedupe_key
 from ._intents import EVENT_INTENTS, Intents, intents_for
 from ._policy import ReconnectPolicy
 from ._session import GatewaySession, SessionState
@@ -36,6 +37,7 @@ __all__ = [
     "StartTls",
     "Stop",
     "advice_for_close_code",
+    "dedupe_key",
     "describe_close_code",
     "intents_for",
 ]

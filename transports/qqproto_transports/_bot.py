@@ -35,12 +35,15 @@ from qqproto.gateway import (
     StartTls,
     Stop,
 )
-from qqproto.rest import HttpResponse
+from qqproto.rest import HttpResponse, TokenState
+from qqproto.stores import StoreKeys, StoreTtl, parse_store_url
 
 from ._api import AsyncBotApi, BotApi, seq_of
+from ._gate import DispatchGate
 from ._handlers import Handler
 from ._httpx import async_http_client, verified_ssl_context
 from ._store import FileSessionStore
+from .stores import EventClaims, SessionSlot, SnapshotWriter, Store, new_owner_id, open_store
 
 __all__ = ["SIGNALS", "AsyncBotCore", "BotCore", "main_thread_signals", "make_session"]
 
@@ -49,12 +52,16 @@ SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 def make_session(settings: Settings, snapshot: SessionSnapshot | None,
-                 env: Mapping[str, str]) -> GatewaySession:
-    """The sans-IO supervisor for ``settings``; ``env`` feeds proxy resolution."""
+                 env: Mapping[str, str], *, token_state: TokenState | None = None,
+                 gated: bool = False) -> GatewaySession:
+    """The sans-IO supervisor for ``settings``; ``env`` feeds proxy resolution.
+    ``token_state`` is shared by the shards of one process; a ``gated`` session leaves
+    processed marks to the :class:`~qqproto_transports._gate.DispatchGate`."""
     return GatewaySession(
-        app_id=settings.app_id, secret=settings.secret, endpoints=settings.endpoints,
-        intents=settings.intents, shard=settings.shard, snapshot=snapshot,
-        policy=settings.policy, auto_mark_processed=settings.auto_mark_processed,
+        app_id=settings.app_id, secret=settings.secret, token_state=token_state,
+        endpoints=settings.endpoints, intents=settings.intents, shard=settings.shard,
+        snapshot=snapshot, policy=settings.policy,
+        auto_mark_processed=settings.auto_mark_processed and not gated,
         proxy_env=env, proxy=settings.proxy)
 
 
@@ -89,11 +96,20 @@ class BotCore(BotApi):
     """
 
     def __init__(self, settings: Settings, *, session_file: str | os.PathLike[str] | None,
-                 env: Mapping[str, str] | None, ssl_context: ssl.SSLContext | None) -> None:
+                 env: Mapping[str, str] | None, ssl_context: ssl.SSLContext | None,
+                 store: Store | None = None, token_state: TokenState | None = None,
+                 snapshot: SessionSnapshot | None = None) -> None:
         self._env = dict(os.environ if env is None else env)
-        self._store = FileSessionStore(session_file) if session_file else None
+        self._open_store(settings, session_file, store)
+        if snapshot is None and self._slot is not None:
+            snapshot = self._slot.load()  # before the loop runs (a shard taken over
+            # later is loaded off the loop by its group and passed in)
+        gated = self._claims is not None
         self.session: GatewaySession = make_session(
-            settings, self._store.load() if self._store else None, self._env)
+            settings, snapshot, self._env, token_state=token_state, gated=gated)
+        self._gate = None if self._claims is None else DispatchGate(
+            self._claims, StoreKeys(settings.app_id), self._off_loop, deliver=self._deliver,
+            mark=self.session.mark_processed, auto=settings.auto_mark_processed)
         self._init_api(settings, lambda: self.session.token_state)
         self._ssl = verified_ssl_context(ssl_context)
         self._saved_at = -math.inf
@@ -102,10 +118,34 @@ class BotCore(BotApi):
         self._ended = False
         self.stopped: Stop | None = None
 
+    def _open_store(self, settings: Settings, session_file: str | os.PathLike[str] | None,
+                    store: Store | None) -> None:
+        """The snapshot's home: ``session_file`` (one JSON snapshot, as before), else
+        ``settings.store``; a shared store also dedupes dispatches across processes."""
+        self._slot: SessionSlot | FileSessionStore | None = None
+        self._claims: EventClaims | None = None
+        self._own_store: Store | None = None
+        location = parse_store_url(settings.store)
+        if session_file:
+            self._slot = FileSessionStore(session_file)
+        elif store is not None or location.kind != "memory":
+            if store is None:
+                store = self._own_store = open_store(location)
+            ttl = StoreTtl()
+            self._slot = SessionSlot(store, StoreKeys(settings.app_id), settings.shard,
+                                     ttl=ttl.session)
+            if store.shared:
+                self._claims = EventClaims(store, owner=new_owner_id(), claim_ttl=ttl.claim,
+                                           done_ttl=ttl.processed)
+        self._snapshots = SnapshotWriter(self._slot) if self._slot is not None else None
+
     def mark_processed(self, which: int | Event | None) -> None:
         """Record that the application has finished with a dispatch (the event, raw or
         parsed, or its ``seq``): a resume starts after it (``auto_mark_processed=False``)."""
-        self.session.mark_processed(seq_of(which))
+        if self._gate is not None:
+            self._gate.processed(seq_of(which))
+        else:
+            self.session.mark_processed(seq_of(which))
 
     def _subscribe(self, put: Subscriber) -> Subscriber:
         """``put(event)`` for every event from now on, then ``put(None)`` at the end; a
@@ -180,24 +220,41 @@ class BotCore(BotApi):
                 self._close_socket(cmd.id)
             elif isinstance(cmd, Stop):
                 self.stopped = cmd
+        gate = self._gate
         while (event := session.next_event()) is not None:
-            for put in self._subscribers:
-                try:
-                    put(event)
-                    if isinstance(event, SessionStopped):
-                        put(None)
-                except Exception:  # a closed channel, a closed loop: drop the subscriber
-                    self._unsubscribe(put)
-            for handler, argument in self._plan_delivery(event, now):
-                self._run_handler(handler, argument)
-        if self._store is not None and now - self._saved_at >= 1.0:
+            if gate is not None:
+                gate.admit(event)
+            else:
+                self._deliver(event)
+        if self._snapshots is not None and now - self._saved_at >= 1.0:
             self._save(now)
         return session.get_timer()
 
+    def _deliver(self, event: Event) -> None:
+        """Hand ``event`` to the subscribers and the handlers."""
+        for put in self._subscribers:
+            try:
+                put(event)
+                if isinstance(event, SessionStopped):
+                    put(None)
+            except Exception:  # a closed channel, a closed loop: drop the subscriber
+                self._unsubscribe(put)
+        for handler, argument in self._plan_delivery(event, self._now()):
+            self._run_handler(handler, argument)
+
     def _save(self, now: float) -> None:
+        """Offer the snapshot to the writer thread (never blocks)."""
         self._saved_at = now
-        if self._store is not None:
-            self._store.save(self.session.snapshot(time.time()))
+        if self._snapshots is not None:
+            self._snapshots.offer(self.session.snapshot(time.time()))
+
+    def _flush_store(self) -> None:
+        """Block until the last snapshot is saved; close a store this bot opened (run
+        it off the loop, at shutdown)."""
+        if self._snapshots is not None:
+            self._snapshots.close()
+        if self._own_store is not None:
+            self._own_store.close()
 
     def _http_done(self, cmd_id: int, result: HttpResponse | str, now: float) -> None:
         if isinstance(result, str):
@@ -206,6 +263,11 @@ class BotCore(BotApi):
             self.session.http_response(cmd_id, result, now)
 
     # The I/O hooks a driver implements.
+    def _off_loop(self, call: Callable[[], object], then: Callable[[object], None]) -> None:
+        """Run the blocking ``call`` on a worker thread, then ``then(result)`` (the
+        exception, if it raised) on the bot's loop, and pump."""
+        raise NotImplementedError
+
     def _write(self, data: bytes) -> None:
         raise NotImplementedError
 

@@ -164,6 +164,18 @@ class Bot(AsyncBotCore):
         if self.stopped is not None and self._done is not None and not self._done.done():
             self._done.set_result(self.stopped)
 
+    def _off_loop(self, call: Callable[[], object], then: Callable[[object], None]) -> None:
+        self._spawn(self._run_off_loop(call, then))
+
+    async def _run_off_loop(self, call: Callable[[], object],
+                            then: Callable[[object], None]) -> None:
+        try:
+            result = await asyncio.to_thread(call)
+        except Exception as exc:  # a store that failed: the caller decides
+            result = exc
+        then(result)
+        self._after()
+
     def _write(self, data: bytes) -> None:
         sock = self._socket
         if sock is not None and sock.transport is not None:
@@ -258,6 +270,7 @@ class Bot(AsyncBotCore):
     async def _shutdown(self) -> None:
         assert self._loop is not None
         self._save(self._loop.time())
+        await asyncio.to_thread(self._flush_store)
         if self._timer is not None:
             self._timer.cancel()
         if self._socket is not None:

@@ -235,6 +235,17 @@ class Bot(SyncBotApi, BotCore):
     def _run_handler(self, handler: Handler, argument: Event) -> None:
         self._workers.submit(call_handler, handler, argument, self.log)
 
+    def _off_loop(self, call: Callable[[], object], then: Callable[[object], None]) -> None:
+        def work() -> None:
+            try:
+                result = call()
+            except Exception as exc:  # a store that failed: the caller decides
+                result = exc
+            self._submit(lambda: then(result))
+
+        with contextlib.suppress(RuntimeError):  # shutting down: nothing is marked
+            self._io_pool.submit(work)
+
     # -- other threads ----------------------------------------------------------------
     def _perform(self, cmd: SendHttpRequest) -> None:
         result = send_sync(self.http, cmd.request)
@@ -261,6 +272,7 @@ class Bot(SyncBotApi, BotCore):
                 self._inbox.get_nowait()()
         self._close_socket(self._sock_id)
         self._save(time.monotonic())
+        self._flush_store()
         self._end_subscribers()
         self._finished.set()
 

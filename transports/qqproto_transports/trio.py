@@ -123,6 +123,7 @@ class Bot(AsyncBotCore):
                 finally:
                     with trio.CancelScope(shield=True):
                         self._save(trio.current_time())
+                        await trio.to_thread.run_sync(self._flush_store)
                         await self.http.aclose()
                         self._end_subscribers()
                         self._done.set()
@@ -200,6 +201,19 @@ class Bot(AsyncBotCore):
     async def _perform(self, cmd: SendHttpRequest) -> None:
         result = await send_async(self.http, cmd.request)
         self._http_done(cmd.id, result, trio.current_time())
+        self._after()
+
+    def _off_loop(self, call: Callable[[], object], then: Callable[[object], None]) -> None:
+        if self._nursery is not None:
+            self._nursery.start_soon(self._run_off_loop, call, then)
+
+    async def _run_off_loop(self, call: Callable[[], object],
+                            then: Callable[[object], None]) -> None:
+        try:
+            result = await trio.to_thread.run_sync(call)
+        except Exception as exc:  # a store that failed: the caller decides
+            result = exc
+        then(result)
         self._after()
 
     async def _connection(self, cmd: OpenConnection) -> None:

@@ -11,6 +11,7 @@ import json
 import logging
 import threading
 import uuid
+from typing import Protocol
 
 from qqproto.errors import SnapshotError
 from qqproto.gateway import SessionSnapshot
@@ -89,6 +90,10 @@ class EventClaims:
         self.store.set(key, DONE, ttl=self.done_ttl)
 
 
+class SavesSnapshots(Protocol):
+    def save(self, snapshot: SessionSnapshot | None) -> None: ...
+
+
 class SnapshotWriter:
     """Saves the latest snapshot on its own thread: a slow store delays nothing else.
 
@@ -98,7 +103,7 @@ class SnapshotWriter:
 
     _NOTHING = object()
 
-    def __init__(self, slot: SessionSlot) -> None:
+    def __init__(self, slot: SavesSnapshots) -> None:
         self.slot = slot
         self._cond = threading.Condition()
         self._pending: object = self._NOTHING
