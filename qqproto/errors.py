@@ -60,6 +60,7 @@ __all__ = [
     "ReplyWindowClosedError",
     "SecretDecryptError",
     "SnapshotError",
+    "StreamPrefixError",
     "TokenError",
     "TransientError",
     "TransitionError",
@@ -199,6 +200,12 @@ class ReplyWindowClosedError(ApiError):
     """The passive-reply window of that message or event is over, or its reply count is
     used up (304027, 304103, 40034005, 40034026, 40034128).  Fall back to an active
     message or give up; the same ``msg_id`` will not work again."""
+
+
+class StreamPrefixError(InvalidRequestError):
+    """``40007``: a streamed reply's new text does not start with what was already shown
+    to the user (rest.md §11.8).  Raised locally, before anything is sent, when the
+    stream knows the shown prefix, and for the platform's own 40007."""
 
 
 class ReplyTargetInvalidError(InvalidRequestError):

@@ -198,7 +198,7 @@ TRANSCRIPT = b"""\
 {"op":0,"s":6,"t":"FRIEND_ADD","id":"FRIEND_ADD:a5","d":{"openid":"U1","timestamp":"1699240365"}}
 {"op":0,"s":7,"t":"DIRECT_MESSAGE_CREATE","id":"DIRECT_MESSAGE_CREATE:a6","d":{"id":"dm1","guild_id":"DM1","channel_id":"C9","src_guild_id":"G7","content":"psst","author":{"id":"A1","username":"a"}}}
 {"op":0,"s":8,"t":"DIRECT_MESSAGE_DELETE","id":"DIRECT_MESSAGE_DELETE:a7","d":{"message":{"id":"dm1","guild_id":"DM1"},"op_user":{"id":"A1"}}}
-{"op":0,"s":9,"t":"GROUP_JOIN_REQUEST","id":"GROUP_JOIN_REQUEST:a8","d":{"group_openid":"G1"}}
+{"op":0,"s":9,"t":"GROUP_RENAMED","id":"GROUP_RENAMED:a8","d":{"group_openid":"G1"}}
 {"op":0,"s":10,"t":"C2C_MESSAGE_CREATE","id":"C2C_MESSAGE_CREATE:a9","d":{"id":"m9","author":"U1"}}
 """  # noqa: E501 (one recorded frame per line)
 

@@ -202,7 +202,7 @@ def test_guild_events(t: str) -> None:
     assert parse_event(frame(t, d)) == GuildEvent(
         **head(t, d), guild_id="18700000000001", name="Cats", owner_id="1444000",
         member_count=42, max_members=500, description="we like cats",
-        joined_at="2024-01-01T00:00:00+08:00", op_user_id="1444000")
+        joined_at="2024-01-01T00:00:00+08:00", op_user_id="1444000", icon="https://x/i.png")
 
 
 @pytest.mark.parametrize("t", ["CHANNEL_CREATE", "CHANNEL_UPDATE", "CHANNEL_DELETE"])
@@ -224,7 +224,7 @@ def test_guild_member_events(t: str) -> None:
     assert parse_event(frame(t, d)) == GuildMemberEvent(
         **head(t, d), guild_id="18700000000001", user_id="1666000", username="bob",
         is_bot=False, nick="Bob", roles=("1",), joined_at="2024-02-02T12:00:00+08:00",
-        op_user_id="1444000")
+        op_user_id="1444000", avatar="")
 
 
 @pytest.mark.parametrize("t", ["MESSAGE_REACTION_ADD", "MESSAGE_REACTION_REMOVE"])
@@ -439,9 +439,9 @@ def test_plain_resumed_dispatch_becomes_a_resumed_value() -> None:
 
 
 def test_unknown_types_keep_the_whole_dispatch() -> None:
-    dispatch = frame("GROUP_JOIN_REQUEST", {"group_openid": "G"})
+    dispatch = frame("GROUP_RENAMED", {"group_openid": "G"})
     assert parse_event(dispatch) == UnknownEvent(
-        type="GROUP_JOIN_REQUEST", event_id="GROUP_JOIN_REQUEST:9be1", seq=30,
+        type="GROUP_RENAMED", event_id="GROUP_RENAMED:9be1", seq=30,
         raw={"group_openid": "G"}, dispatch=dispatch)
 
 

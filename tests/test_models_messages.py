@@ -24,6 +24,8 @@ from qqproto.models._messages import (
     InboundMessage,
     Mention,
     MessageDelete,
+    MessageElement,
+    MessageScene,
     QuotedMessage,
     ReferenceIndex,
 )
@@ -74,6 +76,8 @@ def test_c2c_message_becomes_a_typed_event_with_a_c2c_view() -> None:
             timestamp="2024-09-04T17:32:21+08:00",
             time=datetime(2024, 9, 4, 17, 32, 21, tzinfo=CST),
             reference_index=ReferenceIndex(msg_idx="REFIDX_c1"),
+            scene=MessageScene(source="default", ext=("msg_idx=REFIDX_c1",),
+                               msg_idx="REFIDX_c1"),
         ),
     )
     assert isinstance(event, C2CMessageCreate) and event.raw is C2C
@@ -156,6 +160,11 @@ def test_group_at_message_trims_the_space_left_by_the_removed_mention() -> None:
             time=datetime(2025, 1, 2, 10, 0, tzinfo=CST),
             message_type=103,
             reference_index=ReferenceIndex(msg_idx="REFIDX_y", ref_msg_idx="REFIDX_x"),
+            elements=(MessageElement(**{k: getattr(quoted, k)
+                                        for k in MessageElement.__dataclass_fields__}),),
+            scene=MessageScene(source="default",
+                               ext=("ref_msg_idx=REFIDX_x", "msg_idx=REFIDX_y"),
+                               msg_idx="REFIDX_y", ref_msg_idx="REFIDX_x"),
         ),
     )
 
@@ -307,6 +316,7 @@ def test_channel_at_message_keeps_mention_markup_and_guild_fields() -> None:
                            joined_at="2023-01-01T00:00:00+08:00"),
         seq_in_channel="57",
         reference_message_id="08e092eeb983afef9e0110f9c0",
+        message_seq=57,
         message=InboundMessage(
             event_type="AT_MESSAGE_CREATE",
             scope=ChatScope.CHANNEL,

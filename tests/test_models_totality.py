@@ -102,6 +102,12 @@ _SEEDS: dict[str, Any] = {
               "emoji": {"id": "e", "type": 1}, "author_id": "A",
               "thread_info": {"thread_id": "T", "title": "t", "date_time": "x"},
               "audio_url": "u", "text": "t", "channel_type": 5},
+    "GROUP_JOIN_REQUEST": {
+        "group_openid": "G", "join_request_id": "J", "member_openid": "M", "username": "u",
+        "apply_at": "2026-08-05T16:21:40+08:00", "apply_source": "invited", "invited_by": "I",
+        "verify_info": {"method": "admin_review_qa",
+                        "review_qa_list": [{"question": "q", "answer": "a"}]},
+        "auto_approved": {"strategy_id": "S"}},
     "READY": {"session_id": "s", "version": 1, "shard": [0, 1],
               "user": {"id": "B", "username": "b", "bot": True}},
 }

@@ -151,7 +151,7 @@ def test_a_whole_upload_is_command_exact() -> None:
     (prepare,) = drain(s)
     assert prepare == SendHttpRequest(id=4, purpose="upload_prepare", request=HttpRequest(
         method="POST", url=API + "/v2/users/U/upload_prepare", headers=JSON_AUTH,
-        body=json.dumps({"file_type": 4, "file_name": "r.bin", "file_size": 12,
+        body=json.dumps({"file_type": 4, "file_name": "r.bin", "file_size": "12",
                          "md5": hashes.md5, "sha1": hashes.sha1,
                          "md5_10m": hashes.md5_10m}, separators=(",", ":")).encode(),
         timeout=120.0))
@@ -180,7 +180,7 @@ def test_a_whole_upload_is_command_exact() -> None:
     (finish,) = drain(s)
     assert finish == SendHttpRequest(id=11, purpose="upload_part_finish", request=HttpRequest(
         method="POST", url=API + "/v2/users/U/upload_part_finish", headers=JSON_AUTH,
-        body=(b'{"upload_id":"UP1","part_index":3,"block_size":2,"md5":"'
+        body=(b'{"upload_id":"UP1","part_index":3,"block_size":"2","md5":"'
               + md5(DATA[10:]).encode() + b'"}'), timeout=120.0))
     s.http_response(11, HttpResponse(status=200, body=b"{}"), 1.0)
     assert events(s) == [UploadProgress(phase=UploadPhase.UPLOADING, bytes_done=2,
@@ -240,7 +240,7 @@ def test_string_indexes_are_echoed_as_strings() -> None:
     s.http_response(put.id, HttpResponse(status=200), 0.0)
     (finish,) = drain(s)
     assert json.loads(finish.request.body) == {
-        "upload_id": "UP1", "part_index": "1", "block_size": 12, "md5": md5(DATA)}
+        "upload_id": "UP1", "part_index": "1", "block_size": "12", "md5": md5(DATA)}
 
 
 def test_the_presigned_put_never_carries_the_token_even_on_the_api_origin() -> None:

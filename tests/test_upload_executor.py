@@ -92,7 +92,7 @@ class FakePlatform:
         if request.url.endswith("/upload_prepare"):
             if self.daily_limit:
                 return self._json({"code": 40093002, "message": "daily limit"})
-            self.size, self.md5 = body["file_size"], body["md5"]
+            self.size, self.md5 = int(body["file_size"]), body["md5"]
             count = -(-self.size // self.block)
             return self._json({
                 "upload_id": "UP9", "block_size": str(self.block),
@@ -105,7 +105,7 @@ class FakePlatform:
                 return self._json({"code": 40093001, "message": "busy"})
             index = body["part_index"] - 1
             assert hashlib.md5(self.stored[index]).hexdigest() == body["md5"]
-            assert len(self.stored[index]) == body["block_size"]
+            assert len(self.stored[index]) == int(body["block_size"])
             self.finished[index] = body["md5"]
             return HttpResponse(status=200, body=b"{}")
         assert request.url.endswith("/files") and body == {"upload_id": "UP9"}

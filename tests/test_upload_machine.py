@@ -138,7 +138,7 @@ class UploadMachine(RuleBasedStateMachine):
             offset, length, _ = self.expected[url]
             assert self.put_ok[url] == 1, "part_finish before the PUT succeeded"
             assert url not in self.finished
-            assert body["block_size"] == length
+            assert body["block_size"] == str(length)  # the documented string form
             assert body["md5"] == hashlib.md5(self.data[offset:offset + length]).hexdigest()
         elif cmd.purpose == "upload_complete":
             assert self.finished == set(self.expected), "completion before every part"
@@ -146,7 +146,7 @@ class UploadMachine(RuleBasedStateMachine):
         else:
             assert cmd.purpose == "upload_prepare"
             hashes = hash_bytes(self.data)
-            assert body == {"file_type": 4, "file_name": "f.bin", "file_size": size,
+            assert body == {"file_type": 4, "file_name": "f.bin", "file_size": str(size),
                             "md5": hashes.md5, "sha1": hashes.sha1,
                             "md5_10m": hashes.md5_10m}
 

@@ -92,7 +92,9 @@ for _intent, _names in (
     (_I.GROUP_AND_C2C_EVENT, "C2C_MESSAGE_CREATE FRIEND_ADD FRIEND_DEL C2C_MSG_REJECT "
                              "C2C_MSG_RECEIVE GROUP_AT_MESSAGE_CREATE GROUP_ADD_ROBOT "
                              "GROUP_DEL_ROBOT GROUP_MSG_REJECT GROUP_MSG_RECEIVE "
-                             "SUBSCRIBE_MESSAGE_STATUS GROUP_MESSAGE_CREATE"),
+                             "SUBSCRIBE_MESSAGE_STATUS GROUP_MESSAGE_CREATE "
+                             # autogen/event/group_join_request.md: 1<<25
+                             "GROUP_JOIN_REQUEST"),
     (_I.INTERACTION, "INTERACTION_CREATE"),
     (_I.MESSAGE_AUDIT, "MESSAGE_AUDIT_PASS MESSAGE_AUDIT_REJECT"),
     (_I.FORUMS_EVENT, "FORUM_THREAD_CREATE FORUM_THREAD_UPDATE FORUM_THREAD_DELETE "

@@ -22,9 +22,12 @@ from ._guild import (
     GuildMemberEvent,
     OpenForumEvent,
     ReactionEvent,
+    RichText,
+    rich_text_plain,
 )
-from ._interaction import InteractionCreate
+from ._interaction import AuthorizeData, InteractionCreate
 from ._lifecycle import (
+    AutoApproved,
     C2CLifecycleEvent,
     C2CMsgReceive,
     C2CMsgReject,
@@ -33,6 +36,7 @@ from ._lifecycle import (
     FriendDel,
     GroupAddRobot,
     GroupDelRobot,
+    GroupJoinRequest,
     GroupLifecycleEvent,
     GroupMemberAdd,
     GroupMemberEvent,
@@ -44,8 +48,10 @@ from ._lifecycle import (
     MessageAuditReject,
     SubscribeMessageStatus,
     SubscriptionResult,
+    VerifyInfo,
 )
 from ._messages import (
+    ArkData,
     Author,
     C2CMessageCreate,
     ChannelAtMessageCreate,
@@ -58,7 +64,9 @@ from ._messages import (
     InboundMessage,
     Mention,
     MessageDelete,
+    MessageElement,
     MessageEvent,
+    MessageScene,
     QuotedMessage,
     ReferenceIndex,
 )
@@ -66,10 +74,13 @@ from ._parse import EVENT_CLASSES, ParsedEvent, inbound_message, parse_event, pa
 
 __all__ = [
     "EVENT_CLASSES",
+    "ArkData",
     "Attachment",
     "AudioEvent",
     "AudioLiveMemberEvent",
     "Author",
+    "AuthorizeData",
+    "AutoApproved",
     "C2CLifecycleEvent",
     "C2CMessageCreate",
     "C2CMsgReceive",
@@ -86,6 +97,7 @@ __all__ = [
     "GroupAddRobot",
     "GroupAtMessageCreate",
     "GroupDelRobot",
+    "GroupJoinRequest",
     "GroupLifecycleEvent",
     "GroupMemberAdd",
     "GroupMemberEvent",
@@ -105,7 +117,9 @@ __all__ = [
     "MessageAuditPass",
     "MessageAuditReject",
     "MessageDelete",
+    "MessageElement",
     "MessageEvent",
+    "MessageScene",
     "ModelError",
     "ModelEvent",
     "OpenForumEvent",
@@ -113,13 +127,16 @@ __all__ = [
     "QuotedMessage",
     "ReactionEvent",
     "ReferenceIndex",
+    "RichText",
     "SubscribeMessageStatus",
     "SubscriptionResult",
     "TimestampValue",
     "UnknownEvent",
+    "VerifyInfo",
     "inbound_message",
     "normalise_url",
     "parse_event",
     "parse_event_strict",
     "parse_timestamp",
+    "rich_text_plain",
 ]

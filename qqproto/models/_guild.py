@@ -9,14 +9,16 @@ the id that says *what* changed is required.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeAlias
 
+from ..errors import Invalid
 from ..events import Dispatch
 from ._base import ModelEvent, envelope
 from ._common import (
     TimestampValue,
     as_id,
     expect_object,
+    kind,
     opt_bool,
     opt_id,
     opt_int,
@@ -36,6 +38,7 @@ __all__ = [
     "GuildMemberEvent",
     "OpenForumEvent",
     "ReactionEvent",
+    "RichText",
     "parse_audio",
     "parse_audio_live_member",
     "parse_channel",
@@ -44,6 +47,7 @@ __all__ = [
     "parse_guild_member",
     "parse_open_forum",
     "parse_reaction",
+    "rich_text_plain",
 ]
 
 
@@ -61,6 +65,7 @@ class GuildEvent(ModelEvent):
     description: str | None = None
     joined_at: TimestampValue = None
     op_user_id: str | None = None
+    icon: str | None = None
 
 
 def parse_guild(dispatch: Dispatch) -> GuildEvent:
@@ -71,7 +76,7 @@ def parse_guild(dispatch: Dispatch) -> GuildEvent:
         owner_id=opt_id(d, "owner_id", "d"), member_count=opt_int(d, "member_count", "d"),
         max_members=opt_int(d, "max_members", "d"),
         description=opt_str(d, "description", "d"), joined_at=joined_at,
-        op_user_id=opt_id(d, "op_user_id", "d"))
+        op_user_id=opt_id(d, "op_user_id", "d"), icon=opt_str(d, "icon", "d"))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -112,6 +117,7 @@ class GuildMemberEvent(ModelEvent):
     roles: tuple[str, ...] = ()
     joined_at: TimestampValue = None
     op_user_id: str | None = None
+    avatar: str | None = None
 
 
 def parse_guild_member(dispatch: Dispatch) -> GuildMemberEvent:
@@ -124,7 +130,8 @@ def parse_guild_member(dispatch: Dispatch) -> GuildMemberEvent:
         user_id=opt_id(user, "id", "d.user"), username=opt_str(user, "username", "d.user"),
         is_bot=opt_bool(user, "bot", "d.user"), nick=opt_str(d, "nick", "d"),
         roles=tuple(as_id(role, f"d.roles[{i}]") for i, role in enumerate(roles)),
-        joined_at=joined_at, op_user_id=opt_id(d, "op_user_id", "d"))
+        joined_at=joined_at, op_user_id=opt_id(d, "op_user_id", "d"),
+        avatar=opt_str(user, "avatar", "d.user"))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -156,6 +163,47 @@ def parse_reaction(dispatch: Dispatch) -> ReactionEvent:
         emoji_id=opt_id(emoji, "id", "d.emoji"), emoji_type=opt_int(emoji, "type", "d.emoji"))
 
 
+#: A forum text field as sent: a string (forum/model.md) or an array of RichObjects
+#: (every example on forum.md); see :func:`rich_text_plain`.
+RichText: TypeAlias = str | tuple[Any, ...]
+
+
+def rich_text_plain(value: RichText | None) -> str:
+    """The readable text of a forum field: a string as it is; for RichObjects the
+    ``text_info.text``, ``channel_info.channel_name`` and ``url_info`` display text (or
+    URL) joined in order (the kinds forum.md's examples show); emoji and anything else
+    are skipped."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    out = []
+    for item in value:
+        if not isinstance(item, dict):
+            continue
+        for key, fields in (("text_info", ("text",)), ("url_info", ("display_text", "url")),
+                            ("channel_info", ("channel_name",))):
+            info = item.get(key)
+            if isinstance(info, dict):
+                text = next((info[f] for f in fields
+                             if isinstance(info.get(f), str) and info[f]), "")
+                out.append(text)
+                break
+    return "".join(out)
+
+
+def _rich(info: dict[str, Any], key: str, path: str) -> RichText | None:
+    # forum/model.md types title/content as string, but every example on forum.md
+    # sends arrays of RichObject: both are accepted and kept as sent (an ambiguity of
+    # the docs; the array is not interpreted beyond rich_text_plain).
+    value = info.get(key)
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return tuple(value)
+    raise Invalid(f"{path}.{key}: expected a string or an array, got {kind(value)}")
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ForumEvent(ModelEvent):
     """``FORUM_THREAD_*``, ``FORUM_POST_*``, ``FORUM_REPLY_*`` and
@@ -163,7 +211,8 @@ class ForumEvent(ModelEvent):
 
     The ids come from whichever of ``thread_info``/``post_info``/``reply_info`` the event
     carries, or from the top level for the audit result (``publish_type``, ``result``,
-    ``err_msg``).  ``content`` is the rich-text JSON string as sent.
+    ``err_msg``).  ``title``/``content`` are kept as sent: a string or a tuple of
+    RichObjects; ``title_text``/``content_text`` give their plain text.
     """
 
     guild_id: str | None = None
@@ -172,12 +221,20 @@ class ForumEvent(ModelEvent):
     thread_id: str | None = None
     post_id: str | None = None
     reply_id: str | None = None
-    title: str | None = None
-    content: str | None = None
+    title: RichText | None = None
+    content: RichText | None = None
     date_time: TimestampValue = None
     publish_type: int | None = None
     result: int | None = None
     err_msg: str | None = None
+
+    @property
+    def title_text(self) -> str:
+        return rich_text_plain(self.title)
+
+    @property
+    def content_text(self) -> str:
+        return rich_text_plain(self.content)
 
 
 def parse_forum(dispatch: Dispatch) -> ForumEvent:
@@ -194,8 +251,8 @@ def parse_forum(dispatch: Dispatch) -> ForumEvent:
         **envelope(dispatch), guild_id=opt_id(d, "guild_id", "d"),
         channel_id=opt_id(d, "channel_id", "d"), author_id=opt_id(d, "author_id", "d"),
         thread_id=opt_id(info, "thread_id", path), post_id=opt_id(info, "post_id", path),
-        reply_id=opt_id(info, "reply_id", path), title=opt_str(info, "title", path),
-        content=opt_str(info, "content", path), date_time=date_time,
+        reply_id=opt_id(info, "reply_id", path), title=_rich(info, "title", path),
+        content=_rich(info, "content", path), date_time=date_time,
         publish_type=opt_int(d, "type", "d") if path == "d" else None,
         result=opt_int(d, "result", "d"), err_msg=opt_str(d, "err_msg", "d"))
 

@@ -12,26 +12,39 @@ from datetime import datetime
 from typing import Final
 
 from .._values import ChatScope
+from ..errors import Invalid
 from ..events import Dispatch
 from ._base import ModelEvent
 from ._common import (
     TimestampValue,
     expect_object,
+    kind,
     opt_id,
     opt_int,
+    opt_list,
     opt_object,
     opt_str,
     opt_timestamp,
     req_id,
 )
 
-__all__ = ["InteractionCreate", "parse_interaction"]
+__all__ = ["AuthorizeData", "InteractionCreate", "parse_interaction"]
 
 # gateway.md §6.5: chat_type 0 guild, 1 group, 2 C2C.
 _SCENE_BY_CHAT_TYPE: Final = {0: "guild", 1: "group", 2: "c2c"}
 # A guild interaction is answered in its channel (chat_id falls back to channel_id).
 _SCOPE_BY_SCENE: Final = {"c2c": ChatScope.C2C, "group": ChatScope.GROUP,
                           "guild": ChatScope.CHANNEL}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AuthorizeData:
+    """``data.resolved.authorize_data`` of a type 18/19 interaction (a user or group
+    authorised the bot): ``opt_scene`` ``setting``/``dialog``, ``scope``
+    ``c2c_push``/``group_push`` (autogen/event/interaction_create.md)."""
+
+    opt_scene: str | None = None
+    scope: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -44,6 +57,11 @@ class InteractionCreate(ModelEvent):
     derived from ``chat_type`` when absent.  ``operator_id`` is who tapped
     (``group_member_openid`` → ``user_openid`` → ``data.resolved.user_id``) and ``chat_id``
     where to answer (``group_openid`` → ``user_openid`` → ``channel_id``).
+
+    Types 13–20 (feedback, clear session, story, model switch, authorisation) carry
+    ``feedback_opt`` (``LIKE``/``UNLIKE``) and ``checked`` (13), ``action`` (15, 16),
+    ``scene_ext`` (``data.resolved.message_scene.ext``, 13) and ``authorize_data`` (18,
+    19); the docs say only types 11 and 12 expect an ACK.
     """
 
     id: str
@@ -67,6 +85,11 @@ class InteractionCreate(ModelEvent):
     resolved_user_id: str | None = None
     operator_id: str | None = None
     chat_id: str | None = None
+    feedback_opt: str | None = None
+    checked: int | None = None
+    action: str | None = None
+    scene_ext: tuple[str, ...] = ()
+    authorize_data: AuthorizeData | None = None
 
     @property
     def scope(self) -> ChatScope | None:
@@ -96,6 +119,13 @@ def parse_interaction(dispatch: Dispatch) -> InteractionCreate:
     member_openid = opt_id(d, "group_member_openid", "d")
     channel_id = opt_id(d, "channel_id", "d")
     resolved_user = opt_id(resolved, "user_id", rp)
+    authorize = opt_object(resolved, "authorize_data", rp)
+    scene_obj = opt_object(resolved, "message_scene", rp) or {}
+    ext = opt_list(scene_obj, "ext", rp + ".message_scene") or []
+    for index, item in enumerate(ext):
+        if not isinstance(item, str):
+            raise Invalid(f"{rp}.message_scene.ext[{index}]: expected a string, "
+                          f"got {kind(item)}")
     return InteractionCreate(
         type=dispatch.type,
         event_id=dispatch.id,
@@ -124,5 +154,13 @@ def parse_interaction(dispatch: Dispatch) -> InteractionCreate:
         # rest.md §5 item 3.
         operator_id=member_openid or user_openid or resolved_user,
         chat_id=group_openid or user_openid or channel_id,
+        feedback_opt=opt_str(resolved, "feedback_opt", rp),
+        checked=opt_int(resolved, "checked", rp),
+        action=opt_str(resolved, "action", rp),
+        scene_ext=tuple(ext),
+        authorize_data=(AuthorizeData(
+            opt_scene=opt_str(authorize, "opt_scene", rp + ".authorize_data"),
+            scope=opt_str(authorize, "scope", rp + ".authorize_data"))
+            if authorize is not None else None),
     )
 

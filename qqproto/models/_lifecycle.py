@@ -17,15 +17,18 @@ from ._base import ModelEvent, envelope
 from ._common import (
     TimestampValue,
     expect_object,
+    opt_bool,
     opt_id,
     opt_int,
     opt_list,
+    opt_object,
     opt_str,
     opt_timestamp,
     req_id,
 )
 
 __all__ = [
+    "AutoApproved",
     "C2CLifecycleEvent",
     "C2CMsgReceive",
     "C2CMsgReject",
@@ -34,6 +37,7 @@ __all__ = [
     "FriendDel",
     "GroupAddRobot",
     "GroupDelRobot",
+    "GroupJoinRequest",
     "GroupLifecycleEvent",
     "GroupMemberAdd",
     "GroupMemberEvent",
@@ -45,8 +49,10 @@ __all__ = [
     "MessageAuditReject",
     "SubscribeMessageStatus",
     "SubscriptionResult",
+    "VerifyInfo",
     "parse_c2c_lifecycle",
     "parse_enter_aio",
+    "parse_group_join_request",
     "parse_group_lifecycle",
     "parse_group_member",
     "parse_message_audit",
@@ -68,6 +74,9 @@ class C2CLifecycleEvent(ModelEvent):
     openid: str
     timestamp: TimestampValue = None
     time: datetime | None = None
+    #: ``author.union_openid``: the user's id across the developer's apps (the autogen
+    #: FRIEND_ADD/FRIEND_DEL pages; may be absent or empty).
+    union_openid: str | None = None
 
     @property
     def chat_id(self) -> str:
@@ -109,7 +118,9 @@ def parse_c2c_lifecycle(dispatch: Dispatch) -> C2CLifecycleEvent:
     d = expect_object(dispatch.data, "d")
     openid = req_id(d, "openid", "d")
     timestamp, time = opt_timestamp(d, "timestamp", "d")
-    fields = {**envelope(dispatch), "openid": openid, "timestamp": timestamp, "time": time}
+    author = opt_object(d, "author", "d") or {}
+    fields = {**envelope(dispatch), "openid": openid, "timestamp": timestamp, "time": time,
+              "union_openid": opt_id(author, "union_openid", "d.author")}
     if dispatch.type == "FRIEND_ADD":
         return FriendAdd(**fields, scene=opt_int(d, "scene", "d"),
                          scene_param=opt_str(d, "scene_param", "d"))
@@ -215,6 +226,86 @@ def parse_group_member(dispatch: Dispatch) -> GroupMemberEvent:
         user_openid=opt_id(d, "user_openid", "d"),
         op_member_openid=opt_id(d, "op_member_openid", "d"),
         timestamp=timestamp, time=time)
+
+
+# --- GROUP_JOIN_REQUEST (autogen/event/group_join_request.md) ----------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VerifyInfo:
+    """How the applicant answered the group's entry check: ``method`` is
+    ``verify_message`` (with ``verify_message``) or ``admin_review_qa`` (with
+    ``review_qa``, ``(question, answer)`` pairs)."""
+
+    method: str | None = None
+    verify_message: str | None = None
+    review_qa: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AutoApproved:
+    """``auto_approved``: the request was approved by an approval strategy."""
+
+    strategy_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GroupJoinRequest(ModelEvent):
+    """``GROUP_JOIN_REQUEST``: someone asked to join a group where the bot is an admin.
+
+    Answer it with the join-request approval API, quoting ``join_request_id``.
+    ``apply_source`` is ``self_apply`` or ``invited`` (then ``invited_by`` says by whom);
+    ``apply_at`` is kept as sent, ``time`` parsed; ``auto_approved`` is set when a
+    strategy already approved it.
+    """
+
+    group_openid: str
+    join_request_id: str
+    member_openid: str | None = None
+    union_openid: str | None = None
+    username: str | None = None
+    bot: bool | None = None
+    apply_at: TimestampValue = None
+    time: datetime | None = None
+    apply_source: str | None = None
+    invited_by: str | None = None
+    risk_tips: str | None = None
+    verify_info: VerifyInfo | None = None
+    auto_approved: AutoApproved | None = None
+
+    @property
+    def chat_id(self) -> str:
+        return self.group_openid
+
+
+def _verify_info(d: dict[str, Any]) -> VerifyInfo | None:
+    v = opt_object(d, "verify_info", "d")
+    if v is None:
+        return None
+    p = "d.verify_info"
+    pairs = []
+    for index, item in enumerate(opt_list(v, "review_qa_list", p) or ()):
+        q = expect_object(item, f"{p}.review_qa_list[{index}]")
+        qp = f"{p}.review_qa_list[{index}]"
+        pairs.append((opt_str(q, "question", qp) or "", opt_str(q, "answer", qp) or ""))
+    return VerifyInfo(method=opt_str(v, "method", p),
+                      verify_message=opt_str(v, "verify_message", p), review_qa=tuple(pairs))
+
+
+def parse_group_join_request(dispatch: Dispatch) -> GroupJoinRequest:
+    d = expect_object(dispatch.data, "d")
+    apply_at, time = opt_timestamp(d, "apply_at", "d")
+    auto = opt_object(d, "auto_approved", "d")
+    return GroupJoinRequest(
+        **envelope(dispatch), group_openid=_group_openid(d),
+        join_request_id=req_id(d, "join_request_id", "d"),
+        member_openid=opt_id(d, "member_openid", "d"),
+        union_openid=opt_id(d, "union_openid", "d"), username=opt_str(d, "username", "d"),
+        bot=opt_bool(d, "bot", "d"), apply_at=apply_at, time=time,
+        apply_source=opt_str(d, "apply_source", "d"), invited_by=opt_id(d, "invited_by", "d"),
+        risk_tips=opt_str(d, "risk_tips", "d"), verify_info=_verify_info(d),
+        auto_approved=(AutoApproved(strategy_id=opt_id(auto, "strategy_id", "d.auto_approved"))
+                       if auto is not None else None))
 
 
 # --- MESSAGE_AUDIT_PASS / MESSAGE_AUDIT_REJECT --------------------------------------------

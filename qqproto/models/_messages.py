@@ -9,9 +9,11 @@ quoted message, whatever the scene's payload spelled them as.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from types import MappingProxyType
+from typing import Any, Final
 
 from .._values import ChatScope
 from ..errors import Invalid
@@ -36,6 +38,7 @@ from ._common import (
 )
 
 __all__ = [
+    "ArkData",
     "Author",
     "C2CMessageCreate",
     "ChannelAtMessageCreate",
@@ -48,7 +51,9 @@ __all__ = [
     "InboundMessage",
     "Mention",
     "MessageDelete",
+    "MessageElement",
     "MessageEvent",
+    "MessageScene",
     "QuotedMessage",
     "ReferenceIndex",
     "parse_c2c_message",
@@ -60,6 +65,9 @@ __all__ = [
 
 #: gateway.md §6.2: ``message_type`` 103 means ``msg_elements[0]`` is a quoted message.
 QUOTE_MESSAGE_TYPE = 103
+#: ``msg_elements`` nest (an element may carry its own, c2c_message_create.md MsgElement);
+#: deeper levels than this are not modelled (they stay in ``raw``).
+_MAX_ELEMENT_DEPTH: Final = 4
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -95,9 +103,23 @@ class Mention:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class QuotedMessage:
-    """The message a ``message_type`` 103 message quotes: its ``msg_elements[0]``
-    (gateway.md §6.2, rest.md §10.7).  Only what the element carried is known."""
+class ArkData:
+    """``ark_data`` of a ``message_type`` 3 message (an ARK card the user sent, C2C and
+    groups; c2c_message_create.md ARKData): ``ark_type`` (``miniapp``, ``feed``,
+    ``forward_msg`` …), its display name, the prompt text and the card's ``fields``
+    (``title``, ``desc``, ``jump_url`` …) as sent."""
+
+    ark_type: str | None = None
+    ark_name: str | None = None
+    prompt: str | None = None
+    fields: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MessageElement:
+    """One entry of ``msg_elements`` (c2c_message_create.md MsgElement): a quoted,
+    parallel or forwarded message inside this one.  Only what the element carried is
+    known; ``elements`` are its own nested entries."""
 
     msg_idx: str | None = None
     content: str = ""
@@ -106,6 +128,39 @@ class QuotedMessage:
     author_name: str | None = None
     author_is_bot: bool | None = None
     attachments: tuple[Attachment, ...] = ()
+    ark_data: ArkData | None = None
+    elements: tuple[MessageElement, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QuotedMessage(MessageElement):
+    """The message a ``message_type`` 103 message quotes: its ``msg_elements[0]``
+    (gateway.md §6.2, rest.md §10.7)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MessageScene:
+    """``message_scene`` of a C2C or group message: ``source`` and the ``ext`` entries
+    (``key=value`` strings such as ``msg_idx=REFIDX_…``) with the known keys read out.
+
+    ``auth_token`` is what the docs call the scene's authentication token; it is kept out
+    of ``repr`` (so is ``ext``, which carries it), like every credential.
+    """
+
+    source: str | None = None
+    ext: tuple[str, ...] = field(default=(), repr=False)
+    msg_idx: str | None = None
+    ref_msg_idx: str | None = None
+    auth_token: str | None = field(default=None, repr=False)
+
+    def get(self, key: str) -> str | None:
+        """The value of the first ``ext`` entry ``key=value`` with a non-empty value, or
+        ``None``."""
+        for item in self.ext:
+            name, sep, value = item.partition("=")
+            if sep and name.strip() == key and value.strip():
+                return value.strip()
+        return None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -148,6 +203,10 @@ class InboundMessage:
     time: datetime | None = None
     message_type: int | None = None
     reference_index: ReferenceIndex | None = None
+    #: Every ``msg_elements`` entry (``quoted`` is the first, for a 103 message).
+    elements: tuple[MessageElement, ...] = ()
+    scene: MessageScene | None = None
+    ark_data: ArkData | None = None
 
     @property
     def author_name(self) -> str | None:
@@ -216,6 +275,9 @@ class GuildMessageEvent(MessageEvent):
     reference_message_id: str | None = None
     mention_everyone: bool = False
     edited_timestamp: TimestampValue = None
+    #: ``Message.seq``: documented both as deprecated since 2022-08-01 and as the sort
+    #: key, so it is kept as sent (``seq_in_channel`` replaces it).  Not the frame ``seq``.
+    message_seq: int | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -294,45 +356,71 @@ def _mentions(d: dict[str, Any]) -> tuple[Mention, ...]:
     return tuple(result)
 
 
-def _quoted(d: dict[str, Any], message_type: int | None) -> QuotedMessage | None:
-    if message_type != QUOTE_MESSAGE_TYPE:
+def _ark_data(d: dict[str, Any], path: str) -> ArkData | None:
+    a = opt_object(d, "ark_data", path)
+    if a is None:
         return None
-    elements = opt_list(d, "msg_elements", "d")
-    if not elements:
+    p = path + ".ark_data"
+    fields = opt_object(a, "fields", p) or {}
+    return ArkData(ark_type=opt_str(a, "ark_type", p), ark_name=opt_str(a, "ark_name", p),
+                   prompt=opt_str(a, "prompt", p), fields=MappingProxyType(dict(fields)))
+
+
+def _elements(d: dict[str, Any], path: str, depth: int = 0) -> tuple[MessageElement, ...]:
+    items = opt_list(d, "msg_elements", path)
+    if not items or depth >= _MAX_ELEMENT_DEPTH:
+        return ()
+    result = []
+    for index, item in enumerate(items):
+        p = f"{path}.msg_elements[{index}]"
+        e = expect_object(item, p)
+        a = opt_object(e, "author", p) or {}
+        pa = p + ".author"
+        result.append(MessageElement(
+            msg_idx=opt_id(e, "msg_idx", p),
+            content=opt_str(e, "content", p) or "",
+            message_type=opt_int(e, "message_type", p),
+            author_id=(opt_id(a, "member_openid", pa) or opt_id(a, "user_openid", pa)
+                       or opt_id(a, "id", pa)),
+            author_name=opt_str(a, "username", pa),
+            author_is_bot=opt_bool(a, "bot", pa),
+            attachments=parse_attachments(e, p),
+            ark_data=_ark_data(e, p),
+            elements=_elements(e, p, depth + 1),
+        ))
+    return tuple(result)
+
+
+def _quoted(elements: tuple[MessageElement, ...], message_type: int | None
+            ) -> QuotedMessage | None:
+    if message_type != QUOTE_MESSAGE_TYPE or not elements:
         # A quote marker without the element: nothing to show, not a broken message.
         return None
-    p = "d.msg_elements[0]"
-    e = expect_object(elements[0], p)
-    a = opt_object(e, "author", p) or {}
-    pa = p + ".author"
-    return QuotedMessage(
-        msg_idx=opt_id(e, "msg_idx", p),
-        content=opt_str(e, "content", p) or "",
-        message_type=opt_int(e, "message_type", p),
-        author_id=(opt_id(a, "member_openid", pa) or opt_id(a, "user_openid", pa)
-                   or opt_id(a, "id", pa)),
-        author_name=opt_str(a, "username", pa),
-        author_is_bot=opt_bool(a, "bot", pa),
-        attachments=parse_attachments(e, p),
-    )
+    first = elements[0]
+    return QuotedMessage(**{name: getattr(first, name)
+                            for name in MessageElement.__dataclass_fields__})
 
 
-def _reference_index(d: dict[str, Any], quoted: QuotedMessage | None) -> ReferenceIndex | None:
-    msg_idx = ref_msg_idx = None
+def _scene(d: dict[str, Any]) -> MessageScene | None:
     scene = opt_object(d, "message_scene", "d")
-    ext = opt_list(scene, "ext", "d.message_scene") if scene is not None else None
-    for index, item in enumerate(ext or ()):
+    if scene is None:
+        return None
+    ext = opt_list(scene, "ext", "d.message_scene") or ()
+    for index, item in enumerate(ext):
         if not isinstance(item, str):
             raise Invalid(f"d.message_scene.ext[{index}]: expected a string, got {kind(item)}")
-        # gateway.md §6.2: entries look like "ref_msg_idx=REFIDX_…" / "msg_idx=REFIDX_…".
-        key, sep, value = item.partition("=")
-        if not sep or not value.strip():
-            continue
-        key = key.strip()
-        if key == "msg_idx":
-            msg_idx = value.strip()
-        elif key == "ref_msg_idx":
-            ref_msg_idx = value.strip()
+    found = MessageScene(ext=tuple(ext))
+    # gateway.md §6.2: entries look like "ref_msg_idx=REFIDX_…" / "msg_idx=REFIDX_…";
+    # the autogen pages add "auth_token=…".
+    return MessageScene(source=opt_str(scene, "source", "d.message_scene"), ext=found.ext,
+                        msg_idx=found.get("msg_idx"), ref_msg_idx=found.get("ref_msg_idx"),
+                        auth_token=found.get("auth_token"))
+
+
+def _reference_index(d: dict[str, Any], scene: MessageScene | None,
+                     quoted: QuotedMessage | None) -> ReferenceIndex | None:
+    msg_idx = scene.msg_idx if scene is not None else None
+    ref_msg_idx = scene.ref_msg_idx if scene is not None else None
     if msg_idx is None:
         msg_idx = opt_id(d, "msg_idx", "d")  # NB models a top-level msg_idx (§6.2)
     if ref_msg_idx is None and quoted is not None:
@@ -356,7 +444,9 @@ def _inbound(
     channel_id: str | None = None,
 ) -> InboundMessage:
     message_type = opt_int(d, "message_type", "d")
-    quoted = _quoted(d, message_type)
+    elements = _elements(d, "d")
+    quoted = _quoted(elements, message_type)
+    scene = _scene(d)
     timestamp, time = opt_timestamp(d, "timestamp", "d")
     return InboundMessage(
         event_type=dispatch.type,
@@ -375,7 +465,10 @@ def _inbound(
         timestamp=timestamp,
         time=time,
         message_type=message_type,
-        reference_index=_reference_index(d, quoted),
+        reference_index=_reference_index(d, scene, quoted),
+        elements=elements,
+        scene=scene,
+        ark_data=_ark_data(d, "d"),
     )
 
 
@@ -447,6 +540,7 @@ def _guild_fields(d: dict[str, Any]) -> dict[str, Any]:
                                  if reference is not None else None),
         "mention_everyone": opt_bool(d, "mention_everyone", "d") or False,
         "edited_timestamp": edited,
+        "message_seq": opt_int(d, "seq", "d"),
     }
 
 

@@ -90,6 +90,7 @@ _TABLE: Final[dict[str, tuple[_Parser, type]]] = {
     "GROUP_MSG_RECEIVE": (_L.parse_group_lifecycle, _L.GroupMsgReceive),
     "GROUP_MEMBER_ADD": (_L.parse_group_member, _L.GroupMemberAdd),
     "GROUP_MEMBER_REMOVE": (_L.parse_group_member, _L.GroupMemberRemove),
+    "GROUP_JOIN_REQUEST": (_L.parse_group_join_request, _L.GroupJoinRequest),
     "MESSAGE_AUDIT_PASS": (_L.parse_message_audit, _L.MessageAuditPass),
     "MESSAGE_AUDIT_REJECT": (_L.parse_message_audit, _L.MessageAuditReject),
     "SUBSCRIBE_MESSAGE_STATUS": (_L.parse_subscribe_status, _L.SubscribeMessageStatus),

@@ -42,6 +42,7 @@ from ..errors import (
     RateLimitedError,
     ReplyTargetInvalidError,
     ReplyWindowClosedError,
+    StreamPrefixError,
     TransientError,
     UnexpectedResponseError,
     UploadDailyLimitError,
@@ -161,6 +162,22 @@ _CODE_TABLE: Final[dict[int, type[ApiError]]] = {
     **dict.fromkeys((50055001, 50055002, 50055006, 40034004, 850027, UPLOAD_CHANNEL_BUSY,
                      304082, 304083, 306003, 306005, 306006, *range(501002, 501013),
                      50065001, 40054006), TransientError),
+    # The codes with a documented meaning on the autogen pages (OD2; message, stream,
+    # interaction and reaction endpoints) that the rows above do not name.
+    **dict.fromkeys((304004, 304064, 1100301), PermissionDeniedError),
+    **dict.fromkeys((50059, 304061, 304062, 340069, 40034106, 40034108, 40034109, 630001,
+                     630007, 630008), InvalidRequestError),
+    # 630002/630003/630006 "get appid failed" / "appid invalid" / "get header appid
+    # failed": the request names no usable app id, which a retry does not change.
+    **dict.fromkeys((630002, 630003, 630006), InvalidRequestError),
+    # 50001 "service error, retry later"; 620007 "reaction failed, retry"; 630004/630005
+    # "set/get interaction data failed".
+    **dict.fromkeys((50001, 620007, 630004, 630005), TransientError),
+    # 50002 "rate limited" (stream messages); 620006 "operation rate limited";
+    # 1100100 "security: message rate limited".
+    **dict.fromkeys((50002, 620006, 1100100), RateLimitedError),
+    1100101: ContentRejectedError,  # security: sensitive content, edit and resend
+    40007: StreamPrefixError,  # stream_messages: the shown prefix cannot change
 }
 
 _STATUS_TABLE: Final[dict[int, type[ApiError]]] = {

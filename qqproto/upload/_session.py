@@ -26,7 +26,9 @@ Decisions (the sources disagree, rest.md §12): part offsets are computed from t
 server indexes, whatever their base (§4.9); ``md5_10m`` covers 10,002,432 bytes (§4.4);
 the pre-signed ``PUT`` carries no ``Authorization`` (§4.13) — the session never attaches
 the token to it, whatever its host; completion sends ``{"upload_id"}`` only (§4.22, what
-every working SDK sends); sizes go out as JSON numbers (§4.5, §4.16, all SDKs).
+every working SDK sends); ``file_size`` and ``block_size`` go out as decimal strings, as
+the official request tables and examples print them (§4.5, §4.16, §12: the SDKs send
+numbers; the server's answers are read in either form).
 
 Timing, all through :meth:`UploadSession.get_timer` / :meth:`UploadSession.handle_timer`:
 a part's ``PUT`` is tried 3 times with 1 s and 2 s pauses (§4.14); ``part_finish`` is
@@ -463,9 +465,12 @@ class UploadSession:
         self._fsm.fire(_Input.HASHED)
         hashes = self._hashes
         assert hashes is not None
+        # rest.md §4.5, §12: the official upload_prepare table types file_size as a
+        # string and its example sends "31457280"; the SDKs send a number.  The
+        # documented form is sent (answers are read in either form).
         body = {"file_type": int(self.file_type), "file_name": self.file_name,
-                "file_size": self.file_size, "md5": hashes.md5, "sha1": hashes.sha1,
-                "md5_10m": hashes.md5_10m}  # rest.md §4.5
+                "file_size": str(self.file_size), "md5": hashes.md5, "sha1": hashes.sha1,
+                "md5_10m": hashes.md5_10m}
         self._queue_api(ApiOp("prepare", self._api_request("/upload_prepare", body)), now)
 
     def _prepared(self, response: HttpResponse, now: float) -> None:
@@ -520,8 +525,10 @@ class UploadSession:
     def _queue_finish(self, part: Part, now: float) -> None:
         assert self._plan is not None
         part.state = PartState.FINISHING
+        # rest.md §4.16, §12: block_size as the documented string (see _prepare);
+        # part_index echoes the server's index as it sent it.
         body = {"upload_id": self._plan.upload_id, "part_index": part.plan.index,
-                "block_size": part.plan.length, "md5": part.md5}  # rest.md §4.16
+                "block_size": str(part.plan.length), "md5": part.md5}
         self._queue_api(ApiOp("part_finish", self._api_request("/upload_part_finish", body),
                             part), now)
 
