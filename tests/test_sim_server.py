@@ -136,6 +136,7 @@ def test_env_points_a_bot_at_the_server() -> None:
                 "QQBOT_APP_ID": "42", "QQBOT_CLIENT_SECRET": "s3",
                 "QQBOT_API_BASE": f"http://127.0.0.1:{port}",
                 "QQBOT_TOKEN_URL": f"http://127.0.0.1:{port}/app/getAppAccessToken",
+                "QQBOT_MEDIA_ORIGINS": f"http://127.0.0.1:{port}",
             }
             assert server.gateway_url == f"ws://127.0.0.1:{port}/websocket"
 
@@ -380,11 +381,12 @@ def test_run_simulator_forever_prints_the_env_and_runs_commands() -> None:
     assert printed[1] == "QQBOT_CLIENT_SECRET=sec"
     assert printed[2].startswith("QQBOT_API_BASE=http://127.0.0.1:")
     assert printed[3].startswith("QQBOT_TOKEN_URL=http://127.0.0.1:")
-    assert printed[4] == "# simulator ready; type 'help' for commands"
-    assert printed[5].startswith("C2C_MESSAGE_CREATE C2C_MESSAGE_CREATE:")
-    assert printed[5].endswith("-> queued")
-    assert printed[6].startswith("error: unknown command 'bogus'")
-    assert printed[7] == "stopping"
+    assert printed[4].startswith("QQBOT_MEDIA_ORIGINS=http://127.0.0.1:")
+    assert printed[5] == "# simulator ready; type 'help' for commands"
+    assert printed[6].startswith("C2C_MESSAGE_CREATE C2C_MESSAGE_CREATE:")
+    assert printed[6].endswith("-> queued")
+    assert printed[7].startswith("error: unknown command 'bogus'")
+    assert printed[8] == "stopping"
 
 
 def test_run_simulator_forever_stops_at_the_end_of_input_when_asked() -> None:

@@ -12,7 +12,7 @@ voice itself lives in :mod:`qqproto.voice`.
 
 from __future__ import annotations
 
-from ._attachments import attachments_of, is_voice
+from ._attachments import Destination, attachments_of, destination, is_voice
 from ._download import TRANSITIONS, DownloadCall, Downloaded, DownloadState
 from ._names import (
     DEFAULT_STEM,
@@ -40,6 +40,7 @@ __all__ = [
     "MAX_NAME_BYTES",
     "TRANSITIONS",
     "DeliveryState",
+    "Destination",
     "DownloadCall",
     "DownloadState",
     "Downloaded",
@@ -53,6 +54,7 @@ __all__ = [
     "attachments_of",
     "cache_key",
     "check_url",
+    "destination",
     "extension_for",
     "host_matches",
     "is_voice",

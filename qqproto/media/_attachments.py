@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-from ..models import Attachment, InboundMessage
+from .._values import ChatScope
+from ..events import Dispatch
+from ..models import Attachment, InboundMessage, InteractionCreate, MessageEvent, parse_event
 
-__all__ = ["attachments_of", "is_voice"]
+__all__ = ["Destination", "attachments_of", "destination", "is_voice"]
+
+#: Where media goes: an event to answer passively (a message or a button tap), or an
+#: explicit ``(scope, target_id)`` for an active message.
+Destination = MessageEvent | InteractionCreate | Dispatch | tuple[ChatScope | str, str]
 
 
 def attachments_of(message: InboundMessage) -> tuple[Attachment, ...]:
@@ -21,3 +27,26 @@ def is_voice(attachment: Attachment) -> bool:
     one that carries the platform's WAV rendition or transcript."""
     return (attachment.is_voice or attachment.voice_wav_url is not None
             or attachment.asr_refer_text is not None)
+
+
+def destination(target: Destination) -> tuple[ChatScope, str, MessageEvent | InteractionCreate |
+                                               None]:
+    """``(scope, target_id, event)`` of ``target``: ``event`` is set when the media answers
+    it passively.  Uploads exist for c2c and groups only (rest.md §3.1): another scope is
+    a ``ValueError``, raised before anything is read or sent."""
+    event: MessageEvent | InteractionCreate | None = None
+    if isinstance(target, tuple):
+        scope, target_id = ChatScope(target[0]), target[1]
+    else:
+        parsed = parse_event(target) if isinstance(target, Dispatch) else target
+        if isinstance(parsed, MessageEvent):
+            scope, target_id = parsed.message.scope, parsed.message.chat_id
+        elif isinstance(parsed, InteractionCreate) and parsed.scope and parsed.chat_id:
+            scope, target_id = parsed.scope, parsed.chat_id
+        else:
+            raise TypeError(f"media goes to a message, a button tap or (scope, target_id), "
+                            f"not {type(parsed).__name__}")
+        event = parsed
+    if scope not in (ChatScope.C2C, ChatScope.GROUP) or not target_id:
+        raise ValueError(f"media can be sent to c2c users and groups only, not {scope.value}")
+    return scope, target_id, event

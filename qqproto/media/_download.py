@@ -189,6 +189,14 @@ class DownloadCall:
         return self._fsm.state is DownloadState.READING_BODY
 
     @property
+    def outstanding(self) -> bool:
+        """Whether a request handed out by :meth:`next_request` is still unanswered (a
+        transport failure may be reported only then)."""
+        return self._fsm.state in (DownloadState.AWAITING_TOKEN,
+                                   DownloadState.AWAITING_RESPONSE,
+                                   DownloadState.READING_BODY)
+
+    @property
     def attempts(self) -> int:
         return self._attempts
 
@@ -211,7 +219,8 @@ class DownloadCall:
         if self._pending_error is not None:
             self._finish(self._pending_error)
             return None
-        headers: list[tuple[str, str]] = [("Accept", "*/*")]
+        # identity: the byte count and the limit are about the bytes stored.
+        headers: list[tuple[str, str]] = [("Accept", "*/*"), ("Accept-Encoding", "identity")]
         if self.policy.sends_token_to(self._current):
             if self._tokens is None:
                 raise LocalProtocolError(f"{self.name}: the host is on token_hosts but the "
@@ -331,7 +340,9 @@ class DownloadCall:
         if state is not DownloadState.READING_BODY:
             return  # a redirect, a retry or a failure was decided at the headers
         length = header_value(self._headers, "Content-Length")
-        if length is not None and length.strip().isdigit() and int(length) != self._received:
+        encoding = (header_value(self._headers, "Content-Encoding") or "identity").lower()
+        if encoding == "identity" and length is not None and length.strip().isdigit() \
+                and int(length) != self._received:
             self._retry(now, f"body ended after {self._received} of {length} bytes")
             return
         self._result = Downloaded(url=self.url, final_url=self._current, size=self._received,

@@ -7,10 +7,12 @@ faults, records); :class:`SimConnection` is one accepted TCP connection, driven 
 
 from __future__ import annotations
 
+from ._cdn import CdnConfig, CdnCounters, CdnFile, CdnStore, sim_cdn
 from ._commands import CommandResult, run_command
 from ._connection import SimConnection
 from ._faults import Faults, HttpFault
 from ._gateway import GatewayLink, LinkState
+from ._media_events import cdn_attachment, inject_media_message, tone_wav, voice_attachment
 from ._records import (
     Counters,
     Direction,
@@ -49,6 +51,10 @@ from ._webhook_push import (
 
 __all__ = [
     "DEFAULT_BLOCK_SIZE",
+    "CdnConfig",
+    "CdnCounters",
+    "CdnFile",
+    "CdnStore",
     "CommandResult",
     "Counters",
     "Direction",
@@ -82,11 +88,16 @@ __all__ = [
     "UploadCounters",
     "UploadStore",
     "WebhookPusher",
+    "cdn_attachment",
     "error_response",
     "event_body",
+    "inject_media_message",
     "json_response",
     "run_command",
     "signed_headers",
+    "sim_cdn",
     "sim_uploads",
+    "tone_wav",
     "validation_body",
+    "voice_attachment",
 ]

@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Final
 
+from ._media_commands import MEDIA_VERBS, run_media_command
+
 if TYPE_CHECKING:
     from ._simulator import Simulator
 
@@ -30,6 +32,10 @@ reconnect                                    send op 7
 invalid true|false                           send op 9 with that d
 garbage text|binary|array|unknown-op|no-op   send a frame a client must survive
 tokens                                       invalidate every access token
+attach TARGET NAME [expired|throttled|redirect]  a message with a file on the CDN
+voice TARGET [wav] [asr TEXT...]             a voice message (wav: voice_wav_url too)
+quote TARGET NAME [text...]                  a message quoting one that carried NAME
+  TARGET: c2c:USER_OPENID or group:GROUP_OPENID:MEMBER_OPENID
 status                                       counters and connections
 help                                         this text
 quit                                         stop the simulator
@@ -73,6 +79,9 @@ def run_command(sim: Simulator, line: str, now: float) -> CommandResult:
         return _inject(sim, verb, stripped, now)
     if verb == "button":
         return _button(sim, stripped, now)
+    if verb in MEDIA_VERBS:
+        text, ok = run_media_command(sim, verb, stripped, now)
+        return CommandResult(text=text, ok=ok)
     if verb in ("quit", "exit", "stop"):
         return CommandResult(text="stopping", stop=True)
     if verb == "help":

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Final
 
 from ._auth import AUTH_ROUTES
+from ._cdn import CDN_ROUTES
 from ._http_faults import with_http_faults
 from ._messages import MESSAGE_ROUTES
 from ._rest import Route
@@ -24,4 +25,5 @@ DEFAULT_ROUTES: Final[tuple[Route, ...]] = tuple(with_http_faults(route) for rou
     *AUTH_ROUTES,
     *MESSAGE_ROUTES,
     *UPLOAD_ROUTES,
+    *CDN_ROUTES,
 ))

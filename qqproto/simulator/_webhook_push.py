@@ -223,7 +223,10 @@ class WebhookPusher:
     ``max_retry_delay``) after attempt *n - 1* failed.  At most ``max_in_flight``
     requests are outstanding, at most ``max_queued`` events wait (more are dropped and
     counted), and ``record_limit`` bounds the attempt and finished-job rings.
-    ``include_seq=False`` sends events without ``s``.
+    ``include_seq=False`` sends events without ``s``.  ``redelivery_urls`` play a load
+    balancer in front of several bot instances: attempt *n* of an event goes to
+    ``[callback_url, *redelivery_urls][(n - 1) % len]``, so a redelivery lands on
+    another instance than the first push.
     """
 
     def __init__(
@@ -243,6 +246,7 @@ class WebhookPusher:
         include_seq: bool = True,
         record_limit: int = 10_000,
         rng: random.Random | None = None,
+        redelivery_urls: tuple[str, ...] = (),
     ) -> None:
         if max_attempts < 1 or max_in_flight < 1 or max_queued < 1 or record_limit < 1:
             raise ValueError("max_attempts, max_in_flight, max_queued and record_limit "
@@ -250,6 +254,7 @@ class WebhookPusher:
         if not (retry_delay >= 0 and retry_factor >= 1 and timeout > 0):
             raise ValueError("retry_delay >= 0, retry_factor >= 1 and timeout > 0 required")
         self.callback_url = callback_url
+        self.redelivery_urls = tuple(redelivery_urls)
         self.app_id = str(app_id)
         self._key = WebhookKey(as_secret(secret))
         self.validate_first = validate_first
@@ -365,7 +370,9 @@ class WebhookPusher:
         job.attempts += 1
         self.counters.attempts += 1
         headers = signed_headers(self._key, job.body, timestamp=timestamp, app_id=self.app_id)
-        request = HttpRequest(method="POST", url=self.callback_url, headers=headers,
+        urls = (self.callback_url, *self.redelivery_urls)
+        url = urls[(job.attempts - 1) % len(urls)] if job.kind is PushKind.EVENT else urls[0]
+        request = HttpRequest(method="POST", url=url, headers=headers,
                               body=job.body, timeout=self.timeout)
         return PushRequest(job_id=job.id, request=request, attempt=job.attempts)
 

@@ -17,7 +17,9 @@ from ._transcript import (
     Transcriber,
     Transcript,
     TranscriptSource,
+    accept_text,
     transcript_steps,
+    wav_source,
 )
 from ._wav import WavAudio, parse_wav, pcm16_wav
 
@@ -32,11 +34,13 @@ __all__ = [
     "TranscriptSource",
     "VoiceError",
     "WavAudio",
+    "accept_text",
     "is_silk",
     "parse_wav",
     "pcm16_wav",
     "silk_duration",
     "silk_to_wav",
     "transcript_steps",
+    "wav_source",
     "wav_to_silk",
 ]

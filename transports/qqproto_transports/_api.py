@@ -47,6 +47,7 @@ from qqproto.upload import MAX_CONCURRENCY, UploadMethod
 
 from ._handlers import Handler, Handlers
 from ._httpx import run_call_async, run_call_sync
+from ._media_api import AsyncMediaApi, SyncMediaApi
 from ._upload_async import upload_file_async
 from ._upload_sync import Progress, upload_file_sync
 
@@ -158,7 +159,7 @@ class BotApi:
         self.log.warning("auto-ACK of interaction %s failed: %s", interaction_id(event), exc)
 
 
-class AsyncBotApi(BotApi):
+class AsyncBotApi(AsyncMediaApi, BotApi):
     """``await bot.reply(...)`` and friends on asyncio and trio."""
 
     http: Any  # httpx.AsyncClient
@@ -209,7 +210,7 @@ class AsyncBotApi(BotApi):
             self._ack_failed(event, exc)
 
 
-class SyncBotApi(BotApi):
+class SyncBotApi(SyncMediaApi, BotApi):
     """``bot.reply(...)`` and friends for threads: blocking, from any thread."""
 
     http: Any  # httpx.Client

@@ -37,11 +37,13 @@ from qqproto.gateway import (
 )
 from qqproto.rest import HttpResponse, TokenState
 from qqproto.stores import StoreKeys, StoreTtl, parse_store_url
+from qqproto.voice import Transcriber
 
 from ._api import AsyncBotApi, BotApi, seq_of
 from ._gate import DispatchGate
 from ._handlers import Handler
 from ._httpx import async_http_client, verified_ssl_context
+from ._media_api import configure_media
 from ._store import FileSessionStore
 from .stores import EventClaims, SessionSlot, SnapshotWriter, Store, new_owner_id, open_store
 
@@ -298,9 +300,13 @@ class AsyncBotCore(AsyncBotApi, BotCore):
     def __init__(self, settings: Settings, *,
                  session_file: str | os.PathLike[str] | None = None,
                  env: Mapping[str, str] | None = None,
-                 ssl_context: ssl.SSLContext | None = None) -> None:
+                 ssl_context: ssl.SSLContext | None = None,
+                 transcriber: Transcriber | None = None,
+                 cache_dir: str | os.PathLike[str] | None = None) -> None:
         super().__init__(settings, session_file=session_file, env=env,
                          ssl_context=ssl_context)
+        configure_media(self, settings, transcriber=transcriber, cache_dir=cache_dir,
+                        env=self._env)
         self.http: httpx.AsyncClient = async_http_client(settings, self._env, ssl_context)
         self._init_runtime()
 

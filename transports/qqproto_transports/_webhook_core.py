@@ -34,6 +34,8 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping
 from concurrent.futures import Future
 from typing import Any, Final
 
+import anyio
+
 from qqproto import Settings, bot_logger
 from qqproto.events import (
     Delivery,
@@ -48,6 +50,8 @@ from qqproto.events import (
 from qqproto.gateway import Stop
 from qqproto.models import ModelEvent
 from qqproto.rest import TokenState
+from qqproto.stores import Claim
+from qqproto.voice import Transcriber
 from qqproto.webhook import (
     DEFAULT_WEBHOOK_PATH,
     ReplayCache,
@@ -62,6 +66,9 @@ from qqproto.webhook import (
 
 from ._api import BotApi, Plan
 from ._handlers import Handler, call_handler, call_handler_async
+from ._media_api import configure_media
+from ._webhook_gate import WebhookGate, open_webhook_gate
+from .stores import Store
 
 __all__ = [
     "DEFAULT_CLOSE_TIMEOUT",
@@ -108,10 +115,11 @@ class WebhookSession:
 class Ticket:
     """One verified dispatch awaiting its op 12 answer (see the module docstring)."""
 
-    __slots__ = ("ack", "dispatch", "done", "failed", "handlers", "marked", "to_run")
+    __slots__ = ("ack", "dispatch", "done", "failed", "gate_key", "handlers", "marked",
+                 "to_run")
 
     def __init__(self, dispatch: Dispatch, ack: Callable[[bool], object],
-                 to_run: Plan, await_mark: bool) -> None:
+                 to_run: Plan, await_mark: bool, gate_key: str | None = None) -> None:
         self.dispatch = dispatch
         self.ack = ack
         self.to_run = to_run
@@ -119,6 +127,9 @@ class Ticket:
         self.marked = not await_mark
         self.failed = False
         self.done = False
+        #: Set while the shared store has not said whether to deliver it (the ticket is
+        #: neither registered nor published yet): see :meth:`WebhookCore.admit`.
+        self.gate_key = gate_key
 
 
 class LockedReplayCache(ReplayCache):
@@ -176,8 +187,11 @@ class WebhookCore:
                  path: str = DEFAULT_WEBHOOK_PATH, policy: WebhookPolicy | None = None,
                  replay_cache: ReplayCache | None = None,
                  env: Mapping[str, str] | None = None,
-                 receiver_options: Mapping[str, Any] | None = None) -> None:
+                 receiver_options: Mapping[str, Any] | None = None,
+                 store: Store | None = None) -> None:
         self.settings = settings
+        #: Claims in a store shared by instances (``settings.store`` sqlite or Redis).
+        self.gate: WebhookGate | None = open_webhook_gate(settings, store)
         #: What runs for an event: the bot's handlers (and the auto-ACK of a tap).
         self.plan = plan
         self.clock = clock
@@ -216,7 +230,12 @@ class WebhookCore:
         closed = False
         while (event := receiver.next_event()) is not None:
             if isinstance(event, WebhookDispatch):
-                ticket = self.accept(event.dispatch, functools.partial(post_ack, event.delivery))
+                ack = functools.partial(post_ack, event.delivery)
+                key = self.gate.key(event.dispatch) if self.gate is not None else None
+                if key is not None:
+                    run_handlers(Ticket(event.dispatch, ack, [], False, gate_key=key))
+                    continue
+                ticket = self.accept(event.dispatch, ack)
                 if ticket.to_run:
                     run_handlers(ticket)
             else:
@@ -247,6 +266,45 @@ class WebhookCore:
         self.publish(dispatch)
         self._settle(ticket)
         return ticket
+
+    def admit(self, pending: Ticket, claim: Claim) -> Ticket | None:
+        """The store's answer for a gated ticket: the ticket to run, or ``None`` when it
+        was answered already (done elsewhere: ``d = 0``; busy elsewhere: ``d = 1``)."""
+        key, gate = pending.gate_key, self.gate
+        assert key is not None and gate is not None
+        if claim is not Claim.NEW:
+            pending.ack(claim is Claim.DONE)
+            return None
+
+        def ack(ok: bool) -> None:
+            pending.ack(ok)
+            gate.finish_later(key, ok)
+
+        return self.accept(pending.dispatch, ack)
+
+    async def run_ticket_async(self, ticket: Ticket) -> None:
+        """Run ``ticket`` (claiming it off the loop first when gated) on asyncio or trio."""
+        if ticket.gate_key is not None:
+            assert self.gate is not None
+            claim = await anyio.to_thread.run_sync(self.gate.claim, ticket.gate_key)
+            admitted = self.admit(ticket, claim)
+            if admitted is None:
+                return
+            ticket = admitted
+        async with anyio.create_task_group() as group:
+            for call in ticket.to_run:
+                group.start_soon(self.handle_async, call, ticket)
+
+    def run_ticket_sync(self, ticket: Ticket) -> None:
+        """Run ``ticket``'s plain handlers on this thread (claiming it first if gated)."""
+        if ticket.gate_key is not None:
+            assert self.gate is not None
+            admitted = self.admit(ticket, self.gate.claim(ticket.gate_key))
+            if admitted is None:
+                return
+            ticket = admitted
+        for call in ticket.to_run:
+            self.handle_sync(call, ticket)
 
     def handler_done(self, ticket: Ticket, ok: bool) -> None:
         with self._lock:
@@ -375,6 +433,8 @@ class WebhookCore:
             self._subscribers = [p for p in self._subscribers if p is not put]
 
     def end_subscribers(self) -> None:
+        if self.gate is not None:
+            self.gate.close()
         with self._lock:
             self._ended = True
             subscribers = self._subscribers
@@ -417,7 +477,9 @@ class WebhookBotBase(BotApi):
     private CA), as on the gateway bots.  ``replay_cache`` may be shared with other
     endpoints of the same bot.  ``close_timeout`` bounds how long ``close()`` lets
     deliveries in progress finish; ``receiver_options`` go to each
-    :class:`~qqproto.webhook.WebhookReceiver` (limits, timeouts).
+    :class:`~qqproto.webhook.WebhookReceiver` (limits, timeouts).  ``transcriber`` and
+    ``cache_dir`` are the media options of every bot (``bot.transcribe``,
+    ``bot.download``).
     """
 
     #: Set by servers whose connections run on several threads: each connection then
@@ -430,7 +492,9 @@ class WebhookBotBase(BotApi):
                  ssl_context: ssl.SSLContext | None = None,
                  replay_cache: ReplayCache | None = None, env: Mapping[str, str] | None = None,
                  close_timeout: float = DEFAULT_CLOSE_TIMEOUT,
-                 receiver_options: Mapping[str, Any] | None = None) -> None:
+                 receiver_options: Mapping[str, Any] | None = None,
+                 transcriber: Transcriber | None = None,
+                 cache_dir: str | os.PathLike[str] | None = None) -> None:
         if self._threaded:  # see threads.WebhookBot: connections on many threads
             receiver_options = {**(receiver_options or {}), "max_pipelined": 1}
             if not isinstance(replay_cache, LockedReplayCache):
@@ -440,6 +504,8 @@ class WebhookBotBase(BotApi):
                                         env=env, receiver_options=receiver_options)
         self.session = core.session
         self._init_api(settings, lambda: self.session.token_state)
+        configure_media(self, settings, transcriber=transcriber, cache_dir=cache_dir,
+                        env=core.env)
         #: Called with every connection-level event (validation answered, rejections…).
         self.observers = core.observers
         self.host, self.port, self.close_timeout = host, port, close_timeout

@@ -48,7 +48,7 @@ from qqproto.webhook import (
 from ._api import AsyncBotApi
 from ._handlers import call_handler_async
 from ._httpx import async_http_client
-from ._webhook_core import DEFAULT_CLOSE_TIMEOUT, WebhookCore, decision_event
+from ._webhook_core import DEFAULT_CLOSE_TIMEOUT, Ticket, WebhookCore, decision_event
 
 __all__ = ["WebhookApp"]
 
@@ -205,7 +205,17 @@ class WebhookApp(AsyncBotApi):
             verdict[0] = ok
             answered.set()
 
-        ticket = self._core.accept(decision.dispatch, ack)
+        core = self._core
+        key = core.gate.key(decision.dispatch) if core.gate is not None else None
+        if key is not None:  # another instance may have it (see _webhook_gate)
+            assert core.gate is not None
+            claim = await anyio.to_thread.run_sync(core.gate.claim, key)
+            admitted = core.admit(Ticket(decision.dispatch, ack, [], False, gate_key=key), claim)
+            if admitted is None:
+                return decision.acknowledge(verdict[0])
+            ticket = admitted
+        else:
+            ticket = core.accept(decision.dispatch, ack)
         try:
             async with anyio.create_task_group() as group:
                 for call in ticket.to_run:

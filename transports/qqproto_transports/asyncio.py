@@ -420,8 +420,7 @@ class WebhookBot(AsyncBotApi, WebhookBotBase):
 
     # -- internals ----------------------------------------------------------------------
     def _run_ticket(self, ticket: Ticket) -> None:
-        for call in ticket.to_run:
-            self._spawn(self._core.handle_async(call, ticket))
+        self._spawn(self._core.run_ticket_async(ticket))
 
     def _spawn_handlers(self, event: Event, calls: list[tuple[Handler, Event]]) -> None:
         for call in calls:

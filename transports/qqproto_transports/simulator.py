@@ -38,6 +38,7 @@ from qqproto.simulator import (
     SimEvent,
     Simulator,
     run_command,
+    sim_cdn,
 )
 
 from ._sim_webhook import WebhookPushThread
@@ -172,7 +173,9 @@ class SimulatorServer(_Controls):
         """The variables that point a qqproto bot (or the CLI) at this simulator."""
         return {"QQBOT_APP_ID": self.sim.app_id,
                 "QQBOT_CLIENT_SECRET": self.sim.secret.reveal(),  # a fake, for the bot
-                "QQBOT_API_BASE": self.api_base, "QQBOT_TOKEN_URL": self.token_url}
+                "QQBOT_API_BASE": self.api_base, "QQBOT_TOKEN_URL": self.token_url,
+                # The simulator's CDN is on its own origin: attachments may come from it.
+                "QQBOT_MEDIA_ORIGINS": self.api_base}
 
     def call(self, fn: Callable[[Simulator, float], T]) -> T:
         """Run ``fn(sim, now)`` on the server's loop and flush what it caused."""
@@ -293,6 +296,7 @@ async def serve_simulator(sim: Simulator | None = None, *, host: str = "127.0.0.
     server = SimulatorServer(sim, loop, after_pump)
     listener = await loop.create_server(server._protocol, "127.0.0.1", port)
     server.port = listener.sockets[0].getsockname()[1]
+    sim_cdn(sim).config.base = server.api_base  # attachment URLs point here
     start = loop.time()
     sim.last_activity = start
     watchdog: asyncio.TimerHandle | None = None

@@ -33,12 +33,14 @@ from qqproto import Settings
 from qqproto.errors import RemoteProtocolError
 from qqproto.events import Delivery, Event
 from qqproto.gateway import OpenConnection, SendHttpRequest, StartTls, Stop
+from qqproto.voice import Transcriber
 from qqproto.webhook import WebhookReceiverState
 
 from ._api import SyncBotApi, seq_of
 from ._bot import SIGNALS, BotCore, main_thread_signals
 from ._handlers import Handler, call_handler
 from ._httpx import send_sync, sync_http_client
+from ._media_api import configure_media
 from ._webhook_core import BackgroundRun, Ticket, WebhookBotBase
 
 __all__ = ["HANDSHAKE_TIMEOUT", "WRITE_TIMEOUT", "Bot", "WebhookBot"]
@@ -78,9 +80,13 @@ class Bot(SyncBotApi, BotCore):
     def __init__(self, settings: Settings, *,
                  session_file: str | os.PathLike[str] | None = None,
                  env: Mapping[str, str] | None = None,
-                 ssl_context: ssl.SSLContext | None = None, workers: int = 4) -> None:
+                 ssl_context: ssl.SSLContext | None = None, workers: int = 4,
+                 transcriber: Transcriber | None = None,
+                 cache_dir: str | os.PathLike[str] | None = None) -> None:
         super().__init__(settings, session_file=session_file, env=env,
                          ssl_context=ssl_context)
+        configure_media(self, settings, transcriber=transcriber, cache_dir=cache_dir,
+                        env=self._env)
         self.http: httpx.Client = sync_http_client(settings, self._env, ssl_context)
         self._workers = ThreadPoolExecutor(workers, "qqproto-handler")
         self._io_pool = ThreadPoolExecutor(2, "qqproto-http")
@@ -343,8 +349,7 @@ class _WebhookConn:
         self.rx.acknowledge(delivery, ok)  # the thread is gone: the replay cache learns
 
     def run_ticket(self, ticket: Ticket) -> None:
-        for call in ticket.to_run:  # on this connection's thread
-            self.bot._core.handle_sync(call, ticket)
+        self.bot._core.run_ticket_sync(ticket)  # on this connection's thread
 
     def stop(self, item: str = _EOF) -> None:
         """``eof``: read no more, owed answers still go out; ``abort``: close now."""

@@ -462,8 +462,7 @@ class WebhookBot(AsyncBotApi, WebhookBotBase):
 
     def _run_ticket(self, ticket: Ticket) -> None:
         assert self._tasks is not None
-        for call in ticket.to_run:
-            self._tasks.start_soon(self._core.handle_async, call, ticket)
+        self._tasks.start_soon(self._core.run_ticket_async, ticket)
 
     def _spawn_handlers(self, event: Event, calls: list[tuple[Handler, Event]]) -> None:
         assert self._tasks is not None

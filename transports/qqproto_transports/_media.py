@@ -1,0 +1,477 @@
+"""Media executors for every driver: downloads into the bot's cache, transcription,
+sending a file (with ``file_info`` reuse) and sending voice.
+
+The decisions are the core's (:mod:`qqproto.media`, :mod:`qqproto.voice`): which URL may
+be fetched, when to retry, how a file is named, which transcript wins, when a cached
+``file_info`` is used and when it is uploaded again.  This module moves bytes: it
+streams a :class:`~qqproto.media.DownloadCall`'s answers through httpx into a temporary
+file and renames it into place (atomic: a reader never sees half a file), runs the codec
+and the application's transcriber off the event loop (``anyio.to_thread``), and feeds
+outcomes back.  The async half serves asyncio and trio (through anyio), the ``*_sync``
+half the threaded driver.
+
+The cache: ``<cache_dir>/<app id>/<sha256 of the URL>/<file name>``.  The app id keeps
+two bots apart; the URL's hash keeps two attachments apart; a second download of the
+same attachment is a file that already exists.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import inspect
+import os
+import secrets
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any, Final
+
+import anyio
+import httpx
+
+from qqproto import FileType, UploadedMedia, bot_logger
+from qqproto.errors import DownloadError, VoiceError
+from qqproto.media import (
+    DownloadCall,
+    Downloaded,
+    FileInfoCache,
+    MediaDelivery,
+    MediaKey,
+    MediaPolicy,
+    UploadStep,
+    attachment_filename,
+    cache_key,
+    is_voice,
+    safe_filename,
+)
+from qqproto.models import Attachment
+from qqproto.rest import TokenState, check_file_size
+from qqproto.voice import (
+    Transcriber,
+    Transcript,
+    TranscriptSource,
+    accept_text,
+    silk_to_wav,
+    transcript_steps,
+    wav_source,
+    wav_to_silk,
+)
+
+__all__ = [
+    "MediaState",
+    "default_cache_dir",
+    "download_async",
+    "download_sync",
+    "encode_voice_async",
+    "encode_voice_sync",
+    "fetch_async",
+    "fetch_sync",
+    "send_media_async",
+    "send_media_sync",
+    "transcribe_async",
+    "transcribe_sync",
+]
+
+_TRANSPORT_ERRORS: Final = (httpx.HTTPError, httpx.InvalidURL, OSError)
+_HASH_CHUNK: Final = 1 << 20
+_MAX_TRANSCRIPTS: Final = 1024
+Clock = Callable[[], float]
+
+
+def default_cache_dir(env: Mapping[str, str]) -> Path:
+    """``$XDG_CACHE_HOME/qqproto/media`` (``~/.cache/qqproto/media``)."""
+    base = env.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "qqproto" / "media"
+
+
+class MediaState:
+    """One bot's media: its cache directory, transcriber, ``file_info`` cache and the
+    transcripts it already has (so the transcriber runs once per voice message)."""
+
+    def __init__(self, *, app_id: str, policy: MediaPolicy, transcriber: Transcriber | None,
+                 cache_dir: str | os.PathLike[str] | None, env: Mapping[str, str]) -> None:
+        root = Path(cache_dir) if cache_dir is not None else default_cache_dir(env)
+        self.dir = root / (safe_filename(app_id) or "bot")
+        self.policy = policy
+        self.transcriber = transcriber
+        self.file_infos = FileInfoCache()
+        self.transcripts: OrderedDict[str, Transcript] = OrderedDict()
+        self.log = bot_logger("qqproto_transports.media", app_id)
+
+    def __repr__(self) -> str:
+        return f"MediaState({str(self.dir)!r}, {len(self.file_infos)} file_info)"
+
+    def path_for(self, url: str, filename: str) -> Path:
+        return self.dir / cache_key(url) / filename
+
+    def attachment_path(self, attachment: Attachment) -> Path:
+        return self.path_for(attachment.url, attachment_filename(attachment))
+
+    def wav_path(self, attachment: Attachment) -> Path:
+        stem = attachment_filename(attachment).rsplit(".", 1)[0] or "voice"
+        return self.path_for(attachment.url, stem + ".wav")
+
+    def remember(self, key: str, transcript: Transcript) -> Transcript:
+        self.transcripts[key] = transcript
+        while len(self.transcripts) > _MAX_TRANSCRIPTS:
+            self.transcripts.popitem(last=False)
+        return transcript
+
+
+# ----------------------------------------------------------------------------- files
+
+def _temp_for(path: Path) -> Path:
+    return path.with_name(f".{path.name}.{secrets.token_hex(4)}.part")
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """``data`` at ``path``, written beside it and renamed into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = _temp_for(path)
+    try:
+        temp.write_bytes(data)
+        os.replace(temp, path)
+    finally:
+        temp.unlink(missing_ok=True)
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as source:
+        while chunk := source.read(_HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def _placed(path: Path) -> Iterator[Path]:
+    """A temporary file beside ``path``, renamed to it when the block succeeds and
+    removed when it fails."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = _temp_for(path)
+    try:
+        yield temp
+        os.replace(temp, path)
+    finally:
+        temp.unlink(missing_ok=True)
+
+
+def _not_voice(attachment: Attachment) -> VoiceError:
+    return VoiceError(f"not a voice attachment (content_type {attachment.content_type!r})")
+
+
+def _steps(state: MediaState, attachment: Attachment) -> tuple[TranscriptSource, ...]:
+    return transcript_steps(attachment, has_engine=state.transcriber is not None,
+                            order=state.policy.transcript_order)
+
+
+def _cannot_fetch(state: MediaState, attachment: Attachment, exc: Exception
+                  ) -> Transcript:
+    """The WAV could not be had: the platform's text still answers when the policy lets
+    it (logged), else the failure stands."""
+    if TranscriptSource.PLATFORM in _steps(state, attachment):
+        state.log.warning("voice: %s; using the platform's transcript", exc)
+        return Transcript(text=accept_text(attachment.asr_refer_text),
+                          source=TranscriptSource.PLATFORM)
+    raise exc
+
+
+def _platform(attachment: Attachment, wav: Path) -> Transcript:
+    return Transcript(text=accept_text(attachment.asr_refer_text),
+                      source=TranscriptSource.PLATFORM, wav_path=str(wav))
+
+
+def _is_coroutine_function(fn: Any) -> bool:
+    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
+        getattr(fn, "__call__", None))  # noqa: B004 - an object with an async __call__
+
+
+async def _awaited(value: Awaitable[Any]) -> Any:
+    return await value
+
+
+# ----------------------------------------------------------------------------- async
+
+async def fetch_async(client: httpx.AsyncClient, call: DownloadCall, dest: Path,
+                      clock: Clock) -> Downloaded:
+    """Run ``call`` to its end, the body streamed into ``dest`` (truncated per attempt)."""
+    async with await anyio.open_file(dest, "wb") as out:
+        while not call.done:
+            request = call.next_request(clock())
+            if request is None:
+                timer = call.get_timer()
+                if timer is not None:
+                    await anyio.sleep(max(0.0, timer - clock()))
+                    call.handle_timer(max(clock(), timer))
+                continue
+            try:
+                async with client.stream(request.method, request.url,
+                                         headers=list(request.headers),
+                                         timeout=request.timeout) as response:
+                    if call.response_started(response.status_code,
+                                             response.headers.multi_items(), clock()):
+                        if call.storing:
+                            await out.seek(0)
+                            await out.truncate()
+                        async for chunk in response.aiter_bytes():
+                            if not call.receive_data(chunk):
+                                break
+                            if call.storing:
+                                await out.write(chunk)
+                call.response_ended(clock())
+            except _TRANSPORT_ERRORS as exc:
+                if call.outstanding:
+                    call.transport_failed(f"{type(exc).__name__}: {exc}", clock())
+    return call.result()
+
+
+async def _fetch_url_async(state: MediaState, client: httpx.AsyncClient,
+                           tokens: TokenState | None, url: str, path: Path, *,
+                           clock: Clock) -> Path:
+    if path.is_file():
+        return path
+    call = DownloadCall(url, policy=state.policy, token_state=tokens,
+                        app_id=tokens.app_id if tokens else "")
+    await anyio.to_thread.run_sync(lambda: path.parent.mkdir(parents=True, exist_ok=True))
+    temp = _temp_for(path)
+    try:
+        await fetch_async(client, call, temp, clock)
+        os.replace(temp, path)
+    finally:
+        temp.unlink(missing_ok=True)
+    return path
+
+
+async def download_async(state: MediaState, client: httpx.AsyncClient,
+                         tokens: TokenState | None, attachment: Attachment,
+                         clock: Clock) -> Path:
+    """The attachment in the bot's cache (downloaded unless it is there already)."""
+    return await _fetch_url_async(state, client, tokens, attachment.url,
+                                  state.attachment_path(attachment), clock=clock)
+
+
+async def _wav_async(state: MediaState, client: httpx.AsyncClient, tokens: TokenState | None,
+                     attachment: Attachment, clock: Clock) -> Path:
+    """The attachment's WAV in the cache: the platform's rendition when there is one,
+    else the SILK decoded (on a worker thread); fetched or decoded once."""
+    path = state.wav_path(attachment)
+    if path.is_file():
+        return path
+    url, needs_decoding = wav_source(attachment)
+    if not needs_decoding:
+        return await _fetch_url_async(state, client, tokens, url, path, clock=clock)
+    silk = await download_async(state, client, tokens, attachment, clock)
+
+    def decode() -> None:
+        write_atomic(path, silk_to_wav(silk.read_bytes()))
+
+    await anyio.to_thread.run_sync(decode)
+    return path
+
+
+async def _engine_async(engine: Transcriber, wav: bytes) -> Any:
+    if _is_coroutine_function(engine):
+        result = await engine(wav)  # type: ignore[misc]
+    else:
+        result = await anyio.to_thread.run_sync(engine, wav)
+    if inspect.isawaitable(result):
+        result = await result
+    return result
+
+
+async def transcribe_async(state: MediaState, client: httpx.AsyncClient,
+                           tokens: TokenState | None, attachment: Attachment,
+                           clock: Clock) -> Transcript:
+    """The voice attachment's text by the policy's order (see :mod:`qqproto.voice`)."""
+    if not is_voice(attachment):
+        raise _not_voice(attachment)
+    key = cache_key(attachment.url)
+    if key in state.transcripts:
+        return state.transcripts[key]
+    try:
+        wav = await _wav_async(state, client, tokens, attachment, clock)
+    except (DownloadError, VoiceError) as exc:
+        return _cannot_fetch(state, attachment, exc)
+    for step in _steps(state, attachment):
+        if step is TranscriptSource.PLATFORM:
+            return state.remember(key, _platform(attachment, wav))
+        assert state.transcriber is not None
+        try:
+            data = await anyio.to_thread.run_sync(wav.read_bytes)
+            text = accept_text(await _engine_async(state.transcriber, data))
+        except Exception:
+            state.log.warning("the transcriber failed", exc_info=True)
+            continue
+        if text is not None:
+            return state.remember(key, Transcript(text=text, source=TranscriptSource.STT,
+                                                  wav_path=str(wav)))
+    return state.remember(key, Transcript(text=None, source=None, wav_path=str(wav)))
+
+
+Upload = Callable[[Path, FileType, str], Awaitable[UploadedMedia]]
+SendAsync = Callable[[UploadedMedia], Awaitable[Any]]
+
+
+async def send_media_async(state: MediaState, key_of: Callable[[str], MediaKey],
+                           path: Path, *, file_type: FileType, file_name: str,
+                           upload: Upload, send: SendAsync) -> Any:
+    """Send the file at ``path``, reusing a cached ``file_info`` (see
+    :class:`~qqproto.media.MediaDelivery`); what ``send`` returned."""
+    size = (await anyio.to_thread.run_sync(path.stat)).st_size
+    check_file_size(file_type, size, file_name=file_name)  # before a byte is hashed
+    digest = await anyio.to_thread.run_sync(sha256_file, path)
+    delivery: MediaDelivery[Any] = MediaDelivery(state.file_infos, key_of(digest),
+                                                 unix_now=time.time())
+    while (step := delivery.next_step()) is not None:
+        try:
+            if isinstance(step, UploadStep):
+                media = await upload(path, file_type, file_name)
+                delivery.uploaded(media, unix_now=time.time())
+            else:
+                delivery.sent(await send(step.media))
+        except Exception as exc:
+            delivery.failed(exc)
+    return delivery.result()
+
+
+async def encode_voice_async(state: MediaState, wav_path: str | os.PathLike[str]) -> Path:
+    """The WAV encoded to SILK (on a worker thread), kept in the cache by content."""
+
+    def encode() -> Path:
+        silk = wav_to_silk(Path(wav_path).read_bytes())
+        path = state.dir / "voice-out" / (hashlib.sha256(silk).hexdigest()[:32] + ".silk")
+        if not path.is_file():
+            write_atomic(path, silk)
+        return path
+
+    return await anyio.to_thread.run_sync(encode)
+
+
+# ----------------------------------------------------------------------------- sync
+
+def fetch_sync(client: httpx.Client, call: DownloadCall, dest: Path,
+               clock: Clock = time.monotonic) -> Downloaded:
+    """The blocking twin of :func:`fetch_async`."""
+    with dest.open("wb") as out:
+        while not call.done:
+            request = call.next_request(clock())
+            if request is None:
+                timer = call.get_timer()
+                if timer is not None:
+                    time.sleep(max(0.0, timer - clock()))
+                    call.handle_timer(max(clock(), timer))
+                continue
+            try:
+                with client.stream(request.method, request.url, headers=list(request.headers),
+                                   timeout=request.timeout) as response:
+                    if call.response_started(response.status_code,
+                                             response.headers.multi_items(), clock()):
+                        if call.storing:
+                            out.seek(0)
+                            out.truncate()
+                        for chunk in response.iter_bytes():
+                            if not call.receive_data(chunk):
+                                break
+                            if call.storing:
+                                out.write(chunk)
+                call.response_ended(clock())
+            except _TRANSPORT_ERRORS as exc:
+                if call.outstanding:
+                    call.transport_failed(f"{type(exc).__name__}: {exc}", clock())
+    return call.result()
+
+
+def _fetch_url_sync(state: MediaState, client: httpx.Client, tokens: TokenState | None,
+                    url: str, path: Path) -> Path:
+    if path.is_file():
+        return path
+    call = DownloadCall(url, policy=state.policy, token_state=tokens,
+                        app_id=tokens.app_id if tokens else "")
+    with _placed(path) as temp:
+        fetch_sync(client, call, temp)
+    return path
+
+
+def download_sync(state: MediaState, client: httpx.Client, tokens: TokenState | None,
+                  attachment: Attachment) -> Path:
+    """The blocking twin of :func:`download_async`."""
+    return _fetch_url_sync(state, client, tokens, attachment.url,
+                           state.attachment_path(attachment))
+
+
+def _wav_sync(state: MediaState, client: httpx.Client, tokens: TokenState | None,
+              attachment: Attachment) -> Path:
+    path = state.wav_path(attachment)
+    if path.is_file():
+        return path
+    url, needs_decoding = wav_source(attachment)
+    if not needs_decoding:
+        return _fetch_url_sync(state, client, tokens, url, path)
+    silk = download_sync(state, client, tokens, attachment)
+    write_atomic(path, silk_to_wav(silk.read_bytes()))
+    return path
+
+
+def _engine_sync(engine: Transcriber, wav: bytes) -> Any:
+    result = engine(wav)
+    if inspect.isawaitable(result):
+        result = asyncio.run(_awaited(result))
+    return result
+
+
+def transcribe_sync(state: MediaState, client: httpx.Client, tokens: TokenState | None,
+                    attachment: Attachment) -> Transcript:
+    """The blocking twin of :func:`transcribe_async`."""
+    if not is_voice(attachment):
+        raise _not_voice(attachment)
+    key = cache_key(attachment.url)
+    if key in state.transcripts:
+        return state.transcripts[key]
+    try:
+        wav = _wav_sync(state, client, tokens, attachment)
+    except (DownloadError, VoiceError) as exc:
+        return _cannot_fetch(state, attachment, exc)
+    for step in _steps(state, attachment):
+        if step is TranscriptSource.PLATFORM:
+            return state.remember(key, _platform(attachment, wav))
+        assert state.transcriber is not None
+        try:
+            text = accept_text(_engine_sync(state.transcriber, wav.read_bytes()))
+        except Exception:
+            state.log.warning("the transcriber failed", exc_info=True)
+            continue
+        if text is not None:
+            return state.remember(key, Transcript(text=text, source=TranscriptSource.STT,
+                                                  wav_path=str(wav)))
+    return state.remember(key, Transcript(text=None, source=None, wav_path=str(wav)))
+
+
+def send_media_sync(state: MediaState, key_of: Callable[[str], MediaKey], path: Path, *,
+                    file_type: FileType, file_name: str,
+                    upload: Callable[[Path, FileType, str], UploadedMedia],
+                    send: Callable[[UploadedMedia], Any]) -> Any:
+    """The blocking twin of :func:`send_media_async`."""
+    check_file_size(file_type, path.stat().st_size, file_name=file_name)
+    delivery: MediaDelivery[Any] = MediaDelivery(state.file_infos, key_of(sha256_file(path)),
+                                                 unix_now=time.time())
+    while (step := delivery.next_step()) is not None:
+        try:
+            if isinstance(step, UploadStep):
+                delivery.uploaded(upload(path, file_type, file_name), unix_now=time.time())
+            else:
+                delivery.sent(send(step.media))
+        except Exception as exc:
+            delivery.failed(exc)
+    return delivery.result()
+
+
+def encode_voice_sync(state: MediaState, wav_path: str | os.PathLike[str]) -> Path:
+    """The blocking twin of :func:`encode_voice_async`."""
+    silk = wav_to_silk(Path(wav_path).read_bytes())
+    path = state.dir / "voice-out" / (hashlib.sha256(silk).hexdigest()[:32] + ".silk")
+    if not path.is_file():
+        write_atomic(path, silk)
+    return path
