@@ -191,11 +191,16 @@ class ConnectionEnded(Event):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Reconnecting(Event):
-    """The supervisor will open a new connection at ``at`` (the caller's clock)."""
+    """The supervisor will open a new connection at ``at`` (the caller's clock).
+
+    ``reason`` says why when an attempt failed before a connection existed (the token
+    or gateway request, the TCP connect, the proxy); after a connection ended it is
+    empty: :class:`ConnectionEnded` came first and says why."""
 
     at: float
     attempt: int
     next_step: NextStep
+    reason: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -146,8 +146,11 @@ def test_listen_exits_nonzero_with_one_line_on_a_fatal_close(sim: SimulatorThrea
     sim.close_connections(4914, "offline")
     status, err = listener.finish()
     assert status == 1
-    assert err.strip().splitlines() == [
+    assert err.strip().splitlines()[1:] == [
+        "connection ended: server closed (close code 4914 'offline'): bot taken offline "
+        "(sandbox only); next: stop",
         "qqproto: stopped: gateway closed with 4914: bot taken offline (sandbox only)"]
+    assert err.startswith("ready: session ")
 
 
 def test_listen_exits_nonzero_on_bad_credentials_without_leaking_the_secret(

@@ -254,7 +254,7 @@ def test_a_missing_or_empty_file_is_a_usage_error(sim: SimulatorThread,
                                                   tmp_path: Path) -> None:
     (tmp_path / "empty.bin").write_bytes(b"")
     for path, message in ((tmp_path / "nope.bin", "no such file"),
-                          (tmp_path, "no such file"),
+                          (tmp_path, "is a directory, not a file"),
                           (tmp_path / "empty.bin", "the file is empty")):
         status, _, err = run(sim, "upload", str(path), "--to", "c2c:U")
         assert status == 2 and err == f"qqproto: {path}: {message}\n"
@@ -274,8 +274,8 @@ def test_plain_lines_mark_each_quarter_of_the_hashing_pass() -> None:
         lines(UploadProgress(phase=UploadPhase.HASHING, bytes_done=done * 1_000_000,
                              bytes_total=10_000_000))
     assert err.getvalue().splitlines() == [
-        "hashing 0% (1.0/10.0 MB)", "hashing 25% (3.0/10.0 MB)",
-        "hashing 50% (5.0/10.0 MB)", "hashing 75% (8.0/10.0 MB)",
+        "hashing 10% (1.0/10.0 MB)", "hashing 30% (3.0/10.0 MB)",
+        "hashing 50% (5.0/10.0 MB)", "hashing 80% (8.0/10.0 MB)",
         "hashing 100% (10.0/10.0 MB)"]
 
 

@@ -565,16 +565,16 @@ class GatewaySession:
             self._stop(f"gave up after {attempts.failures} failed attempts: {reason}",
                        fatal=True)
             return
-        self._wait(now + attempts.delay_after_failure(), now, announce=True)
+        self._wait(now + attempts.delay_after_failure(), now, announce=True, reason=reason)
 
-    def _wait(self, until: float, now: float, *, announce: bool) -> None:
+    def _wait(self, until: float, now: float, *, announce: bool, reason: str = "") -> None:
         self._deadline = None
         self._wait_until = until
         self._fsm.fire(_Input.WAIT)
         if announce:
             step = NextStep.RESUME if self._progress.snapshot is not None else NextStep.IDENTIFY
             self._events.append(Reconnecting(at=until, attempt=self._attempts.failures,
-                                             next_step=step))
+                                             next_step=step, reason=reason))
 
     def _stop(self, reason: str, *, fatal: bool, close_code: int | None = None) -> None:
         if self.state is SessionState.STOPPED:

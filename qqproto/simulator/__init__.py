@@ -13,6 +13,7 @@ from ._connection import SimConnection
 from ._faults import Faults, HttpFault
 from ._gateway import GatewayLink, LinkState
 from ._media_events import cdn_attachment, inject_media_message, tone_wav, voice_attachment
+from ._portal import BindTask, PortalStore, sim_portal
 from ._records import (
     Counters,
     Direction,
@@ -26,6 +27,7 @@ from ._records import (
 )
 from ._rest import Route, Router, SimRequest, SimResponse, error_response, json_response
 from ._simulator import Simulator
+from ._transcript import describe_ack, describe_sent
 from ._uploads import (
     DEFAULT_BLOCK_SIZE,
     StoredMedia,
@@ -51,6 +53,7 @@ from ._webhook_push import (
 
 __all__ = [
     "DEFAULT_BLOCK_SIZE",
+    "BindTask",
     "CdnConfig",
     "CdnCounters",
     "CdnFile",
@@ -65,6 +68,7 @@ __all__ = [
     "InteractionAck",
     "JobState",
     "LinkState",
+    "PortalStore",
     "PreparedEvent",
     "PushAttempt",
     "PushCounters",
@@ -89,6 +93,8 @@ __all__ = [
     "UploadStore",
     "WebhookPusher",
     "cdn_attachment",
+    "describe_ack",
+    "describe_sent",
     "error_response",
     "event_body",
     "inject_media_message",
@@ -96,6 +102,7 @@ __all__ = [
     "run_command",
     "signed_headers",
     "sim_cdn",
+    "sim_portal",
     "sim_uploads",
     "tone_wav",
     "validation_body",

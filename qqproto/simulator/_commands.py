@@ -12,6 +12,7 @@ from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Final
 
 from ._media_commands import MEDIA_VERBS, run_media_command
+from ._portal import PORTAL_VERBS, portal_command
 
 if TYPE_CHECKING:
     from ._simulator import Simulator
@@ -32,6 +33,9 @@ reconnect                                    send op 7
 invalid true|false                           send op 9 with that d
 garbage text|binary|array|unknown-op|no-op   send a frame a client must survive
 tokens                                       invalidate every access token
+scan TASK_ID USER_OPENID                     complete a bind task (qqproto onboard)
+expire TASK_ID                               expire a bind task
+portal fail RETCODE [message] | portal html  the next portal call fails that way
 attach TARGET NAME [expired|throttled|redirect]  a message with a file on the CDN
 voice TARGET [wav] [asr TEXT...]             a voice message (wav: voice_wav_url too)
 quote TARGET NAME [text...]                  a message quoting one that carried NAME
@@ -79,6 +83,9 @@ def run_command(sim: Simulator, line: str, now: float) -> CommandResult:
         return _inject(sim, verb, stripped, now)
     if verb == "button":
         return _button(sim, stripped, now)
+    if verb in PORTAL_VERBS:
+        text, ok = portal_command(sim, stripped.split(), now)
+        return CommandResult(text=text, ok=ok)
     if verb in MEDIA_VERBS:
         text, ok = run_media_command(sim, verb, stripped, now)
         return CommandResult(text=text, ok=ok)

@@ -15,6 +15,7 @@ from ._auth import AUTH_ROUTES
 from ._cdn import CDN_ROUTES
 from ._http_faults import with_http_faults
 from ._messages import MESSAGE_ROUTES
+from ._portal import PORTAL_ROUTES
 from ._rest import Route
 from ._upload_routes import UPLOAD_ROUTES
 
@@ -26,4 +27,5 @@ DEFAULT_ROUTES: Final[tuple[Route, ...]] = tuple(with_http_faults(route) for rou
     *MESSAGE_ROUTES,
     *UPLOAD_ROUTES,
     *CDN_ROUTES,
+    *PORTAL_ROUTES,
 ))

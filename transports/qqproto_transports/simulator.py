@@ -37,8 +37,12 @@ from qqproto.simulator import (
     SimConnection,
     SimEvent,
     Simulator,
+    WebhookPusher,
+    describe_ack,
+    describe_sent,
     run_command,
     sim_cdn,
+    sim_portal,
 )
 
 from ._sim_webhook import WebhookPushThread
@@ -424,32 +428,53 @@ def run_simulator_forever(port: int = 0, app_id: str = "102000001",
                           lines: Iterable[str] | None = None,
                           lifetime: float | None = 8 * 3600.0,
                           idle_timeout: float | None = 1800.0,
-                          stop_on_eof: bool = False) -> None:
+                          stop_on_eof: bool = False, webhook: str | None = None) -> None:
     """Serve until ``quit``, the lifetime or the idle limit: print the ``QQBOT_*=…`` lines,
     then run each input line as a command (:func:`qqproto.simulator.run_command`; ``help``
-    lists them) and print every message the bot sends.  ``lines`` defaults to standard input."""
+    lists them) and print every message the bot sends, tap it ACKs and bind task of the
+    portal.  ``lines`` defaults to standard input.  ``webhook``: also push every event to
+    that callback URL, signed with the secret (validated with op 13 first)."""
     source = sys.stdin if lines is None else lines
     asyncio.run(_forever(Simulator(app_id=app_id, secret=secret), port=port,
                          print_fn=print_fn, source=source, lifetime=lifetime,
-                         idle_timeout=idle_timeout, stop_on_eof=stop_on_eof))
+                         idle_timeout=idle_timeout, stop_on_eof=stop_on_eof,
+                         webhook=webhook))
 
 
 async def _forever(sim: Simulator, *, port: int, print_fn: Callable[[str], None],
                    source: Iterable[str], lifetime: float | None, idle_timeout: float | None,
-                   stop_on_eof: bool) -> None:
+                   stop_on_eof: bool, webhook: str | None = None) -> None:
     loop = asyncio.get_running_loop()
     seen = [0]
+    last_ack: list[object] = [None]
 
     def show_sent() -> None:
         new = sim.counters.messages_sent - seen[0]
         seen[0] = sim.counters.messages_sent
         for message in list(sim.sent_messages)[-new:] if new else ():
-            print_fn(f"bot -> {message.scope} {message.target}: {message.content!r}")
+            print_fn(describe_sent(message))
+        acks = []
+        for ack in reversed(sim.interaction_acks):
+            if ack is last_ack[0]:
+                break
+            acks.append(ack)
+        if acks:
+            last_ack[0] = acks[0]
+        for ack in reversed(acks):
+            print_fn(describe_ack(ack))
+        for notice in sim_portal(sim).take_notices():
+            print_fn(notice)
 
     async with serve_simulator(sim, port=port, lifetime=lifetime, idle_timeout=idle_timeout,
                                after_pump=show_sent) as server:
         for name, value in server.env().items():
             print_fn(f"{name}={value}")
+        pusher = None
+        if webhook is not None:
+            pusher = WebhookPushThread(WebhookPusher(callback_url=webhook, secret=sim.secret,
+                                                     app_id=sim.app_id)).start()
+            pusher.attach(server)
+            print_fn(f"# pushing every event to {webhook}, signed for app id {sim.app_id}")
         print_fn("# simulator ready; type 'help' for commands")
 
         def handle(line: str | None) -> None:
@@ -470,4 +495,8 @@ async def _forever(sim: Simulator, *, port: int, print_fn: Callable[[str], None]
                 loop.call_soon_threadsafe(handle, None)
 
         threading.Thread(target=read, name="qqproto-sim-stdin", daemon=True).start()
-        await server.wait_stopped()
+        try:
+            await server.wait_stopped()
+        finally:
+            if pusher is not None:
+                await asyncio.to_thread(pusher.stop, 2.0)

@@ -6,12 +6,23 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
 from collections.abc import Mapping
 from types import ModuleType
 from typing import Any, Final, TextIO
+from urllib.parse import urlsplit
 
 from qqproto import Intents, Settings
-from qqproto.events import Dispatch, Event, Ready, Resumed, SessionStopped
+from qqproto.events import (
+    ConnectionEnded,
+    Dispatch,
+    Event,
+    NextStep,
+    Ready,
+    Reconnecting,
+    Resumed,
+    SessionStopped,
+)
 from qqproto.gateway import Stop
 
 __all__ = [
@@ -20,10 +31,14 @@ __all__ = [
     "EXIT_USAGE",
     "TRANSPORTS",
     "CliError",
+    "check_callback_url",
+    "closed_output",
     "describe",
     "dispatch_line",
     "driver",
     "exit_for",
+    "os_reason",
+    "port_number",
     "print_dispatch",
     "settings_from",
 ]
@@ -42,6 +57,37 @@ class CliError(Exception):
     def __init__(self, message: str, status: int = EXIT_USAGE) -> None:
         super().__init__(message)
         self.status = status
+
+
+def port_number(value: str) -> int:
+    """``--port``: a TCP port, 0 (any free port) to 65535."""
+    try:
+        port = int(value)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a port number (0 to 65535)")
+    return port
+
+
+def os_reason(exc: OSError) -> str:
+    """The errno's words: the runtimes phrase the same bind error differently."""
+    return os.strerror(exc.errno) if exc.errno else str(exc)
+
+
+def closed_output(exc: BaseException) -> bool:
+    """True for a broken pipe on the output (alone, or all a task group raised)."""
+    if isinstance(exc, BaseExceptionGroup):
+        return exc.split(BrokenPipeError)[1] is None
+    return isinstance(exc, BrokenPipeError)
+
+
+def check_callback_url(url: str) -> str:
+    """A webhook callback URL must be ``http(s)://host…``."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise CliError(f"--webhook {url!r}: not an http:// or https:// URL")
+    return url
 
 
 def driver(transport: str) -> ModuleType:
@@ -90,8 +136,21 @@ def print_dispatch(event: Dispatch, out: TextIO, *, jsonl: bool) -> None:
         print(describe(event), file=out, flush=True)
 
 
-def describe(event: Event) -> str | None:
-    """A line for the terminal, or ``None`` for events not worth one."""
+def describe(event: Event, now: float | None = None) -> str | None:
+    """A line for the terminal, or ``None`` for events not worth one (``now``: the
+    clock of the events' times, to say when a reconnect comes)."""
+    if isinstance(event, ConnectionEnded):
+        code = (f" (close code {event.close_code}"
+                f"{f' {event.close_reason!r}' if event.close_reason else ''})"
+                if event.close_code is not None else "")
+        detail = f": {event.detail}" if event.detail else ""
+        return f"connection ended: {event.cause.value}{code}{detail}; next: " + (
+            "stop" if event.next_step is NextStep.STOP else f"{event.next_step.value}")
+    if isinstance(event, Reconnecting):
+        wait = f" in {max(0.0, event.at - now):.1f} s" if now is not None else ""
+        why = f" after: {event.reason}" if event.reason else ""
+        return (f"reconnecting{wait} to {event.next_step.value} "
+                f"(attempt {event.attempt}){why}")
     if isinstance(event, Ready):
         return f"ready: session {event.session_id} as {event.user.username or event.user.id}"
     if isinstance(event, Resumed):

@@ -34,16 +34,16 @@ from qqproto import (
     Settings,
     UploadedMedia,
 )
-from qqproto.errors import ApiError, UploadSourceError
+from qqproto.errors import ApiError, FileTooLargeError, UploadSourceError
 from qqproto.events import UploadPhase, UploadProgress
-from qqproto.rest import ReplyContext, RestCall, RestClient
+from qqproto.rest import ReplyContext, RestCall, RestClient, check_file_size
 from qqproto.upload import UploadMethod
 
 from ._common import TRANSPORTS, CliError, driver, settings_from
 
 __all__ = ["ProgressPrinter", "add_rest_parsers", "cmd_send", "cmd_upload", "guess_file_type"]
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 #: rest.md §3.3: the formats each file type takes; anything else goes as a file.
 _EXTENSIONS: Final = {
     FileType.IMAGE: (".png", ".jpg", ".jpeg", ".gif", ".webp", ".bmp"),
@@ -127,6 +127,14 @@ class ProgressPrinter:
         self._quarter = -1
         self._phase: UploadPhase | None = None
         self._started = self._last_at = clock()
+        self._open = False
+
+    def end_line(self) -> None:
+        """End a bar left mid-line, so that what follows starts on a line of its own."""
+        if self._open:
+            self._err.write("\n")
+            self._err.flush()
+            self._open = False
 
     def __call__(self, event: UploadProgress) -> None:
         if self._bar:
@@ -137,10 +145,11 @@ class ProgressPrinter:
     def _line(self, event: UploadProgress) -> None:
         total = max(event.bytes_total, 1)
         if event.phase is UploadPhase.HASHING:
+            # A line each time another quarter is passed, with the exact share done.
             quarter = event.bytes_done * 4 // total
             if quarter != self._quarter:
                 self._quarter = quarter
-                print(f"hashing {quarter * 25}% ({_mb(event.bytes_done)}/"
+                print(f"hashing {event.bytes_done * 100 // total}% ({_mb(event.bytes_done)}/"
                       f"{_mb(event.bytes_total)} MB)", file=self._err, flush=True)
             return
         print(f"uploaded part {event.parts_done}/{event.parts_total} "
@@ -151,8 +160,7 @@ class ProgressPrinter:
         now = self._clock()
         final = event.bytes_done >= event.bytes_total
         if event.phase is not self._phase:  # a phase starts where the last one ended
-            if self._phase is not None:
-                self._err.write("\n")
+            self.end_line()
             self._phase, self._started, self._shown_at = event.phase, self._last_at, -1.0
         self._last_at = now
         if not final and now - self._shown_at < 0.1:
@@ -167,8 +175,9 @@ class ProgressPrinter:
         self._err.write(f"\r{label} [{'#' * filled}{'-' * (self._width - filled)}] "
                         f"{done * 100:3.0f}% {_mb(event.bytes_done)}/{_mb(event.bytes_total)}"
                         f" MB{parts} {speed:.1f} MB/s")
+        self._open = True
         if final and event.phase is UploadPhase.UPLOADING:
-            self._err.write("\n")
+            self.end_line()
         self._err.flush()
 
 
@@ -230,12 +239,23 @@ def _settings(env: Mapping[str, str]) -> Settings:
         raise _Usage(str(exc)) from None
 
 
-def _guarded(job: Callable[[], int], err: TextIO) -> int:
+def _guarded(job: Callable[[], int], err: TextIO,
+             progress: ProgressPrinter | None = None) -> int:
     try:
-        return job()
+        try:
+            return job()
+        finally:
+            if progress is not None:
+                progress.end_line()  # an error never shares the bar's line
+    except KeyboardInterrupt:
+        print("qqproto: interrupted", file=err)
+        return EXIT_INTERRUPTED
     except _Usage as exc:
         print(f"qqproto: {exc}", file=err)
         return EXIT_USAGE
+    except FileTooLargeError as exc:  # refused here, before anything was sent
+        print(f"qqproto: {exc}", file=err)
+        return EXIT_FAILED
     except ApiError as exc:
         print(f"qqproto: request failed: {exc}", file=err)
         return EXIT_FAILED
@@ -278,16 +298,21 @@ def cmd_upload(args: argparse.Namespace, env: Mapping[str, str], out: TextIO,
             raise _Usage(f"media uploads go to c2c or group, not {scope.value} "
                          "(guild messages take image=URL)")
         path = Path(args.path)
-        if not path.is_file():
+        if path.is_dir():
+            raise _Usage(f"{args.path}: is a directory, not a file")
+        if not path.exists():
             raise _Usage(f"{args.path}: no such file")
-        if path.stat().st_size == 0:
+        if not path.is_file():
+            raise _Usage(f"{args.path}: not a regular file")
+        size = path.stat().st_size
+        if size == 0:
             raise _Usage(f"{args.path}: the file is empty")
         file_type = FileType[args.type.upper()] if args.type else guess_file_type(path)
+        check_file_size(file_type, size, file_name=path.name)  # before a byte is read
         method = {"auto": None, "inline": UploadMethod.INLINE,
                   "chunked": UploadMethod.CHUNKED}[args.method]
         if args.reply_to and not args.send:
             raise _Usage("--reply-to needs --send")
-        progress = None if args.quiet else ProgressPrinter(err)
         options: dict[str, Any] = {"scope": scope, "target_id": target,
                                    "file_type": file_type, "progress": progress,
                                    "method": method}
@@ -318,4 +343,5 @@ def cmd_upload(args: argparse.Namespace, env: Mapping[str, str], out: TextIO,
             print(_describe_sent(scope, target, result), file=out, flush=True)
         return EXIT_OK
 
-    return _guarded(job, err)
+    progress = None if args.quiet else ProgressPrinter(err)
+    return _guarded(job, err, progress)

@@ -11,7 +11,6 @@ reported on stderr unless ``--jsonl``.  SIGINT/SIGTERM stop cleanly with status 
 from __future__ import annotations
 
 import argparse
-import os
 import ssl
 import threading
 from collections.abc import Mapping
@@ -34,6 +33,8 @@ from ._common import (
     EXIT_OK,
     TRANSPORTS,
     CliError,
+    os_reason,
+    port_number,
     print_dispatch,
     settings_from,
 )
@@ -53,7 +54,8 @@ def add_webhook_parser(subparsers: Any) -> None:
     p.add_argument("--transport", choices=TRANSPORTS, default="asyncio",
                    help="the runtime that serves the connections (default: asyncio)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    p.add_argument("--port", type=int, default=8080, help="TCP port (0: any free port)")
+    p.add_argument("--port", type=port_number, default=8080,
+                   help="TCP port (default 8080; 0: any free port)")
     p.add_argument("--path", default="/qqbot", help="the callback path (default /qqbot)")
     p.add_argument("--jsonl", action="store_true", help="one JSON object per dispatch")
     p.add_argument("--max-events", type=int, default=None, help="exit after N dispatches")
@@ -148,8 +150,7 @@ def cmd_webhook_serve(args: argparse.Namespace, env: Mapping[str, str], out: Tex
 
     try:
         run_events(args.transport, make_bot)
-    except OSError as exc:  # the runtimes word bind errors differently: use the errno's
-        reason = os.strerror(exc.errno) if exc.errno else str(exc)
-        raise CliError(f"cannot listen on {args.host}:{args.port}: {reason}",
+    except OSError as exc:
+        raise CliError(f"cannot listen on {args.host}:{args.port}: {os_reason(exc)}",
                        EXIT_FAILED) from None
     return EXIT_OK
