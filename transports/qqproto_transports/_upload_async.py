@@ -33,7 +33,7 @@ from qqproto.gateway import Command, SendHttpRequest
 from qqproto.rest import HttpRequest, HttpResponse, RestClient
 from qqproto.upload import MAX_CONCURRENCY, FileHashes, ReadPart, UploadMethod, UploadSession
 
-from ._httpx import run_call_async, to_http_response
+from ._httpx import EXCHANGE_ERRORS, exchange_async, run_call_async
 from ._upload_sync import (
     HASH_CHUNK,
     FileJob,
@@ -49,7 +49,7 @@ from ._upload_sync import (
 
 __all__ = ["hash_file_async", "perform_async", "run_upload_async", "upload_file_async"]
 
-_TRANSPORT_ERRORS = (httpx.HTTPError, httpx.InvalidURL, OSError)
+_TRANSPORT_ERRORS = EXCHANGE_ERRORS
 
 
 async def _achunks(body: bytes) -> AsyncGenerator[bytes, None]:
@@ -68,7 +68,7 @@ async def perform_async(client: httpx.AsyncClient, request: HttpRequest
     if chunks is not None:
         args["content"] = chunks
     try:
-        return to_http_response(await client.request(**args))
+        return await exchange_async(client, args, request)  # capped, one deadline
     except _TRANSPORT_ERRORS as exc:
         return f"{type(exc).__name__}: {exc}"
     finally:

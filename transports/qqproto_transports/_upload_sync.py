@@ -49,7 +49,7 @@ from qqproto.upload import (
     choose_upload_method,
 )
 
-from ._httpx import httpx_request_args, run_call_sync, to_http_response
+from ._httpx import EXCHANGE_ERRORS, exchange_sync, httpx_request_args, run_call_sync
 
 __all__ = [
     "HASH_CHUNK",
@@ -71,7 +71,7 @@ STREAM_CHUNK: Final = 256 * 1024
 #: allocator instead of piling up in one arena per worker (resident memory).
 WORKERS: Final = 2 * MAX_CONCURRENCY + 2
 Progress = Callable[[UploadProgress], object]
-_TRANSPORT_ERRORS: Final = (httpx.HTTPError, httpx.InvalidURL, OSError)
+_TRANSPORT_ERRORS: Final = EXCHANGE_ERRORS
 
 
 class PartReader:
@@ -228,7 +228,7 @@ def perform_sync(client: httpx.Client, request: HttpRequest) -> HttpResponse | s
     if chunks is not None:
         args["content"] = chunks
     try:
-        return to_http_response(client.request(**args))
+        return exchange_sync(client, args, request)  # capped, one deadline
     except _TRANSPORT_ERRORS as exc:
         return f"{type(exc).__name__}: {exc}"
     finally:
