@@ -153,7 +153,7 @@ def test_redirects_are_followed_only_to_allowed_urls() -> None:
     assert third is not None and third.url == "https://gchat.qpic.cn/third"
     call.receive_response(redirect("https://evil.example/steal"), 0.0)
     assert call.next_request(0.0) is None
-    with pytest.raises(DownloadRefusedError, match="redirect refused: host 'evil.example'"):
+    with pytest.raises(DownloadRefusedError, match=r"redirect refused: host 'evil\.example'"):
         call.result()
 
 

@@ -227,7 +227,7 @@ VOICE = Attachment(content_type="voice", url="https://x/v.silk", asr_refer_text=
 
 def test_the_transcript_order_is_a_policy() -> None:
     stt, platform = TranscriptSource.STT, TranscriptSource.PLATFORM
-    assert DEFAULT_ORDER == (stt, platform)
+    assert (stt, platform) == DEFAULT_ORDER
     assert transcript_steps(VOICE, has_engine=True) == (stt, platform)
     assert transcript_steps(VOICE, has_engine=False) == (platform,)
     assert transcript_steps(VOICE, has_engine=True, order=("platform", "stt")) == (

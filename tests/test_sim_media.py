@@ -72,7 +72,7 @@ def test_expiring_throttled_and_redirected_files() -> None:
 
 
 def test_urls_need_the_servers_origin() -> None:
-    with pytest.raises(ValueError, match="config.base"):
+    with pytest.raises(ValueError, match=r"config\.base"):
         cdn_attachment(Simulator(), b"x", filename="x", content_type="file", now=0.0)
 
 
