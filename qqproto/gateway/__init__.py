@@ -15,12 +15,14 @@ from ._close_codes import CloseAdvice, advice_for_close_code, describe_close_cod
 from ._connection import ConnectionState, GatewayConnection
 from ._dedupe import dedupe_key
 from ._intents import EVENT_INTENTS, Intents, intents_for
+from ._pacing import IDENTIFY_WINDOW, IdentifyPacer
 from ._policy import ReconnectPolicy
 from ._session import GatewaySession, SessionState
 from ._snapshot import SessionSnapshot
 
 __all__ = [
     "EVENT_INTENTS",
+    "IDENTIFY_WINDOW",
     "Backoff",
     "CloseAdvice",
     "CloseConnection",
@@ -28,6 +30,7 @@ __all__ = [
     "ConnectionState",
     "GatewayConnection",
     "GatewaySession",
+    "IdentifyPacer",
     "Intents",
     "OpenConnection",
     "ReconnectPolicy",

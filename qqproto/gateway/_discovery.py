@@ -9,7 +9,6 @@ bookkeeping that decides when the next Identify may go out.
 from __future__ import annotations
 
 from collections import deque
-from typing import Final
 
 from .._endpoints import Endpoints
 from .._http import HttpRequest, HttpResponse
@@ -17,11 +16,9 @@ from .._log import BotLogger
 from ..errors import ApiError
 from ..rest._gateway_info import GatewayInfo, gateway_request, parse_gateway_response
 from ..rest._token import TokenState
+from ._pacing import IDENTIFY_WINDOW, IdentifyPacer
 
 __all__ = ["IDENTIFY_WINDOW", "Discovery"]
-
-#: gateway.md §8.4: ``max_concurrency`` identifies per this many seconds.
-IDENTIFY_WINDOW: Final = 5.0
 
 
 class Discovery:
@@ -32,10 +29,15 @@ class Discovery:
     """
 
     __slots__ = ("_app_id", "_bot", "_endpoints", "_fetched_at", "_identifies_left",
-                 "_identify_times", "_log", "_shard_count", "info", "stale", "tokens")
+                 "_identify_times", "_log", "_pacer", "_shard_count", "_shard_id", "info",
+                 "stale", "tokens")
 
     def __init__(self, tokens: TokenState, endpoints: Endpoints, *, app_id: str,
-                 use_gateway_bot: bool, shard_count: int, log: BotLogger) -> None:
+                 use_gateway_bot: bool, shard_count: int, log: BotLogger,
+                 shard_id: int = 0, pacer: IdentifyPacer | None = None) -> None:
+        #: Shared by the shards of one process (gateway.md §8.4, §10).
+        self._pacer = pacer
+        self._shard_id = shard_id
         self.tokens = tokens
         self._endpoints = endpoints
         self._app_id = app_id
@@ -74,6 +76,8 @@ class Discovery:
         self._fetched_at = now
         limit = info.session_start_limit
         self._identifies_left = limit.remaining if limit else None
+        if limit is not None and self._pacer is not None:
+            self._pacer.learn(limit.max_concurrency)
         if info.shards is not None and info.shards != self._shard_count:
             self._log.info("platform recommends %d shards; this session uses %d",
                            info.shards, self._shard_count)
@@ -84,19 +88,24 @@ class Discovery:
         info = self.info
         limit = info.session_start_limit if info else None
         if limit is None:
-            return now
+            return now if self._pacer is None else self._pacer.allowed_at(self._shard_id, now)
         if self._identifies_left is not None and self._identifies_left <= 0:
             self.stale = True  # re-read the budget once it has reset
             return max(now, self._fetched_at + limit.reset_after)
         times = self._identify_times
         while times and now - times[0] >= IDENTIFY_WINDOW:
             times.popleft()
+        allowed = now
         if len(times) >= limit.max_concurrency:
-            return times[0] + IDENTIFY_WINDOW
-        return now
+            allowed = times[0] + IDENTIFY_WINDOW
+        if self._pacer is not None:
+            allowed = max(allowed, self._pacer.allowed_at(self._shard_id, now))
+        return allowed
 
     def identified(self, now: float) -> None:
         """An Identify goes out at ``now``: it spends one unit of the budget."""
         self._identify_times.append(now)
+        if self._pacer is not None:
+            self._pacer.identified(self._shard_id, now)
         if self._identifies_left is not None:
             self._identifies_left -= 1

@@ -59,6 +59,7 @@ from ._connection import ConnectionState, GatewayConnection
 from ._dedupe import dedupe_key
 from ._discovery import Discovery
 from ._intents import Intents
+from ._pacing import IdentifyPacer
 from ._policy import Attempts, ReconnectPolicy
 from ._progress import SessionProgress
 from ._snapshot import SessionSnapshot
@@ -139,6 +140,7 @@ class GatewaySession:
         connection_options: Mapping[str, object] | None = None,
         proxy_env: Mapping[str, str] | None = None,
         proxy: str | ProxyConfig | Direct | None = None,
+        identify_pacer: IdentifyPacer | None = None,
     ) -> None:
         if token_state is None:
             if secret is None:
@@ -163,7 +165,7 @@ class GatewaySession:
                                          dedupe_window=dedupe_window)
         self._discovery = Discovery(token_state, self.endpoints, app_id=self.app_id,
                                     use_gateway_bot=use_gateway_bot, shard_count=shard[1],
-                                    log=self._log)
+                                    log=self._log, shard_id=shard[0], pacer=identify_pacer)
         self._attempts = Attempts(self.policy, rng or random.Random(), self._log)
         self._connector = Connector(self._commands, self._new_id, app_id=self.app_id,
                                     proxy_env=proxy_env or {}, proxy=proxy)

@@ -69,10 +69,11 @@ def _gateway_bot(sim: Platform, request: SimRequest, params: dict[str, str],
         return limited
     return json_response({
         "url": _gateway_url(sim, request),
-        "shards": 1,
+        "shards": sim.recommended_shards,
         "session_start_limit": {"total": sim.session_start_total,
                                 "remaining": sim.session_start_remaining,
-                                "reset_after": 86_400_000, "max_concurrency": 1},
+                                "reset_after": 86_400_000,
+                                "max_concurrency": sim.max_concurrency},
     })
 
 

@@ -82,6 +82,7 @@ INVALID_SESSION: Final = 4006
 INVALID_SEQ: Final = 4007
 SESSION_TIMEOUT: Final = 4009
 INVALID_SHARD: Final = 4010
+SHARDING_REQUIRED: Final = 4011
 INTENT_NOT_ALLOWED: Final = 4014
 #: RFC 6455 §7.4.1: message too big.
 MESSAGE_TOO_BIG: Final = 1009
@@ -114,6 +115,7 @@ class GatewayHost(Protocol):
     close_timeout: float
     max_ws_message_size: int
     allowed_intents: int | None
+    required_shards: int | None
     faults: Faults
     counters: Counters
     frames: deque[RecordedFrame]
@@ -395,6 +397,11 @@ class GatewayLink:
         if (not isinstance(shard, list) or len(shard) != 2 or not all(map(_is_int, shard))
                 or not 0 <= shard[0] < shard[1] <= _MAX_SHARDS):
             self.close(INVALID_SHARD, "invalid shard", now)
+            return
+        required = self._sim.required_shards
+        if required is not None and shard[1] < required:
+            # gateway.md §10: 4011, too many guilds for this many shards.
+            self.close(SHARDING_REQUIRED, "sharding required", now)
             return
         session = self._sim.start_session(intents, (shard[0], shard[1]), now)
         self._attach(session)

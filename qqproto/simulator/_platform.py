@@ -37,6 +37,8 @@ class Platform(Protocol):
     allow_active_messages: bool
     session_start_total: int
     session_start_remaining: int
+    recommended_shards: int
+    max_concurrency: int
     ids: IdSource
     faults: Faults
     counters: Counters

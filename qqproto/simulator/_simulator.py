@@ -72,6 +72,9 @@ class Simulator:
         allowed_intents: int | None = None,
         allow_active_messages: bool = True,
         session_start_total: int = 1000,
+        recommended_shards: int = 1,
+        max_concurrency: int = 1,
+        required_shards: int | None = None,
         max_connections: int = 64,
         max_request_size: int = 1 << 20,
         max_header_size: int = 16 << 10,
@@ -104,6 +107,13 @@ class Simulator:
         self.allow_active_messages = allow_active_messages
         self.session_start_total = session_start_total
         self.session_start_remaining = session_start_total
+        #: gateway.md §10, §8.4: what ``/gateway/bot`` recommends and allows; an Identify
+        #: with fewer than ``required_shards`` shards is closed with 4011.
+        self.recommended_shards = recommended_shards
+        self.max_concurrency = max_concurrency
+        self.required_shards = required_shards
+        #: ``(shard, now)`` of every accepted Identify: pacing is observed here.
+        self.identify_log: deque[tuple[tuple[int, int], float]] = deque(maxlen=record_limit)
         self.max_connections = max_connections
         self.max_request_size = max_request_size
         self.max_header_size = max_header_size
@@ -294,6 +304,7 @@ class Simulator:
                              buffer_size=self.replay_buffer_size)
         self.sessions[session.session_id] = session
         self._current[shard] = session
+        self.identify_log.append((shard, now))
         self.counters.identifies += 1
         self.session_start_remaining = max(0, self.session_start_remaining - 1)
         return session

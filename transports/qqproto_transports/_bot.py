@@ -29,6 +29,7 @@ from qqproto.events import Event, SessionStopped
 from qqproto.gateway import (
     CloseConnection,
     GatewaySession,
+    IdentifyPacer,
     OpenConnection,
     SendHttpRequest,
     SessionSnapshot,
@@ -44,6 +45,7 @@ from ._gate import DispatchGate
 from ._handlers import Handler
 from ._httpx import async_http_client, verified_ssl_context
 from ._media_api import configure_media
+from ._shards import ShardRoutes, ShardSeed, shard_settings
 from ._store import FileSessionStore
 from .stores import EventClaims, SessionSlot, SnapshotWriter, Store, new_owner_id, open_store
 
@@ -55,7 +57,7 @@ SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 def make_session(settings: Settings, snapshot: SessionSnapshot | None,
                  env: Mapping[str, str], *, token_state: TokenState | None = None,
-                 gated: bool = False) -> GatewaySession:
+                 gated: bool = False, pacer: IdentifyPacer | None = None) -> GatewaySession:
     """The sans-IO supervisor for ``settings``; ``env`` feeds proxy resolution.
     ``token_state`` is shared by the shards of one process; a ``gated`` session leaves
     processed marks to the :class:`~qqproto_transports._gate.DispatchGate`."""
@@ -64,7 +66,7 @@ def make_session(settings: Settings, snapshot: SessionSnapshot | None,
         endpoints=settings.endpoints, intents=settings.intents, shard=settings.shard,
         snapshot=snapshot, policy=settings.policy,
         auto_mark_processed=settings.auto_mark_processed and not gated,
-        proxy_env=env, proxy=settings.proxy)
+        proxy_env=env, proxy=settings.proxy, identify_pacer=pacer)
 
 
 def main_thread_signals() -> bool:
@@ -94,21 +96,26 @@ class BotCore(BotApi):
     ``env`` is where proxy variables are read (default: ``os.environ``); ``ssl_context``
     is a trust store for a private CA (verification is never switched off).  A driver
     implements ``_write``, ``_http``, ``_open``, ``_start_tls``, ``_close_socket`` and
-    ``_run_handler``.
+    ``_run_handler``.  With ``Settings(shards=N)`` the bot is a group of N shard bots of
+    its own driver (:mod:`qqproto_transports._shards`); ``_seed`` makes one of them.
     """
 
     def __init__(self, settings: Settings, *, session_file: str | os.PathLike[str] | None,
                  env: Mapping[str, str] | None, ssl_context: ssl.SSLContext | None,
-                 store: Store | None = None, token_state: TokenState | None = None,
-                 snapshot: SessionSnapshot | None = None) -> None:
+                 _seed: ShardSeed | None = None) -> None:
         self._env = dict(os.environ if env is None else env)
-        self._open_store(settings, session_file, store)
+        self._hub: BotCore = _seed.parent if _seed is not None else self
+        self._shards: list[BotCore] = []
+        self._routes = ShardRoutes()
+        self._open_store(settings, session_file, _seed.store if _seed is not None else None)
+        snapshot = _seed.snapshot if _seed is not None else None
         if snapshot is None and self._slot is not None:
-            snapshot = self._slot.load()  # before the loop runs (a shard taken over
-            # later is loaded off the loop by its group and passed in)
+            snapshot = self._slot.load()  # before the loop runs
         gated = self._claims is not None
         self.session: GatewaySession = make_session(
-            settings, snapshot, self._env, token_state=token_state, gated=gated)
+            settings, snapshot, self._env, gated=gated,
+            token_state=_seed.token_state if _seed is not None else None,
+            pacer=_seed.pacer if _seed is not None else None)
         self._gate = None if self._claims is None else DispatchGate(
             self._claims, StoreKeys(settings.app_id), self._off_loop, deliver=self._deliver,
             mark=self.session.mark_processed, auto=settings.auto_mark_processed)
@@ -140,10 +147,36 @@ class BotCore(BotApi):
                 self._claims = EventClaims(store, owner=new_owner_id(), claim_ttl=ttl.claim,
                                            done_ttl=ttl.processed)
         self._snapshots = SnapshotWriter(self._slot) if self._slot is not None else None
+        self._store = store
+
+    def _make_shards(self, pacer: IdentifyPacer) -> list[BotCore]:
+        """The group's shard bots (``settings.shards``), sharing its token, handlers,
+        replies, subscribers, store and ``pacer``."""
+        shards = []
+        for settings in shard_settings(self.settings):
+            seed = ShardSeed(self, self.session.token_state, pacer, self._store)
+            shard = self._new_shard(settings, seed)
+            shard.handlers, shard.on, shard.replies = self.handlers, self.on, self.replies
+            shards.append(shard)
+        self._shards = shards
+        return shards
+
+    def _new_shard(self, settings: Settings, seed: ShardSeed) -> BotCore:
+        """A bot of this driver for one shard."""
+        return type(self)(settings, session_file=None, env=self._env,
+                          ssl_context=self._ssl, _seed=seed)
 
     def mark_processed(self, which: int | Event | None) -> None:
         """Record that the application has finished with a dispatch (the event, raw or
-        parsed, or its ``seq``): a resume starts after it (``auto_mark_processed=False``)."""
+        parsed, or its ``seq``): a resume starts after it (``auto_mark_processed=False``).
+        On a group of shards, pass the event (seqs are per shard)."""
+        if self._shards:
+            owner = self._routes.owner(which)
+            if owner is None and len(self._shards) == 1:
+                owner = self._shards[0]
+            if owner is not None:
+                owner.mark_processed(which)
+            return
         if self._gate is not None:
             self._gate.processed(seq_of(which))
         else:
@@ -233,14 +266,17 @@ class BotCore(BotApi):
         return session.get_timer()
 
     def _deliver(self, event: Event) -> None:
-        """Hand ``event`` to the subscribers and the handlers."""
-        for put in self._subscribers:
+        """Hand ``event`` to the subscribers (the group's, for a shard) and the handlers."""
+        hub = self._hub
+        if hub is not self:
+            hub._routes.delivered(event, self)
+        for put in hub._subscribers:
             try:
                 put(event)
-                if isinstance(event, SessionStopped):
+                if isinstance(event, SessionStopped) and hub is self:
                     put(None)
             except Exception:  # a closed channel, a closed loop: drop the subscriber
-                self._unsubscribe(put)
+                hub._unsubscribe(put)
         for handler, argument in self._plan_delivery(event, self._now()):
             self._run_handler(handler, argument)
 
@@ -302,9 +338,10 @@ class AsyncBotCore(AsyncBotApi, BotCore):
                  env: Mapping[str, str] | None = None,
                  ssl_context: ssl.SSLContext | None = None,
                  transcriber: Transcriber | None = None,
-                 cache_dir: str | os.PathLike[str] | None = None) -> None:
+                 cache_dir: str | os.PathLike[str] | None = None,
+                 _seed: ShardSeed | None = None) -> None:
         super().__init__(settings, session_file=session_file, env=env,
-                         ssl_context=ssl_context)
+                         ssl_context=ssl_context, _seed=_seed)
         configure_media(self, settings, transcriber=transcriber, cache_dir=cache_dir,
                         env=self._env)
         self.http: httpx.AsyncClient = async_http_client(settings, self._env, ssl_context)

@@ -42,6 +42,7 @@ from ._handlers import Handler, call_handler
 from ._httpx import send_sync, sync_http_client
 from ._media_api import configure_media
 from ._webhook_core import BackgroundRun, Ticket, WebhookBotBase
+from ._shards import LockedPacer, ShardSeed, group_stop
 
 __all__ = ["HANDSHAKE_TIMEOUT", "WRITE_TIMEOUT", "Bot", "WebhookBot"]
 #: A write that cannot hand its bytes to the kernel in this long ends the connection.
@@ -82,9 +83,10 @@ class Bot(SyncBotApi, BotCore):
                  env: Mapping[str, str] | None = None,
                  ssl_context: ssl.SSLContext | None = None, workers: int = 4,
                  transcriber: Transcriber | None = None,
-                 cache_dir: str | os.PathLike[str] | None = None) -> None:
+                 cache_dir: str | os.PathLike[str] | None = None,
+                 _seed: ShardSeed | None = None) -> None:
         super().__init__(settings, session_file=session_file, env=env,
-                         ssl_context=ssl_context)
+                         ssl_context=ssl_context, _seed=_seed)
         configure_media(self, settings, transcriber=transcriber, cache_dir=cache_dir,
                         env=self._env)
         self.http: httpx.Client = sync_http_client(settings, self._env, ssl_context)
@@ -107,6 +109,8 @@ class Bot(SyncBotApi, BotCore):
         them alone)."""
         self._io_thread = threading.get_ident()
         wake, self._wake = socket.socketpair()
+        if self.settings.shards is not None:
+            return self._run_shards(handle_signals)
         self._wake.setblocking(False)
         closing = _close_on_signals(lambda: self.close(timeout=0), handle_signals)
         with closing, self._sel as sel, wake, self._wake:
@@ -132,9 +136,33 @@ class Bot(SyncBotApi, BotCore):
 
     def close(self, timeout: float | None = 10.0) -> None:
         """Close the gateway cleanly (the session stays resumable).  Unless called on one
+    def _run_shards(self, handle_signals: bool) -> Stop:
+        """Run every shard on its own I/O thread until all stopped."""
+        shards = [s for s in self._make_shards(LockedPacer()) if isinstance(s, Bot)]
+        with _close_on_signals(lambda: self.close(timeout=0), handle_signals):
+            for shard in shards:
+                shard.start()
+            stops = [shard.join() for shard in shards]
+        self._flush_store()
+        self.http.close()
+        self._end_subscribers()
+        self.stopped = group_stop(stops)
+        self._finished.set()
+        return self.stopped
+
         of the bot's own threads, wait up to ``timeout`` for ``run()`` to return."""
         self._submit(lambda: self.session.close(time.monotonic()))
         if (threading.get_ident() == self._io_thread
+        if self._shards:
+            for shard in self._shards:
+                if isinstance(shard, Bot):
+                    shard.close(timeout=0)
+            if not threading.current_thread().name.startswith("qqproto-"):
+                if self._thread is not None:
+                    self._thread.join(timeout)
+                else:
+                    self._finished.wait(timeout)
+            return
                 or threading.current_thread().name.startswith("qqproto-")):
             return  # a handler or the I/O thread itself cannot wait for the end
         if self._thread is not None:

@@ -26,7 +26,7 @@ import trio
 from qqproto import Settings
 from qqproto.errors import RemoteProtocolError
 from qqproto.events import Delivery, Event
-from qqproto.gateway import OpenConnection, SendHttpRequest, StartTls, Stop
+from qqproto.gateway import IdentifyPacer, OpenConnection, SendHttpRequest, StartTls, Stop
 from qqproto.webhook import WebhookReceiverState
 
 from ._api import AsyncBotApi
@@ -34,6 +34,7 @@ from ._bot import SIGNALS, AsyncBotCore, main_thread_signals
 from ._handlers import Handler, call_handler_async, settle, start_handler
 from ._httpx import async_http_client, send_async
 from ._webhook_core import Ticket, WebhookBotBase
+from ._shards import group_stop
 
 __all__ = ["CLOSE_GRACE", "Bot", "WebhookBot"]
 #: How long a cancelled ``run()`` waits for the clean close before dropping the socket.
@@ -109,6 +110,8 @@ class Bot(AsyncBotCore):
             with self._io_scope:  # shielded: the caller's cancellation reaches _watch only
                 try:
                     async with trio.open_nursery() as nursery:
+        if self.settings.shards is not None:
+            return await self._run_shards(handle_signals)
                         self._nursery = nursery
                         self.session.start(trio.current_time(), time.time())
                         self._after()
@@ -134,8 +137,37 @@ class Bot(AsyncBotCore):
         """Close cleanly (resumable); ``run()`` returns.  Safe from any thread."""
         _call_in(self._token, self._close_now)
 
+    async def _run_shards(self, handle_signals: bool) -> Stop:
+        """Run every shard in one nursery until all stopped."""
+        shards = [s for s in self._make_shards(IdentifyPacer()) if isinstance(s, Bot)]
+        stops: list[Stop] = []
+
+        async def run_one(shard: Bot) -> None:
+            stops.append(await shard.run(handle_signals=False))
+
+        try:
+            async with trio.open_nursery() as nursery:
+                if handle_signals and main_thread_signals():
+                    await nursery.start(_close_on_signals, self.close)
+                async with trio.open_nursery() as runners:
+                    for shard in shards:
+                        runners.start_soon(run_one, shard)
+                nursery.cancel_scope.cancel()
+        finally:
+            with trio.CancelScope(shield=True):
+                await trio.to_thread.run_sync(self._flush_store)
+                await self.http.aclose()
+                self._end_subscribers()
+        self.stopped = group_stop(stops)
+        return self.stopped
+
     def _close_now(self) -> None:
         if self._nursery is not None and not self._done.is_set():
+        if self._shards:
+            for shard in self._shards:
+                if isinstance(shard, Bot):
+                    shard.close()
+            return
             self.session.close(trio.current_time())
             self._after()
 
@@ -267,6 +299,8 @@ class Bot(AsyncBotCore):
                                            trio.current_time())
         else:
             conn.stream = stream
+            while not self._resumed.is_set():  # backpressure: the handlers are behind
+                await self._resumed.wait()
             self.session.tls_started(cmd.id, trio.current_time())
         self._after()
 
