@@ -142,3 +142,19 @@ def test_any_bytes_parse_as_a_wav_or_a_voice_error(data: bytes) -> None:
     except VoiceError:
         return
     assert audio.rate > 0 and audio.frame_count >= 0
+
+
+def test_the_voice_benchmark_still_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "bench" / "voice.py"
+    spec = importlib.util.spec_from_file_location("bench_voice", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module.main(["--seconds", "0.2", "--repeat", "1", "--json"])
+    rows = json.loads(capsys.readouterr().out)
+    assert [row["rate"] for row in rows] == [*SILK_RATES, 44100]
+    assert all(row["audio_s"] == 0.2 and row["encode_x"] > 0 for row in rows)

@@ -36,9 +36,9 @@ from qqproto.gateway import IdentifyPacer, OpenConnection, SendHttpRequest, Star
 from ._api import AsyncBotApi
 from ._bot import SIGNALS, AsyncBotCore, main_thread_signals
 from ._handlers import Handler, call_handler_async, settle, start_handler
+from ._shards import group_stop
 from ._httpx import async_http_client, send_async
 from ._webhook_core import Ticket, WebhookBotBase
-from ._shards import group_stop
 
 __all__ = ["Bot", "WebhookBot"]
 
@@ -125,10 +125,10 @@ class Bot(AsyncBotCore):
         once the session stops or :meth:`close` was called.  On the main thread,
         SIGINT/SIGTERM close cleanly (``handle_signals=False`` leaves them alone)."""
         self._loop = loop = asyncio.get_running_loop()
-        self._done = loop.create_future()
-        signals = _install_signals(loop, self.close, handle_signals)
         if self.settings.shards is not None:
             return await self._run_shards(loop, handle_signals)
+        self._done = loop.create_future()
+        signals = _install_signals(loop, self.close, handle_signals)
         self.session.start(loop.time(), time.time())
         self._after()
         try:
@@ -141,8 +141,6 @@ class Bot(AsyncBotCore):
             _remove_signals(loop, signals)
             await self._shutdown()
 
-    def close(self) -> None:
-        """Close the gateway cleanly (the session stays resumable); ``run()`` returns.
     async def _run_shards(self, loop: asyncio.AbstractEventLoop, handle_signals: bool) -> Stop:
         """Run every shard on this loop until all stopped."""
         shards = [s for s in self._make_shards(IdentifyPacer()) if isinstance(s, Bot)]
@@ -157,14 +155,16 @@ class Bot(AsyncBotCore):
         self.stopped = group_stop(list(stops))
         return self.stopped
 
+    def close(self) -> None:
+        """Close the gateway cleanly (the session stays resumable); ``run()`` returns.
         Safe from any thread."""
-        _call_on(self._loop, self._close_now)
-
         if self._shards:
             for shard in self._shards:
                 if isinstance(shard, Bot):
                     shard.close()
             return
+        _call_on(self._loop, self._close_now)
+
     def _close_now(self) -> None:
         if self._loop is not None and self._done is not None and not self._done.done():
             self.session.close(self._loop.time())
@@ -303,7 +303,6 @@ class Bot(AsyncBotCore):
         await asyncio.gather(*pending, return_exceptions=True)
         await self.http.aclose()
         self._end_subscribers()
-        return task
 
 
 class _Conn(asyncio.Protocol):

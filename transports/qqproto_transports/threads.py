@@ -40,9 +40,9 @@ from ._api import SyncBotApi, seq_of
 from ._bot import SIGNALS, BotCore, main_thread_signals
 from ._handlers import Handler, call_handler
 from ._httpx import send_sync, sync_http_client
+from ._shards import LockedPacer, ShardSeed, group_stop
 from ._media_api import configure_media
 from ._webhook_core import BackgroundRun, Ticket, WebhookBotBase
-from ._shards import LockedPacer, ShardSeed, group_stop
 
 __all__ = ["HANDSHAKE_TIMEOUT", "WRITE_TIMEOUT", "Bot", "WebhookBot"]
 #: A write that cannot hand its bytes to the kernel in this long ends the connection.
@@ -107,10 +107,10 @@ class Bot(SyncBotApi, BotCore):
         """Run the gateway on this thread until it stops; the bot's threads are joined.
         On the main thread SIGINT/SIGTERM close cleanly (``handle_signals=False`` leaves
         them alone)."""
-        self._io_thread = threading.get_ident()
-        wake, self._wake = socket.socketpair()
         if self.settings.shards is not None:
             return self._run_shards(handle_signals)
+        self._io_thread = threading.get_ident()
+        wake, self._wake = socket.socketpair()
         self._wake.setblocking(False)
         closing = _close_on_signals(lambda: self.close(timeout=0), handle_signals)
         with closing, self._sel as sel, wake, self._wake:
@@ -134,8 +134,6 @@ class Bot(SyncBotApi, BotCore):
             self._thread.join(timeout)
         return self._result.result(timeout=0)
 
-    def close(self, timeout: float | None = 10.0) -> None:
-        """Close the gateway cleanly (the session stays resumable).  Unless called on one
     def _run_shards(self, handle_signals: bool) -> Stop:
         """Run every shard on its own I/O thread until all stopped."""
         shards = [s for s in self._make_shards(LockedPacer()) if isinstance(s, Bot)]
@@ -150,9 +148,9 @@ class Bot(SyncBotApi, BotCore):
         self._finished.set()
         return self.stopped
 
+    def close(self, timeout: float | None = 10.0) -> None:
+        """Close the gateway cleanly (the session stays resumable).  Unless called on one
         of the bot's own threads, wait up to ``timeout`` for ``run()`` to return."""
-        self._submit(lambda: self.session.close(time.monotonic()))
-        if (threading.get_ident() == self._io_thread
         if self._shards:
             for shard in self._shards:
                 if isinstance(shard, Bot):
@@ -163,6 +161,8 @@ class Bot(SyncBotApi, BotCore):
                 else:
                     self._finished.wait(timeout)
             return
+        self._submit(lambda: self.session.close(time.monotonic()))
+        if (threading.get_ident() == self._io_thread
                 or threading.current_thread().name.startswith("qqproto-")):
             return  # a handler or the I/O thread itself cannot wait for the end
         if self._thread is not None:

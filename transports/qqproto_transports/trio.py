@@ -33,8 +33,8 @@ from ._api import AsyncBotApi
 from ._bot import SIGNALS, AsyncBotCore, main_thread_signals
 from ._handlers import Handler, call_handler_async, settle, start_handler
 from ._httpx import async_http_client, send_async
-from ._webhook_core import Ticket, WebhookBotBase
 from ._shards import group_stop
+from ._webhook_core import Ticket, WebhookBotBase
 
 __all__ = ["CLOSE_GRACE", "Bot", "WebhookBot"]
 #: How long a cancelled ``run()`` waits for the clean close before dropping the socket.
@@ -106,12 +106,12 @@ class Bot(AsyncBotCore):
         once the session stops or :meth:`close` was called.  On the main thread,
         SIGINT/SIGTERM close cleanly (``handle_signals=False`` leaves them alone)."""
         self._token = trio.lowlevel.current_trio_token()
+        if self.settings.shards is not None:
+            return await self._run_shards(handle_signals)
         async with trio.open_nursery() as outer:
             with self._io_scope:  # shielded: the caller's cancellation reaches _watch only
                 try:
                     async with trio.open_nursery() as nursery:
-        if self.settings.shards is not None:
-            return await self._run_shards(handle_signals)
                         self._nursery = nursery
                         self.session.start(trio.current_time(), time.time())
                         self._after()
@@ -132,10 +132,6 @@ class Bot(AsyncBotCore):
                         self._done.set()
         assert self.stopped is not None
         return self.stopped
-
-    def close(self) -> None:
-        """Close cleanly (resumable); ``run()`` returns.  Safe from any thread."""
-        _call_in(self._token, self._close_now)
 
     async def _run_shards(self, handle_signals: bool) -> Stop:
         """Run every shard in one nursery until all stopped."""
@@ -161,13 +157,17 @@ class Bot(AsyncBotCore):
         self.stopped = group_stop(stops)
         return self.stopped
 
-    def _close_now(self) -> None:
-        if self._nursery is not None and not self._done.is_set():
+    def close(self) -> None:
+        """Close cleanly (resumable); ``run()`` returns.  Safe from any thread."""
         if self._shards:
             for shard in self._shards:
                 if isinstance(shard, Bot):
                     shard.close()
             return
+        _call_in(self._token, self._close_now)
+
+    def _close_now(self) -> None:
+        if self._nursery is not None and not self._done.is_set():
             self.session.close(trio.current_time())
             self._after()
 
@@ -299,8 +299,6 @@ class Bot(AsyncBotCore):
                                            trio.current_time())
         else:
             conn.stream = stream
-            while not self._resumed.is_set():  # backpressure: the handlers are behind
-                await self._resumed.wait()
             self.session.tls_started(cmd.id, trio.current_time())
         self._after()
 
