@@ -72,7 +72,7 @@ class PacedShards(RuleBasedStateMachine):
         times = [t for _, t in self.identifies]
         limit = self.pacer.max_concurrency
         for i, start in enumerate(times):
-            inside = [t for t in times[i:] if t - start < IDENTIFY_WINDOW]
+            inside = [t for t in times[i:] if t - start < IDENTIFY_WINDOW - 1e-9]
             assert len(inside) <= limit
 
 

@@ -36,8 +36,8 @@ from qqproto.gateway import IdentifyPacer, OpenConnection, SendHttpRequest, Star
 from ._api import AsyncBotApi
 from ._bot import SIGNALS, AsyncBotCore, main_thread_signals
 from ._handlers import Handler, call_handler_async, settle, start_handler
-from ._shards import group_stop
 from ._httpx import async_http_client, send_async
+from ._shards import group_stop
 from ._webhook_core import Ticket, WebhookBotBase
 
 __all__ = ["Bot", "WebhookBot"]

@@ -40,8 +40,8 @@ from ._api import SyncBotApi, seq_of
 from ._bot import SIGNALS, BotCore, main_thread_signals
 from ._handlers import Handler, call_handler
 from ._httpx import send_sync, sync_http_client
-from ._shards import LockedPacer, ShardSeed, group_stop
 from ._media_api import configure_media
+from ._shards import LockedPacer, ShardSeed, group_stop
 from ._webhook_core import BackgroundRun, Ticket, WebhookBotBase
 
 __all__ = ["HANDSHAKE_TIMEOUT", "WRITE_TIMEOUT", "Bot", "WebhookBot"]
