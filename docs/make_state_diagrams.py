@@ -73,6 +73,8 @@ MACHINES: tuple[MachineSpec, ...] = (
                 "qqproto.upload._session._TABLE", "NEW"),
     MachineSpec("webhook-receiver", "WebhookReceiver", "qqproto.webhook._receiver.TRANSITIONS",
                 "OPEN"),
+    MachineSpec("approval-question", "An approval or confirmation question",
+                "qqproto.approvals._pending.TRANSITIONS", "OPEN"),
     MachineSpec("sim-gateway-link", "Simulator gateway link (server side)",
                 "qqproto.simulator._gateway._TABLE", "AWAITING_AUTH"),
     MachineSpec("sim-webhook-pusher", "Simulator webhook pusher",

@@ -62,6 +62,7 @@ __all__ = [
     "SnapshotError",
     "StreamPrefixError",
     "TokenError",
+    "TooManyQuestionsError",
     "TransientError",
     "TransitionError",
     "UnexpectedResponseError",
@@ -379,6 +380,11 @@ class UploadPartFailedError(ApiError):
 class UploadSourceError(LocalProtocolError):
     """The driver's bytes do not match the file it announced (a short read, a file that
     changed size; rest.md §4.12)."""
+
+
+class TooManyQuestionsError(LocalProtocolError):
+    """An approval or confirmation was asked while ``PendingApprovals.max_open``
+    questions were open already (the table is bounded)."""
 
 
 class DownloadError(Exception):

@@ -16,6 +16,7 @@ from typing import Any
 from ._endpoints import Endpoints
 from ._limits import Limits
 from ._secret import Secret, as_secret
+from .approvals import AccessPolicy
 from .gateway import Intents, ReconnectPolicy
 from .media._policy import MediaPolicy
 from .proxy import Direct, ProxyConfig
@@ -42,6 +43,10 @@ class Settings:
     - ``auto_ack_interactions``: answer every button tap with "success" as it arrives,
       before any handler runs, so the user's spinner stops at once (rest.md §5.5, §5.8);
       turn off to choose the answer code yourself with ``bot.ack_interaction``.
+    - ``access``: who may talk to the bot (:class:`~qqproto.approvals.AccessPolicy`, a
+      rule for every scope: C2C, groups, guild channels, guild DMs, and button taps in
+      each); the drivers apply it before any handler runs, and a refused tap is ACKed
+      with "no permission".  ``None`` (default): everyone.
     - ``limits``: what the drivers cap and bound on the bot's behalf (HTTP answers,
       undelivered events, webhook connections): :class:`~qqproto.Limits`.
     - ``media``: where attachments may be downloaded from and how
@@ -65,6 +70,7 @@ class Settings:
     policy: ReconnectPolicy | None = None
     auto_mark_processed: bool = True
     auto_ack_interactions: bool = True
+    access: AccessPolicy | None = None
     limits: Limits = field(default_factory=Limits)
     media: MediaPolicy = field(default_factory=MediaPolicy)
     store: str = field(default="memory:", repr=False)  # a Redis URL may hold a password

@@ -46,8 +46,11 @@ SCRIPTS = {kind: {driver: EXAMPLES / f"{kind}_{driver}.py" for driver in DRIVERS
 IN_PROCESS = ("neutral.py", "fastapi_app.py")
 #: The page's own tests, run under pytest.
 PYTEST_FILES = ("test_bot.py", "test_bot_threads.py")
-#: Run by tests/test_docs_examples.py (the driver tutorial and the in-memory connection).
-ELSEWHERE = ("blocking_client.py", "in_memory.py")
+#: Run by tests/test_docs_examples.py (the driver tutorial and the in-memory connection)
+#: or by the test file of their own page.
+ELSEWHERE = ("blocking_client.py", "in_memory.py", "approvals_bot.py", "media_bot.py")
+ELSEWHERE_TESTS = ("test_docs_examples.py", "loopback/test_approvals.py",
+                   "loopback/test_media.py")
 
 
 def load_example(name: str) -> ModuleType:
@@ -294,7 +297,8 @@ def test_the_page_testing_examples_pass_under_pytest() -> None:
 def test_every_example_is_shown_on_a_page_and_run_by_a_test() -> None:
     run = {path.name for paths in SCRIPTS.values() for path in paths.values()}
     run |= {*IN_PROCESS, *PYTEST_FILES}
-    docs_examples_test = (ROOT / "tests" / "test_docs_examples.py").read_text("utf-8")
+    docs_examples_test = "".join((ROOT / "tests" / name).read_text("utf-8")
+                                 for name in ELSEWHERE_TESTS)
     run |= {name for name in ELSEWHERE if name in docs_examples_test}
     assert {path.name for path in EXAMPLES.glob("*.py")} == run
     pages = "".join(p.read_text(encoding="utf-8") for p in (ROOT / "docs").glob("*.rst"))

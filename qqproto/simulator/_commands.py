@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Final
 
 from ._media_commands import MEDIA_VERBS, run_media_command
 from ._portal import PORTAL_VERBS, portal_command
+from ._tap import tap_command
 
 if TYPE_CHECKING:
     from ._simulator import Simulator
@@ -27,6 +28,7 @@ channel CHANNEL_ID GUILD_ID USER_ID text...  a guild channel message that @-ment
 dm GUILD_ID USER_ID text...                  a guild direct message
 button c2c USER_OPENID [DATA]                a button tap (INTERACTION_CREATE)
 button group GROUP_OPENID MEMBER_OPENID [DATA]
+tap MESSAGE BUTTON [as USER]                 tap a button the bot sent (MESSAGE: id, chat or last)
 drop                                         drop every gateway TCP connection
 close CODE [reason...]                       close every gateway connection with CODE
 reconnect                                    send op 7
@@ -83,6 +85,9 @@ def run_command(sim: Simulator, line: str, now: float) -> CommandResult:
         return _inject(sim, verb, stripped, now)
     if verb == "button":
         return _button(sim, stripped, now)
+    if verb == "tap":
+        text, ok = tap_command(sim, stripped, now)
+        return CommandResult(text=text, ok=ok)
     if verb in PORTAL_VERBS:
         text, ok = portal_command(sim, stripped.split(), now)
         return CommandResult(text=text, ok=ok)

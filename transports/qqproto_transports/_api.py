@@ -21,6 +21,7 @@ whatever the handlers do (a handler that raises still stops the spinner).
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections.abc import Callable, Sequence
@@ -39,15 +40,17 @@ from qqproto import (
     UploadedMedia,
     bot_logger,
 )
+from qqproto.approvals import DEFAULT_CONFIRMATION_TIMEOUT, ApprovalRequest, Audience, Decision
 from qqproto.errors import ApiError
 from qqproto.events import Dispatch, Event
 from qqproto.models import InteractionCreate, MessageEvent, ModelEvent, parse_event
-from qqproto.rest import ReplyContext, RestCall, RestClient, TokenState, reply_to
+from qqproto.rest import Markdown, ReplyContext, RestCall, RestClient, TokenState, reply_to
 from qqproto.upload import MAX_CONCURRENCY, UploadMethod
 
 from ._handlers import Handler, Handlers
 from ._httpx import run_call_async, run_call_sync
 from ._media_api import AsyncMediaApi, SyncMediaApi
+from ._questions import Questions, ask_async, ask_sync, confirmed
 from ._upload_async import upload_file_async
 from ._upload_sync import Progress, upload_file_sync
 
@@ -105,6 +108,8 @@ class BotApi:
         self.replies = ReplyContext()
         #: Records carry the bot's app id, so side-by-side bots can be told apart.
         self.log = bot_logger("qqproto_transports", settings.app_id)
+        #: Open approvals/confirmations and the access gate (qqproto.approvals).
+        self.questions = Questions(settings)
 
     @property
     def rest(self) -> RestClient:
@@ -118,13 +123,18 @@ class BotApi:
         raise NotImplementedError
 
     def _plan_delivery(self, event: Event, now: float) -> Plan:
-        """What runs for ``event``: the auto-ACK of a tap, then the matching handlers."""
-        calls, parsed = self.handlers.route(event)
-        if isinstance(parsed, MessageEvent | InteractionCreate):
-            self._note_received(parsed, now)
-        if (self.settings.auto_ack_interactions and isinstance(event, Dispatch)
-                and event.type == "INTERACTION_CREATE"):
-            calls.insert(0, (self._auto_ack, event))
+        """What runs for ``event``: the ACK of a tap, then the matching handlers, as the
+        core's gate admits it (access policy, open questions, auto-ACK)."""
+        admission, parsed = self.questions.admit(event, now)
+        calls: Plan = []
+        if admission.deliver:
+            calls, parsed = self.handlers.route(event, parsed)
+            if isinstance(parsed, MessageEvent | InteractionCreate):
+                self._note_received(parsed, now)
+        if admission.ack is not None:
+            ack = self._auto_ack if admission.ack is InteractionResult.SUCCESS \
+                else functools.partial(self._auto_ack, result=admission.ack)
+            calls.insert(0, (ack, event))
         return calls
 
     def _note_received(self, event: MessageEvent | InteractionCreate, now: float) -> None:
@@ -152,8 +162,17 @@ class BotApi:
             raise TypeError(f"not a button tap or an interaction id: {event!r}")
         return self.rest.ack_interaction(found, InteractionResult(result))
 
-    def _auto_ack(self, event: Event) -> Any:
+    def _auto_ack(self, event: Event,
+                  result: InteractionResult = InteractionResult.SUCCESS) -> Any:
         raise NotImplementedError
+
+    def _approval(self, request: ApprovalRequest, timeout: float | None) -> Any:
+        return lambda audience, now: self.questions.table.ask_approval(
+            request, audience, now=now, timeout=timeout)
+
+    def _confirmation(self, text: str | Markdown, timeout: float) -> Any:
+        return lambda audience, now: self.questions.table.ask_confirmation(
+            text, audience, now=now, timeout=timeout)
 
     def _ack_failed(self, event: Event, exc: ApiError) -> None:
         self.log.warning("auto-ACK of interaction %s failed: %s", interaction_id(event), exc)
@@ -203,9 +222,25 @@ class AsyncBotApi(AsyncMediaApi, BotApi):
             file_type=file_type, file_name=file_name, progress=progress, method=method,
             max_parts_in_flight=max_parts_in_flight)
 
-    async def _auto_ack(self, event: Event) -> None:
+    async def ask_approval(self, event: Event | Audience, request: ApprovalRequest, *,
+                           timeout: float | None = None,
+                           approvers: Sequence[str] = ()) -> Decision:
+        """Ask the author of ``event`` (a message or a tap; or an :class:`Audience`, by
+        an active message) to approve ``request``; wait for their tap or ``timeout``
+        seconds (default ``request.timeout``).  Only they, or ``approvers``, decide."""
+        return await ask_async(self, event, approvers, self._approval(request, timeout))
+
+    async def ask_confirmation(self, event: Event | Audience, text: str | Markdown, *,
+                               timeout: float = DEFAULT_CONFIRMATION_TIMEOUT,
+                               approvers: Sequence[str] = ()) -> bool | None:
+        """Ask a yes/no question as :meth:`ask_approval` does; ``None`` on timeout."""
+        return confirmed(await ask_async(self, event, approvers,
+                                         self._confirmation(text, timeout)))
+
+    async def _auto_ack(self, event: Event,
+                        result: InteractionResult = InteractionResult.SUCCESS) -> None:
         try:
-            await self.ack_interaction(event)
+            await self.ack_interaction(event, result)
         except ApiError as exc:
             self._ack_failed(event, exc)
 
@@ -249,8 +284,21 @@ class SyncBotApi(SyncMediaApi, BotApi):
             file_type=file_type, file_name=file_name, progress=progress, method=method,
             max_parts_in_flight=max_parts_in_flight)
 
-    def _auto_ack(self, event: Event) -> None:
+    def ask_approval(self, event: Event | Audience, request: ApprovalRequest, *,
+                     timeout: float | None = None,
+                     approvers: Sequence[str] = ()) -> Decision:
+        """As the asyncio bot's :meth:`AsyncBotApi.ask_approval`, blocking."""
+        return ask_sync(self, event, approvers, self._approval(request, timeout))
+
+    def ask_confirmation(self, event: Event | Audience, text: str | Markdown, *,
+                         timeout: float = DEFAULT_CONFIRMATION_TIMEOUT,
+                         approvers: Sequence[str] = ()) -> bool | None:
+        """A yes/no question, blocking; ``None`` on timeout."""
+        return confirmed(ask_sync(self, event, approvers, self._confirmation(text, timeout)))
+
+    def _auto_ack(self, event: Event,
+                  result: InteractionResult = InteractionResult.SUCCESS) -> None:
         try:
-            self.ack_interaction(event)
+            self.ack_interaction(event, result)
         except ApiError as exc:
             self._ack_failed(event, exc)

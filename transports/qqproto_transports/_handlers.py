@@ -131,13 +131,14 @@ class Handlers:
                                               if r.may_take(event))
         return found
 
-    def route(self, event: Event) -> tuple[list[tuple[Handler, Event]], Event | None]:
+    def route(self, event: Event, parsed: Event | None = None,
+              ) -> tuple[list[tuple[Handler, Event]], Event | None]:
         """``([(handler, argument)…], parsed)``: what to call with what, and the parsed
-        model when ``event`` had to be parsed for a handler (``None`` otherwise)."""
+        model when ``event`` had to be parsed for a handler (``None`` otherwise);
+        ``parsed`` is the model when the caller parsed it already."""
         registrations = self.candidates(event)
         if not registrations:
-            return [], None
-        parsed: Event | None = None
+            return [], parsed
         calls: list[tuple[Handler, Event]] = []
         for registration in registrations:
             if registration.kind == _RAW:
