@@ -67,6 +67,8 @@ MACHINES: tuple[MachineSpec, ...] = (
                 "qqproto.gateway._session.TRANSITIONS", "IDLE"),
     MachineSpec("rest-call", "RestCall (one OpenAPI call: token, request, 401 retry)",
                 "qqproto.rest._call.TRANSITIONS", "NEED_TOKEN"),
+    MachineSpec("reply-stream", "ReplyStream (a streamed reply, or its one-message fallback)",
+                "qqproto.rest._stream.TRANSITIONS", "OPEN"),
     MachineSpec("proxy-tunnel", "Proxy tunnel (HTTP CONNECT and SOCKS5)",
                 "qqproto.proxy._tunnels._TRANSITIONS", "IDLE"),
     MachineSpec("upload-session", "UploadSession (chunked media upload)",

@@ -39,9 +39,17 @@ from ._messages import (
 )
 from ._replies import OnExhausted, Reply, ReplyContext
 from ._split import Chunk, split_text, split_text_chunks
+from ._stream import (
+    DEFAULT_STREAM_INTERVAL,
+    ReplyStream,
+    StreamChunk,
+    StreamMode,
+    StreamState,
+)
 from ._token import TokenState
 
 __all__ = [
+    "DEFAULT_STREAM_INTERVAL",
     "HARD_SIZE_LIMITS",
     "PRODUCTION_API_BASE",
     "SANDBOX_API_BASE",
@@ -72,9 +80,13 @@ __all__ = [
     "PermissionType",
     "Reply",
     "ReplyContext",
+    "ReplyStream",
     "RestCall",
     "RestClient",
     "SessionStartLimit",
+    "StreamChunk",
+    "StreamMode",
+    "StreamState",
     "TokenState",
     "UploadedMedia",
     "api_error_from_response",

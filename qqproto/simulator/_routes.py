@@ -17,6 +17,7 @@ from ._http_faults import with_http_faults
 from ._messages import MESSAGE_ROUTES
 from ._portal import PORTAL_ROUTES
 from ._rest import Route
+from ._streams import STREAM_ROUTES
 from ._upload_routes import UPLOAD_ROUTES
 
 __all__ = ["DEFAULT_ROUTES"]
@@ -25,6 +26,7 @@ __all__ = ["DEFAULT_ROUTES"]
 DEFAULT_ROUTES: Final[tuple[Route, ...]] = tuple(with_http_faults(route) for route in (
     *AUTH_ROUTES,
     *MESSAGE_ROUTES,
+    *STREAM_ROUTES,
     *UPLOAD_ROUTES,
     *CDN_ROUTES,
     *PORTAL_ROUTES,

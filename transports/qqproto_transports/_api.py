@@ -50,6 +50,7 @@ from qqproto.upload import MAX_CONCURRENCY, UploadMethod
 from ._handlers import Handler, Handlers
 from ._httpx import run_call_async, run_call_sync
 from ._media_api import AsyncMediaApi, SyncMediaApi
+from ._stream import AsyncStreamApi, SyncStreamApi
 from ._questions import Questions, ask_async, ask_sync, confirmed
 from ._upload_async import upload_file_async
 from ._upload_sync import Progress, upload_file_sync
@@ -178,7 +179,7 @@ class BotApi:
         self.log.warning("auto-ACK of interaction %s failed: %s", interaction_id(event), exc)
 
 
-class AsyncBotApi(AsyncMediaApi, BotApi):
+class AsyncBotApi(AsyncStreamApi, AsyncMediaApi, BotApi):
     """``await bot.reply(...)`` and friends on asyncio and trio."""
 
     http: Any  # httpx.AsyncClient
@@ -245,7 +246,7 @@ class AsyncBotApi(AsyncMediaApi, BotApi):
             self._ack_failed(event, exc)
 
 
-class SyncBotApi(SyncMediaApi, BotApi):
+class SyncBotApi(SyncStreamApi, SyncMediaApi, BotApi):
     """``bot.reply(...)`` and friends for threads: blocking, from any thread."""
 
     http: Any  # httpx.Client
