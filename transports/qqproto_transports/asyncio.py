@@ -143,6 +143,9 @@ class Bot(AsyncBotCore):
 
     async def _run_shards(self, loop: asyncio.AbstractEventLoop, handle_signals: bool) -> Stop:
         """Run every shard on this loop until all stopped."""
+        if self.settings.shards == "auto":  # gateway.md §2.2: the platform's count
+            info = await self.call(self.rest.get_gateway_bot())
+            self.settings = self.settings.replace(shards=info.shards or 1)
         shards = [s for s in self._make_shards(IdentifyPacer()) if isinstance(s, Bot)]
         signals = _install_signals(loop, self.close, handle_signals)
         try:

@@ -136,6 +136,9 @@ class Bot(SyncBotApi, BotCore):
 
     def _run_shards(self, handle_signals: bool) -> Stop:
         """Run every shard on its own I/O thread until all stopped."""
+        if self.settings.shards == "auto":  # gateway.md §2.2: the platform's count
+            info = self.call(self.rest.get_gateway_bot())
+            self.settings = self.settings.replace(shards=info.shards or 1)
         shards = [s for s in self._make_shards(LockedPacer()) if isinstance(s, Bot)]
         with _close_on_signals(lambda: self.close(timeout=0), handle_signals):
             for shard in shards:

@@ -106,6 +106,12 @@ def settings_from(env: Mapping[str, str], args: argparse.Namespace | None = None
         intents = getattr(args, "intents", None)
         if intents:
             overrides["intents"] = int(Intents.parse(intents))
+        store = getattr(args, "store", None)
+        if store:
+            overrides["store"] = store
+        shards = getattr(args, "shards", None)
+        if shards:
+            overrides["shards"] = shards if shards == "auto" else int(shards)
         return Settings.from_env(env, **overrides)
     except ValueError as exc:
         raise CliError(str(exc)) from None

@@ -61,6 +61,7 @@ def add_webhook_parser(subparsers: Any) -> None:
     p.add_argument("--max-events", type=int, default=None, help="exit after N dispatches")
     p.add_argument("--certfile", help="serve HTTPS with this certificate chain (PEM)")
     p.add_argument("--keyfile", help="the certificate's private key (PEM)")
+    p.add_argument("--store", metavar="URL", help="keep state in memory:, file:PATH, sqlite:PATH or redis://… (shared by instances)")
     p.set_defaults(func=cmd_webhook_serve)
 
 
@@ -104,13 +105,13 @@ class _Printer:
             print(line, file=self.err, flush=True)
 
 
-def _settings(env: Mapping[str, str]) -> Settings:
+def _settings(env: Mapping[str, str], args: argparse.Namespace | None = None) -> Settings:
     """Like the gateway commands', but the app id may be left out: a webhook server can
     verify signatures with the secret alone (it then skips the ``X-Bot-Appid`` check)."""
     if not env.get("QQBOT_CLIENT_SECRET", ""):
         raise CliError("set QQBOT_CLIENT_SECRET")
     app_id = env.get("QQBOT_APP_ID", "").strip()
-    return settings_from({**env, "QQBOT_APP_ID": app_id or "-"},
+    return settings_from({**env, "QQBOT_APP_ID": app_id or "-"}, args,
                          auto_mark_processed=False).replace(app_id=app_id)
 
 
@@ -129,7 +130,7 @@ def _server_context(args: argparse.Namespace) -> ssl.SSLContext | None:
 
 def cmd_webhook_serve(args: argparse.Namespace, env: Mapping[str, str], out: TextIO,
                       err: TextIO) -> int:
-    settings = _settings(env)
+    settings = _settings(env, args)
     try:
         policy = WebhookPolicy(path=args.path, app_id=settings.app_id or None)
     except ValueError as exc:
