@@ -176,7 +176,9 @@ R = TypeVar("R")
 
 
 class MediaDelivery(Generic[R]):
-    """One file sent to one chat, reusing a cached ``file_info`` when there is one::
+    """One file sent to one chat, reusing a cached ``file_info`` when there is one.
+
+    A driver runs it like this::
 
         delivery = MediaDelivery(cache, key, unix_now=time.time())
         while (step := delivery.next_step()) is not None:

@@ -290,3 +290,25 @@ def test_a_bot_hears_voice_and_quoted_files_and_answers_with_voice(
     (voice_reply,) = [m for m in sent if m.body.get("msg_type") == 7]
     assert voice_reply.msg_id and voice_reply.target == "U2"  # a passive reply
     assert is_silk(SILK)
+
+
+def test_the_media_pages_example_answers_voice_and_quoted_files(
+        sim: SimulatorThread, tmp_path: Path) -> None:
+    from tests.example_scripts import EXAMPLES, BotScript, sent_count
+
+    with BotScript(EXAMPLES / "media_bot.py", sim,
+                   {"XDG_CACHE_HOME": str(tmp_path)}) as script:
+        script.until(lambda: sim.counters().identifies, "the bot to identify")
+        sim.call(lambda s, now: inject_media_message(s, "c2c:U3", now=now, attachments=[
+            voice_attachment(s, SILK, now=now, asr_text="早上好")]))
+        script.until(sent_count(sim, 2), "the voice answers")
+        sim.call(lambda s, now: inject_media_message(s, "c2c:U3", now=now, quoted=[
+            cdn_attachment(s, b"12345", filename="quoted.txt", content_type="file",
+                           now=now)]))
+        sent = script.until(sent_count(sim, 3), "the file answer")
+        status, _out, err = script.interrupt()
+    assert status == 0, err
+    assert [m.body.get("content") for m in sent if m.body.get("msg_type") == 0] == [
+        "you said: 早上好", "saved quoted.txt (5 bytes)"]
+    assert [m.body["msg_type"] for m in sent] == [0, 7, 0]
+    assert list(tmp_path.glob("qqproto/media/*/*/quoted.txt"))
