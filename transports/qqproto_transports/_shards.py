@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from qqproto import Settings
 from qqproto.events import Dispatch, Event
@@ -23,8 +23,8 @@ from qqproto.rest import TokenState
 
 from .stores import Store
 
-if TYPE_CHECKING:
-    from ._bot import BotCore
+#: A shard's bot or its group (a ``BotCore``; named loosely: ``_bot`` imports this module).
+BotCore = Any
 
 __all__ = ["LockedPacer", "ShardRoutes", "ShardSeed", "group_stop", "shard_settings"]
 
