@@ -219,6 +219,10 @@ class GatewayConnection:
         self._ended: ConnectionEnded | None = None
         self._pending_end: ConnectionEnded | None = None
         self._last_now = 0.0
+        #: Set by a driver that has stopped reading from the socket (backpressure):
+        #: heartbeats still go out, but their ACKs cannot be read, so a missing ACK
+        #: does not end the connection as a zombie until reading resumes.
+        self.reading_paused = False
 
     # ------------------------------------------------------------------ properties
 
@@ -309,7 +313,7 @@ class GatewayConnection:
             return
         beat = self._beat
         if beat.due is not None and now >= beat.due:
-            if beat.awaiting_ack:
+            if beat.awaiting_ack and not self.reading_paused:
                 # The previous heartbeat is still unanswered as the next one falls due:
                 # a zombie connection (gateway.md §8.1).  The peer is likely gone, so do
                 # not wait for its close frame.

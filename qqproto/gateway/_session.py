@@ -185,6 +185,7 @@ class GatewaySession:
         self._leftover = b""
         self._stop_after_close: Stop | None = None
         self._latency: float | None = None
+        self._reading_paused = False
 
     # ------------------------------------------------------------------ properties
 
@@ -262,6 +263,15 @@ class GatewaySession:
         """Record that the application has finished with the dispatch carrying ``seq``."""
         if seq is not None:
             self._progress.mark(seq)
+
+    def set_reading_paused(self, paused: bool) -> None:
+        """The driver has stopped (``True``) or resumed reading from the socket because
+        the application is behind (backpressure).  Heartbeats keep going out; their ACKs
+        wait unread in the socket, so a missing ACK is not taken for a zombie connection
+        while reading is paused (:attr:`GatewayConnection.reading_paused`)."""
+        self._reading_paused = paused
+        if self._conn is not None:
+            self._conn.reading_paused = paused
 
     def data_to_send(self) -> bytes:
         data = self._leftover
@@ -472,6 +482,7 @@ class GatewaySession:
             url=gateway.url, token=token, intents=self.intents, shard=self.shard,
             resume=resume, app_id=self.app_id,
             **self._connection_options)  # type: ignore[arg-type]
+        self._conn.reading_paused = self._reading_paused
         self._conn_id = connection_id
         self._conn_opened_at = now
         self._conn_live_at = None

@@ -34,6 +34,7 @@ from qqproto.events import Delivery, Event
 from qqproto.gateway import IdentifyPacer, OpenConnection, SendHttpRequest, StartTls, Stop
 
 from ._api import AsyncBotApi
+from ._backlog import Backlog
 from ._bot import SIGNALS, AsyncBotCore, main_thread_signals
 from ._handlers import Handler, call_handler_async, settle, start_handler
 from ._httpx import async_http_client, send_async
@@ -115,6 +116,7 @@ class Bot(AsyncBotCore):
         self._tasks: set[asyncio.Task[Any]] = set()
         self._timer: asyncio.TimerHandle | None = None
         self._done: asyncio.Future[Stop] | None = None
+        self._backlog = Backlog(self.settings.limits.max_pending_events)
 
     def _now(self) -> float:
         return asyncio.get_running_loop().time()
@@ -226,7 +228,21 @@ class Bot(AsyncBotCore):
     def _run_handler(self, handler: Handler, argument: Event) -> None:
         pending = start_handler(handler, argument, self.log)  # plain functions run inline
         if pending is not None:
-            self._spawn(settle(handler, pending, argument, self.log))
+            if self._backlog.started():
+                self._pause(True)
+            self._spawn(settle(handler, pending, argument, self.log)).add_done_callback(
+                self._handler_finished)
+
+    def _handler_finished(self, task: asyncio.Task[Any]) -> None:
+        if self._backlog.finished():
+            self._pause(False)
+
+    def _pause(self, paused: bool) -> None:
+        """Backpressure (see _backlog): stop or resume reading; heartbeats go on."""
+        self.session.set_reading_paused(paused)
+        sock = self._socket
+        if sock is not None and sock.transport is not None and not sock.transport.is_closing():
+            (sock.transport.pause_reading if paused else sock.transport.resume_reading)()
 
     def _on_timer(self) -> None:
         assert self._loop is not None
@@ -263,6 +279,8 @@ class Bot(AsyncBotCore):
                 transport.close()
                 return
             self._socket = sock
+            if self._backlog.paused:
+                transport.pause_reading()
             self.session.connection_made(cmd.id, loop.time())
         self._after()
 
@@ -279,13 +297,16 @@ class Bot(AsyncBotCore):
         else:
             assert isinstance(transport, asyncio.Transport)
             sock.transport = transport
+            if self._backlog.paused:
+                transport.pause_reading()
             self.session.tls_started(cmd.id, loop.time())
         self._after()
 
-    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
+        return task
 
     def _task_done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)

@@ -37,6 +37,7 @@ from qqproto.voice import Transcriber
 from qqproto.webhook import WebhookReceiverState
 
 from ._api import SyncBotApi, seq_of
+from ._backlog import Backlog
 from ._bot import SIGNALS, BotCore, main_thread_signals
 from ._handlers import Handler, call_handler
 from ._httpx import send_sync, sync_http_client
@@ -101,6 +102,7 @@ class Bot(SyncBotApi, BotCore):
         self._thread: threading.Thread | None = None
         self._result: Future[Stop] = Future()
         self._finished = threading.Event()
+        self._backlog = Backlog(settings.limits.max_pending_events)
 
     # -- application API (any thread) -----------------------------------------------
     def run(self, *, handle_signals: bool = True) -> Stop:
@@ -188,22 +190,27 @@ class Bot(SyncBotApi, BotCore):
     # -- the I/O thread ---------------------------------------------------------------
     def _loop(self, wake: socket.socket) -> None:
         when = self._pump(time.monotonic())
-        while self.stopped is None:
-            sock = self._sock
-            pending = isinstance(sock, ssl.SSLSocket) and sock.pending() > 0
-            timeout = None if when is None else max(0.0, when - time.monotonic())
-            ready = {key.fileobj for key, _ in self._sel.select(0.0 if pending else timeout)}
-            if wake in ready:
-                wake.recv(4096)
-                with contextlib.suppress(queue.Empty):
-                    while True:
-                        self._inbox.get_nowait()()
-            if sock is not None and sock is self._sock and (pending or sock in ready):
-                self._read(sock)
-            now = time.monotonic()
-            if (when := self.session.get_timer()) is not None and now >= when:
-                self.session.handle_timer(now)
-            when = self._pump(now)
+        with selectors.DefaultSelector() as quiet:  # the wake-up only: reading is paused
+            quiet.register(wake, selectors.EVENT_READ)
+            while self.stopped is None:
+                sock, paused = self._sock, self._backlog.paused
+                pending = (not paused and isinstance(sock, ssl.SSLSocket)
+                           and sock.pending() > 0)
+                timeout = None if when is None else max(0.0, when - time.monotonic())
+                sel = quiet if paused else self._sel
+                ready = {key.fileobj for key, _ in sel.select(0.0 if pending else timeout)}
+                if wake in ready:
+                    wake.recv(4096)
+                    with contextlib.suppress(queue.Empty):
+                        while True:
+                            self._inbox.get_nowait()()
+                if (not paused and sock is not None and sock is self._sock
+                        and (pending or sock in ready)):
+                    self._read(sock)
+                now = time.monotonic()
+                if (when := self.session.get_timer()) is not None and now >= when:
+                    self.session.handle_timer(now)
+                when = self._pump(now)
 
     def _read(self, sock: socket.socket) -> None:
         try:
@@ -270,7 +277,14 @@ class Bot(SyncBotApi, BotCore):
             sock.close()
 
     def _run_handler(self, handler: Handler, argument: Event) -> None:
-        self._workers.submit(call_handler, handler, argument, self.log)
+        if self._backlog.started():  # backpressure (see _backlog): stop reading for now
+            self.session.set_reading_paused(True)
+        job = self._workers.submit(call_handler, handler, argument, self.log)
+        job.add_done_callback(lambda _: self._submit(self._handler_finished))
+
+    def _handler_finished(self) -> None:
+        if self._backlog.finished():
+            self.session.set_reading_paused(False)
 
     def _off_loop(self, call: Callable[[], object], then: Callable[[object], None]) -> None:
         def work() -> None:

@@ -30,6 +30,7 @@ from qqproto.gateway import IdentifyPacer, OpenConnection, SendHttpRequest, Star
 from qqproto.webhook import WebhookReceiverState
 
 from ._api import AsyncBotApi
+from ._backlog import Backlog
 from ._bot import SIGNALS, AsyncBotCore, main_thread_signals
 from ._handlers import Handler, call_handler_async, settle, start_handler
 from ._httpx import async_http_client, send_async
@@ -96,6 +97,9 @@ class Bot(AsyncBotCore):
         self._tls: StartTls | None = None
         self._done = trio.Event()
         self._token: trio.lowlevel.TrioToken | None = None
+        self._backlog = Backlog(self.settings.limits.max_pending_events)
+        self._resumed = trio.Event()  # set while reading is not paused
+        self._resumed.set()
 
     def _now(self) -> float:
         return trio.current_time()
@@ -213,7 +217,24 @@ class Bot(AsyncBotCore):
         pending = start_handler(handler, argument, self.log)  # plain functions run inline
         if pending is not None:
             assert self._nursery is not None
-            self._nursery.start_soon(settle, handler, pending, argument, self.log)
+            if self._backlog.started():
+                self._pause(True)
+            self._nursery.start_soon(self._settle, handler, pending, argument)
+
+    async def _settle(self, handler: Handler, pending: Any, argument: Event) -> None:
+        try:
+            await settle(handler, pending, argument, self.log)
+        finally:
+            if self._backlog.finished():
+                self._pause(False)
+
+    def _pause(self, paused: bool) -> None:
+        """Backpressure (see _backlog): the reader waits while paused; heartbeats go on."""
+        self.session.set_reading_paused(paused)
+        if paused:
+            self._resumed = trio.Event()
+        else:
+            self._resumed.set()
 
     def _feed(self, conn_id: int, data: bytes) -> None:
         if self._conn is None or self._conn.id != conn_id:
@@ -281,6 +302,8 @@ class Bot(AsyncBotCore):
 
     async def _reader(self, conn: _Conn) -> None:
         while True:
+            while not self._resumed.is_set():  # backpressure: the handlers are behind
+                await self._resumed.wait()
             try:
                 data = bytes(await conn.stream.receive_some(65536))
             except _BROKEN:
