@@ -100,7 +100,10 @@ def test_demo_echoes_every_scripted_message_and_exits_zero(transport: str) -> No
     assert "bot connected as 'qqproto-sim-bot'" in text
     assert "alice (c2c) → bot: 你好, qqproto!" in text
     assert "bot → bob in group GROUP_OPENID_1: echo this, please" in text
-    assert "simulator recorded 3 passive replies:" in text
+    assert "simulator recorded 3 echo replies:" in text
+    assert "carol taps ✅ 允许一次 → ACK 4 (no permission: only bob may answer)" in text
+    assert "bob taps ✅ 允许一次 → ACK 0 (accepted)" in text
+    assert "approval: the stranger's tap was refused, the asker's decided" in text
     assert text.rstrip().endswith("demo finished: every message was echoed")
 
 
