@@ -197,7 +197,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"qqproto {__version__}",
                         help="print the version and exit")
     parser.add_argument("-v", "--verbose", action="count", default=0, help=_VERBOSE_HELP)
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                help="what to do (qqproto COMMAND --help for its options)")
 
     def transport(p: argparse.ArgumentParser) -> None:
         p.add_argument("--transport", choices=TRANSPORTS, default="asyncio",

@@ -49,7 +49,8 @@ MARK, FAIL, IGNORE = "mark", "fail", "ignore"
 def add_webhook_parser(subparsers: Any) -> None:
     """Add ``webhook serve`` to the ``qqproto`` parser's subcommands."""
     webhook = subparsers.add_parser("webhook", help="the webhook (HTTP callback) channel")
-    sub = webhook.add_subparsers(dest="webhook_command", required=True)
+    sub = webhook.add_subparsers(dest="webhook_command", required=True, metavar="COMMAND",
+                                 help="serve: receive, verify and print callbacks")
     p = sub.add_parser("serve", help="verify and print every callback, like listen")
     p.add_argument("--transport", choices=TRANSPORTS, default="asyncio",
                    help="the runtime that serves the connections (default: asyncio)")
