@@ -228,7 +228,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="exit after N dispatches (READY/RESUMED not counted)")
     p.add_argument("--session-file", help="persist the session to resume after a restart")
     p.add_argument("--intents", help="e.g. 'default' or 'GROUP_AND_C2C_EVENT|INTERACTION'")
-    p.add_argument("--store", metavar="URL", help="keep state in memory:, file:PATH, sqlite:PATH or redis://… (shared by instances)")
+    p.add_argument("--store", metavar="URL",
+                   help="memory:, file:PATH, sqlite:PATH or redis://… (shared by instances)")
     p.add_argument("--shards", metavar="N|auto",
                    help="run N shards (auto: /gateway/bot's recommendation)")
     p.set_defaults(func=cmd_listen)

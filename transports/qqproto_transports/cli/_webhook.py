@@ -62,7 +62,8 @@ def add_webhook_parser(subparsers: Any) -> None:
     p.add_argument("--max-events", type=int, default=None, help="exit after N dispatches")
     p.add_argument("--certfile", help="serve HTTPS with this certificate chain (PEM)")
     p.add_argument("--keyfile", help="the certificate's private key (PEM)")
-    p.add_argument("--store", metavar="URL", help="keep state in memory:, file:PATH, sqlite:PATH or redis://… (shared by instances)")
+    p.add_argument("--store", metavar="URL",
+                   help="memory:, file:PATH, sqlite:PATH or redis://… (shared by instances)")
     p.set_defaults(func=cmd_webhook_serve)
 
 
