@@ -37,6 +37,7 @@ from ._messages import (
     check_file_size,
     split_message,
 )
+from ._openapi import ROUTES, ApiRoute, DMSession, api_call
 from ._replies import OnExhausted, Reply, ReplyContext
 from ._split import Chunk, split_text, split_text_chunks
 from ._stream import (
@@ -52,9 +53,11 @@ __all__ = [
     "DEFAULT_STREAM_INTERVAL",
     "HARD_SIZE_LIMITS",
     "PRODUCTION_API_BASE",
+    "ROUTES",
     "SANDBOX_API_BASE",
     "TOKEN_URL",
     "ActionType",
+    "ApiRoute",
     "AuditPending",
     "BotInfo",
     "Button",
@@ -62,6 +65,7 @@ __all__ = [
     "CallState",
     "ChatScope",
     "Chunk",
+    "DMSession",
     "Endpoints",
     "FileType",
     "GatewayInfo",
@@ -89,6 +93,7 @@ __all__ = [
     "StreamState",
     "TokenState",
     "UploadedMedia",
+    "api_call",
     "api_error_from_response",
     "check_file_size",
     "reply_to",

@@ -15,6 +15,7 @@ from ._auth import AUTH_ROUTES
 from ._cdn import CDN_ROUTES
 from ._http_faults import with_http_faults
 from ._messages import MESSAGE_ROUTES
+from ._openapi_routes import OPENAPI_ROUTES
 from ._portal import PORTAL_ROUTES
 from ._rest import Route
 from ._streams import STREAM_ROUTES
@@ -27,6 +28,7 @@ DEFAULT_ROUTES: Final[tuple[Route, ...]] = tuple(with_http_faults(route) for rou
     *AUTH_ROUTES,
     *MESSAGE_ROUTES,
     *STREAM_ROUTES,
+    *OPENAPI_ROUTES,
     *UPLOAD_ROUTES,
     *CDN_ROUTES,
     *PORTAL_ROUTES,
