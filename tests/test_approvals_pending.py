@@ -343,6 +343,6 @@ class QuestionsMachine(RuleBasedStateMachine):
             assert timer is None
 
 
-QuestionsMachine.TestCase.settings = settings(max_examples=150, stateful_step_count=40,
+QuestionsMachine.TestCase.settings = settings(max_examples=100, stateful_step_count=30,
                                               deadline=None)
 TestQuestionsMachine = QuestionsMachine.TestCase
