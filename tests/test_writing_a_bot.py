@@ -45,12 +45,14 @@ SCRIPTS = {kind: {driver: EXAMPLES / f"{kind}_{driver}.py" for driver in DRIVERS
 #: Run in this process (the neutral handlers on every driver; the FastAPI app).
 IN_PROCESS = ("neutral.py", "fastapi_app.py")
 #: The page's own tests, run under pytest.
-PYTEST_FILES = ("test_bot.py", "test_bot_threads.py")
+#: first-bot.rst's test file runs in the same pytest process (one start-up for both pages).
+PYTEST_FILES = ("test_bot.py", "test_bot_threads.py", "test_first_bot.py")
 #: Run by tests/test_docs_examples.py (the driver tutorial and the in-memory connection)
 #: or by the test file of their own page.
-ELSEWHERE = ("blocking_client.py", "in_memory.py", "approvals_bot.py", "media_bot.py")
+ELSEWHERE = ("blocking_client.py", "in_memory.py", "approvals_bot.py", "media_bot.py",
+             "first_bot.py", "first_bot_webhook.py")
 ELSEWHERE_TESTS = ("test_docs_examples.py", "loopback/test_approvals.py",
-                   "loopback/test_media.py")
+                   "loopback/test_media.py", "test_first_bot.py")
 
 
 def load_example(name: str) -> ModuleType:
@@ -288,7 +290,7 @@ def test_the_page_testing_examples_pass_under_pytest() -> None:
          "addopts=", *PYTEST_FILES], cwd=EXAMPLES, env=env, capture_output=True, text=True,
         timeout=120, check=False)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "3 passed" in done.stdout
+    assert "6 passed" in done.stdout
 
 
 # -- the rule the page keeps -----------------------------------------------------------------
