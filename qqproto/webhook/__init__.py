@@ -17,6 +17,8 @@ from ._decision import (
     WebhookRejection,
     WebhookValidation,
     answered_event,
+    body_timeout_rejection,
+    early_rejection,
     handle_webhook_request,
 )
 from ._receiver import WebhookReceiver, WebhookReceiverState
@@ -36,5 +38,7 @@ __all__ = [
     "WebhookRejection",
     "WebhookValidation",
     "answered_event",
+    "body_timeout_rejection",
+    "early_rejection",
     "handle_webhook_request",
 ]

@@ -35,6 +35,7 @@ from typing import Any, Final
 
 from .. import _jsoncodec
 from .._http import HttpResponse
+from .._numbers import parse_int
 from ..errors import LocalProtocolError
 from ..events import Dispatch, HeartbeatAnswered, RequestRejected, ValidationAnswered
 from ._signing import WebhookKey, parse_signature_hex
@@ -52,6 +53,8 @@ __all__ = [
     "WebhookValidation",
     "ack_response",
     "answered_event",
+    "body_timeout_rejection",
+    "early_rejection",
     "handle_webhook_request",
 ]
 
@@ -86,6 +89,8 @@ REASON_DISPATCH: Final = "malformed op 0 frame"
 REASON_HEARTBEAT: Final = "malformed op 1 frame"
 REASON_VALIDATION: Final = "malformed op 13 frame"
 REASON_REPLAY: Final = "event already delivered"
+REASON_BODY_TIMEOUT: Final = "request timeout"
+REASON_BAD_LENGTH: Final = "malformed Content-Length"
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -357,6 +362,31 @@ def _authenticate(key: WebhookKey, headers: _Headers, body: bytes, unix_now: flo
     if abs(unix_now - stamp) > policy.timestamp_window:
         return _reject(401, REASON_STALE)
     return signature.lower(), stamp
+
+
+def early_rejection(headers: HeaderInput, policy: WebhookPolicy = DEFAULT_POLICY,
+                    ) -> WebhookRejection | None:
+    """The verdict a server can give from the head alone, before reading the body:
+    413 when ``Content-Length`` announces more than ``policy.max_body_size`` (so a
+    100 MB upload is refused at once, not read first), 400 when it is not one decimal
+    number; ``None`` otherwise (read the body, then :func:`handle_webhook_request`)."""
+    view = _Headers(headers)
+    try:
+        length = view.single("content-length")
+    except _Repeated:
+        return _reject(400, REASON_BAD_LENGTH)
+    if length is None:
+        return None
+    size = parse_int(length, minimum=0, maximum=2**63 - 1)
+    if size is None:
+        return _reject(400, REASON_BAD_LENGTH)
+    return _reject(413, REASON_TOO_LARGE) if size > policy.max_body_size else None
+
+
+def body_timeout_rejection() -> WebhookRejection:
+    """408 for a request whose body did not arrive within the server's deadline (a
+    body trickled a few bytes a second must not hold a connection for ever)."""
+    return _reject(408, REASON_BODY_TIMEOUT)
 
 
 def handle_webhook_request(

@@ -74,6 +74,8 @@ REASON_MALFORMED_HTTP: Final = "malformed HTTP request"
 REASON_HEAD_TOO_LARGE: Final = "request header fields too large"
 REASON_BODY_TOO_LARGE: Final = "request body too large"  # same text as the decision's 413
 REASON_TIMEOUT: Final = "request timeout"
+#: Refused requests one connection may send before it is closed (after the answer).
+MAX_REJECTED: Final = 16
 
 _PHRASES: Final = {
     200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
@@ -225,6 +227,7 @@ class WebhookReceiver:
         self._request: h11.Request | None = None
         self._body: list[bytes] = []
         self._body_size = 0
+        self._rejected = 0
 
     # ------------------------------------------------------------------ properties
 
@@ -439,13 +442,23 @@ class WebhookReceiver:
             self._events.append(WebhookDispatch(dispatch=decision.dispatch,
                                                 delivery=Delivery(request=number)))
         else:
-            slot.data = _render(decision.response, close=slot.close, head=slot.head)
             event = answered_event(number, decision)
+            if isinstance(event, RequestRejected):
+                self._rejected += 1
+                if self._rejected >= MAX_REJECTED and not slot.close:
+                    # The platform signs every push: a connection that keeps sending
+                    # refused requests is closed, so a pipelined flood of unsigned
+                    # requests costs a few answers, not one per request.
+                    slot.close = True
+                    self._closed_reason = (f"closed after {self._rejected} refused "
+                                           "requests")
+            slot.data = _render(decision.response, close=slot.close, head=slot.head)
             self._log_answered(event)
             self._events.append(event)
         self._slots.append(slot)
         if slot.close:
-            self._closed_reason = "the client asked to close the connection"
+            if not keep_alive:
+                self._closed_reason = "the client asked to close the connection"
             self._fsm.fire(_Input.STOP_READING)
         self._flush()
 

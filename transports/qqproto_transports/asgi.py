@@ -28,7 +28,7 @@ import ssl
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
-from typing import Any
+from typing import Any, Final
 
 import anyio
 import httpx
@@ -42,6 +42,8 @@ from qqproto.webhook import (
     ReplayCache,
     WebhookDelivery,
     WebhookPolicy,
+    body_timeout_rejection,
+    early_rejection,
     handle_webhook_request,
 )
 
@@ -52,6 +54,8 @@ from ._webhook_core import DEFAULT_CLOSE_TIMEOUT, Ticket, WebhookCore, decision_
 
 __all__ = ["WebhookApp"]
 
+#: Body messages one request may take (a body dribbled in tiny pieces costs a step each).
+MAX_BODY_MESSAGES: Final = 4096
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -164,9 +168,22 @@ class WebhookApp(AsyncBotApi):
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         self._requests += 1
         number, core = self._requests, self._core
-        body = await self._body(receive, core.policy.max_body_size)
-        if body is None:
-            return  # the client went away
+        # The server in front may set no limits of its own: refuse an announced body over
+        # the limit before reading it, and give the body limits.webhook_request_timeout.
+        refused = early_rejection(scope["headers"], core.policy)
+        body: bytes | None = None
+        if refused is None:
+            with anyio.move_on_after(core.settings.limits.webhook_request_timeout) as waited:
+                body = await self._body(receive, core.policy.max_body_size)
+            if waited.cancelled_caught:
+                refused = body_timeout_rejection()
+            elif body is None:
+                return  # the client went away
+        if refused is not None or body is None:
+            assert refused is not None
+            core.observe(decision_event(number, refused))
+            await _respond(send, refused.response)
+            return
         decision = handle_webhook_request(
             core.key, scope["headers"], body, method=scope["method"],
             path=None if self.path is None else _route_path(scope), unix_now=time.time(),
@@ -176,18 +193,15 @@ class WebhookApp(AsyncBotApi):
         else:
             response = decision.response
             core.observe(decision_event(number, decision))
-        headers = [(name.lower().encode("latin-1"), value.encode("latin-1"))
-                   for name, value in response.headers]
-        headers.append((b"content-length", str(len(response.body)).encode("ascii")))
-        await send({"type": "http.response.start", "status": response.status,
-                    "headers": headers})
-        await send({"type": "http.response.body", "body": response.body})
+        await _respond(send, response)
 
     @staticmethod
     async def _body(receive: Receive, limit: int) -> bytes | None:
-        """The body, cut at ``limit + 1`` bytes (enough for the decision's 413)."""
+        """The body, cut at ``limit + 1`` bytes (enough for the decision's 413), or
+        ``None`` when the client went away; a body in more than
+        :data:`MAX_BODY_MESSAGES` pieces is refused as too large too."""
         chunks: list[bytes] = []
-        size = 0
+        size = pieces = 0
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":
@@ -195,6 +209,9 @@ class WebhookApp(AsyncBotApi):
             chunk = bytes(message.get("body", b""))
             chunks.append(chunk[:limit + 1 - size])
             size += len(chunks[-1])
+            pieces += 1
+            if pieces > MAX_BODY_MESSAGES and message.get("more_body", False):
+                return b"x" * (limit + 1)  # refused as too large, like the raw servers
             if size > limit or not message.get("more_body", False):
                 return b"".join(chunks)
 
@@ -226,6 +243,15 @@ class WebhookApp(AsyncBotApi):
             decision.acknowledge(False)
             raise
         return decision.acknowledge(verdict[0])
+
+
+async def _respond(send: Send, response: HttpResponse) -> None:
+    headers = [(name.lower().encode("latin-1"), value.encode("latin-1"))
+               for name, value in response.headers]
+    headers.append((b"content-length", str(len(response.body)).encode("ascii")))
+    await send({"type": "http.response.start", "status": response.status,
+                "headers": headers})
+    await send({"type": "http.response.body", "body": response.body})
 
 
 def _route_path(scope: Scope) -> str:

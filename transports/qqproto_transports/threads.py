@@ -8,7 +8,10 @@ functions for it and wake it.  HTTP runs on a pool and handlers on another, so a
 may block for minutes and heartbeats still go out on time.  Only dialling blocks the I/O
 thread.  Webhook: every accepted connection is served by its own thread, with a blocking
 socket and its own :class:`~qqproto.webhook.WebhookReceiver`; handlers run on that
-thread, and a connection answers one request at a time.
+thread, and a connection answers one request at a time.  At most
+``settings.limits.max_webhook_connections`` connections are served at once: when all
+are taken, the one that has waited for request bytes the longest (an idle keep-alive,
+a slow-loris trickle) is shed for the newcomer.
 """
 
 from __future__ import annotations
@@ -329,7 +332,7 @@ class Bot(SyncBotApi, BotCore):
 
 
 class _WebhookConn:
-    """One accepted connection, served by its own thread."""
+    """One accepted connection, served by its own thread (one of the bounded pool)."""
 
     def __init__(self, bot: WebhookBot, sock: socket.socket) -> None:
         self.bot, self.sock = bot, sock
@@ -337,6 +340,10 @@ class _WebhookConn:
         self.inbox: queue.SimpleQueue[tuple[Delivery, bool] | str] = queue.SimpleQueue()
         self.lock = threading.Lock()
         self.done = False
+        #: Shedding: a busy connection owes an answer; an idle or stalled one has
+        #: waited for request bytes since ``since`` (its last answer, or its accept).
+        self.busy = False
+        self.since = time.monotonic()
         self.thread = threading.Thread(target=self.serve, name="qqproto-webhook-conn",
                                        daemon=True)
 
@@ -365,8 +372,10 @@ class _WebhookConn:
             if data := rx.data_to_send():
                 self.sock.settimeout(WRITE_TIMEOUT)
                 self.sock.sendall(data)
+                self.since = time.monotonic()
             if self.bot._core.drain(rx, self.post_ack, self.run_ticket):
                 return
+            self.busy = not (rx.state is WebhookReceiverState.OPEN and not rx.reading_paused)
             timer = rx.get_timer()
             timeout = None if timer is None else max(0.0, timer - time.monotonic())
             try:
@@ -394,6 +403,7 @@ class _WebhookConn:
         self.rx.acknowledge(delivery, ok)  # the thread is gone: the replay cache learns
 
     def run_ticket(self, ticket: Ticket) -> None:
+        self.busy = True  # a delivery is being handled: never shed
         self.bot._core.run_ticket_sync(ticket)  # on this connection's thread
 
     def stop(self, item: str = _EOF) -> None:
@@ -474,10 +484,29 @@ class WebhookBot(BackgroundRun, SyncBotApi, WebhookBotBase):
             time.sleep(0.1)
             return
         sock.setblocking(True)
+        if not self._make_room():
+            sock.close()  # every worker is handling a delivery: the newcomer is shed
+            return
         conn = _WebhookConn(self, sock)
         with self._lock:
             self._conns.add(conn)
         conn.thread.start()
+
+    def _make_room(self) -> bool:
+        """Keep the pool within ``limits.max_webhook_connections``: when it is full, shed
+        the connection that has waited for request bytes the longest (idle keep-alive or
+        a slow-loris trickle); False when every one owes an answer."""
+        with self._lock:
+            if len(self._conns) < self.settings.limits.max_webhook_connections:
+                return True
+            victim = min((c for c in self._conns if not c.busy), key=lambda c: c.since,
+                         default=None)
+        if victim is None:
+            self.log.warning("webhook connection refused: all workers are busy")
+            return False
+        victim.stop(_ABORT)
+        victim.thread.join(1.0)
+        return True
 
     def _gone(self, conn: _WebhookConn) -> None:
         with self._lock:
