@@ -81,6 +81,8 @@ MACHINES: tuple[MachineSpec, ...] = (
                 "OPEN"),
     MachineSpec("approval-question", "An approval or confirmation question",
                 "qqproto.approvals._pending.TRANSITIONS", "OPEN"),
+    MachineSpec("onboard-session", "OnboardSession (QR onboarding)",
+                "qqproto.onboarding._session.TRANSITIONS", "NEW"),
     MachineSpec("sim-gateway-link", "Simulator gateway link (server side)",
                 "qqproto.simulator._gateway._TABLE", "AWAITING_AUTH"),
     MachineSpec("sim-webhook-pusher", "Simulator webhook pusher",
