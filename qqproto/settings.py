@@ -66,7 +66,8 @@ class Settings:
     endpoints: Endpoints = field(default_factory=Endpoints)
     intents: int = int(Intents.default())
     shard: tuple[int, int] = (0, 1)
-    proxy: str | ProxyConfig | Direct | None = None
+    # A proxy URL may hold a password: kept out of the repr, like ``store``.
+    proxy: str | ProxyConfig | Direct | None = field(default=None, repr=False)
     policy: ReconnectPolicy | None = None
     auto_mark_processed: bool = True
     auto_ack_interactions: bool = True
