@@ -224,8 +224,9 @@ def test_the_daily_limit_is_one_line_and_exit_1(sim: SimulatorThread,
     status, out, err = run(sim, "upload", str(three_mb), "--to", "c2c:U", "--method",
                            "chunked", "--quiet")
     assert (status, out) == (1, "")
-    assert err.startswith("qqproto: request failed: daily upload quota exceeded "
-                          "code=40093002 http=400 trace_id=")
+    # The error names the file and its size (issue 11: structured upload errors).
+    assert err.startswith("qqproto: request failed: clip.bin (2.9 MB): daily upload quota "
+                          "exceeded code=40093002 http=400 trace_id=")
     assert err.count("\n") == 1
 
 

@@ -293,6 +293,7 @@ def test_the_built_in_route_table_lists_every_endpoint() -> None:
         ("POST", "/v2/groups/{group_openid}/upload_part_finish", True),
         ("POST", "/v2/groups/{group_openid}/files", True),
         ("PUT", "/presigned/{upload_id}/{index}", False),
+        ("GET", "/cdn/{file_id}/{name}", False),
     ]
 
 
