@@ -55,7 +55,9 @@ def test_identifies_are_paced_by_max_concurrency_per_five_seconds() -> None:
         wait_until(lambda: len(ready) == 3, timeout=15, what="three shards READY")
         runner.stop()
         log = server.call(lambda s, now: list(s.identify_log))
-    times = {shard[0]: at for shard, at in log}
+    times: dict[int, float] = {}
+    for shard, at in log:  # the first identify of each shard (a later one may follow)
+        times.setdefault(shard[0], at)
     # Buckets 0 and 1 go at once; shard 2 shares bucket 0 and waits out the window.
     assert abs(times[1] - times[0]) < 1.0
     assert times[2] - times[0] >= 4.9
