@@ -59,12 +59,14 @@ def _run(chunks: list[bytes]) -> tuple[list[Any], int | str | None, bytes]:
     return events, outcome, conn.data_to_send()
 
 
-def fuzz_one(data: bytes) -> None:
+def fuzz_one(data: bytes) -> tuple[list[Any], int | str | None, bytes]:
+    """Check the invariant on ``data``; the whole run's (events, outcome, bytes sent)."""
     # Both runs end with EOF (b""), so the end-of-stream paths are fuzzed too.
     whole = _run([data, b""] if data else [b""])
     bytewise = _run([*(data[i:i + 1] for i in range(len(data))), b""])
     assert whole[0] == bytewise[0], "event streams differ"
     assert whole[1] == bytewise[1], "outcomes differ"
+    return whole
 
 
 def _frames_only(data: bytes) -> None:  # pragma: no cover - atheris entry point

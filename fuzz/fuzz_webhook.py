@@ -105,11 +105,13 @@ def run(chunks: list[bytes]) -> tuple[list[Any], bytes]:
     return log, bytes(out)
 
 
-def fuzz_one(data: bytes) -> None:
+def fuzz_one(data: bytes) -> tuple[list[Any], bytes]:
+    """Check the invariant on ``data``; the whole run's (event log, response bytes)."""
     whole = run([data])
     bytewise = run([data[i:i + 1] for i in range(len(data))])
     assert whole[0] == bytewise[0], "event streams differ"
     assert whole[1] == bytewise[1], "response bytes differ"
+    return whole
 
 
 if __name__ == "__main__":  # pragma: no cover
