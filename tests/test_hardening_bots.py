@@ -125,3 +125,21 @@ def test_an_unusable_discovery_url_makes_the_session_wait_not_stop(case: str) ->
         events.append(event)
     assert isinstance(events[-1], Reconnecting) and not driver.stops
     assert "unusable url" in events[-1].reason
+
+
+def test_a_hello_interval_of_1e12_ms_is_read_as_a_minute_on_every_driver(
+        bot: BotHandle) -> None:
+    # Once: heartbeats and the zombie check silently off (asyncio, trio), OverflowError in
+    # the threaded driver's timer.  Now the interval is clamped and the bot runs on.
+    from qqproto.events import Ready
+
+    from .driver_support_loopback import settings_for as sim_settings
+    from .driver_support_loopback import simulator
+
+    with simulator(heartbeat_interval_ms=10**12) as server:
+        bot.start(sim_settings(server))
+        bot.wait_for(lambda events: any(isinstance(e, Ready) for e in events))
+        connection = bot.bot.session.connection  # type: ignore[attr-defined]
+        assert connection.heartbeat_interval == 60.0 * 0.8
+        stop = bot.stop()
+    assert not stop.fatal
