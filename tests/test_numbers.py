@@ -177,3 +177,12 @@ def test_a_media_ttl_that_is_not_a_number_is_read_as_long_lived(value: object) -
         return
     media = parse_uploaded_media(_json({"file_info": "F", "ttl": value}))
     assert 0 <= media.ttl <= MAX_TTL
+
+
+@pytest.mark.parametrize("line", ["close \u00b2", "close --5", "close 4000\u00b2", "close 99999"])
+def test_the_simulator_console_refuses_a_close_code_that_is_not_one(line: str) -> None:
+    from qqproto.simulator import Simulator
+    from qqproto.simulator._commands import run_command
+
+    result = run_command(Simulator(), line, 0.0)
+    assert not result.ok and "between 1000 and 4999" in result.text

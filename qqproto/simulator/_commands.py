@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Final
 
+from .._numbers import parse_int
 from ._media_commands import MEDIA_VERBS, run_media_command
 from ._portal import PORTAL_VERBS, portal_command
 from ._tap import tap_command
@@ -109,10 +110,11 @@ def run_command(sim: Simulator, line: str, now: float) -> CommandResult:
         return CommandResult(text="every access token is now invalid")
     args = stripped.split()[1:]
     if verb == "close":
-        if not args or not args[0].isdigit() or not 1000 <= int(args[0]) <= 4999:
+        code = parse_int(args[0], minimum=1000, maximum=4999) if args else None
+        if code is None:
             return _usage("close needs a code between 1000 and 4999")
         reason = stripped.split(maxsplit=2)[2] if len(args) > 1 else ""
-        count = sim.close_connections(int(args[0]), reason, now=now)
+        count = sim.close_connections(code, reason, now=now)
         return CommandResult(text=f"closed {count} connection(s) with {args[0]}")
     if verb == "invalid":
         if args not in (["true"], ["false"]):
