@@ -11,6 +11,7 @@ and a connection that keeps sending refused requests is closed.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -199,8 +200,13 @@ def test_a_connection_owing_an_answer_is_never_shed() -> None:
             harness.wait_for(lambda: any(c.busy for c in harness.bot._conns), "busy")
             newcomer = socket.create_connection(("127.0.0.1", harness.port), timeout=5)
             try:
-                newcomer.sendall(request(dispatch("E4")))
-                assert newcomer.recv(100) == b""  # shed: the only worker owes an answer
+                with contextlib.suppress(OSError):  # closed at once: a reset is as good
+                    newcomer.sendall(request(dispatch("E4")))
+                try:
+                    answer = newcomer.recv(100)
+                except ConnectionResetError:
+                    answer = b""
+                assert answer == b""  # shed: the only worker owes an answer
             finally:
                 newcomer.close()
             release.set()
