@@ -286,6 +286,9 @@ def test_the_built_in_route_table_lists_every_endpoint() -> None:
         ("DELETE", "/channels/{channel_id}/messages/{message_id}", True),
         ("DELETE", "/dms/{guild_id}/messages/{message_id}", True),
         ("PUT", "/interactions/{interaction_id}", True),
+        ("POST", "/v2/users/{openid}/stream_messages", True),
+        ("POST", "/v2/generate_url_link", True),
+        ("POST", "/v2/groups/{group_openid}/approval_join_request/{member_openid}", True),
         ("POST", "/v2/users/{openid}/upload_prepare", True),
         ("POST", "/v2/users/{openid}/upload_part_finish", True),
         ("POST", "/v2/users/{openid}/files", True),
@@ -294,6 +297,9 @@ def test_the_built_in_route_table_lists_every_endpoint() -> None:
         ("POST", "/v2/groups/{group_openid}/files", True),
         ("PUT", "/presigned/{upload_id}/{index}", False),
         ("GET", "/cdn/{file_id}/{name}", False),
+        ("POST", "/lite/create_bind_task", False),
+        ("POST", "/lite/poll_bind_result", False),
+        ("GET", "/qqbot/openclaw/connect.html", False),
     ]
 
 
