@@ -22,9 +22,11 @@ from qqproto.models import InteractionCreate, MessageEvent
 from qqproto.simulator import SentMessage, Simulator, WebhookPusher
 from qqproto.simulator._tap import tap_command
 from qqproto_transports._sim_webhook import WebhookPushThread
+from qqproto_transports.asgi import WebhookApp
 from qqproto_transports.simulator import SimulatorThread
 
 from ..example_scripts import EXAMPLES, BotScript
+from ..test_asgi import uvicorn_serving
 from .test_public_api import DRIVERS, Running, running, wait_until
 
 REQUEST = ApprovalRequest(title="deploy", command="make deploy", cwd="/srv/app", timeout=20)
@@ -234,3 +236,21 @@ def test_the_approvals_page_example_runs_against_the_simulator(sim: Any) -> None
         status, _out, err = bot.interrupt()
     assert (status, "Traceback" in err) == (0, False), err
     assert not any("rm -rf" in str(m.body) for m in sent(sim))
+
+
+def test_the_asgi_webhook_app_asks_and_is_answered(sim: Any) -> None:
+    """WebhookApp under uvicorn: the same ask, the tap arriving on another request."""
+    seen: list[Any] = []
+    app = WebhookApp(Settings.from_env(sim.env()), env={})
+    approval_bot("asyncio", seen)(app)
+    with uvicorn_serving(app) as port:
+        pusher = WebhookPusher(callback_url=f"http://127.0.0.1:{port}/qqbot",
+                               secret=sim.sim.secret, app_id=sim.sim.app_id,
+                               retry_delay=0.05, max_in_flight=2, timeout=20)
+        with WebhookPushThread(pusher) as push:
+            push.attach(sim)
+            sim.inject_group_at_message("G5", "M5", "deploy")
+            question_in(sim, "G5")
+            assert ack_of(sim, tap(sim, "tap G5 allow as M6")) == 4
+            assert ack_of(sim, tap(sim, "tap G5 deny")) == 0
+            assert text_in(sim, "G5", "approval:") == f"approval: {Decision.DENY}"
