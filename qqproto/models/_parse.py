@@ -17,6 +17,7 @@ from ..events import BotUser, Dispatch, Ready, Resumed
 from . import _guild, _interaction, _lifecycle, _messages
 from ._base import MalformedEvent, ModelEvent, UnknownEvent
 from ._common import expect_object, opt_bool, opt_int, opt_list, opt_str, req_id, req_object
+from ._fast import fast_parse
 from ._messages import InboundMessage, MessageEvent
 
 __all__ = [
@@ -122,6 +123,8 @@ EVENT_CLASSES: Final[Mapping[str, type]] = MappingProxyType(
 
 def _parse(dispatch: Dispatch) -> ParsedEvent | str:
     """The typed event, or the error text for a malformed payload."""
+    if type(dispatch) is Dispatch and (event := fast_parse(dispatch)) is not None:
+        return event  # the common message shapes, built without the readers (see _fast)
     if isinstance(dispatch, Ready | Resumed):
         return dispatch
     event_type = dispatch.type

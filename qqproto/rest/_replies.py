@@ -34,6 +34,7 @@ its window and used ``msg_seq`` values cannot be known.
 from __future__ import annotations
 
 import enum
+import math
 from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -139,7 +140,8 @@ class ReplyContext:
         self.limits = {**DEFAULT_REPLY_LIMITS, **(limits or {})}
         self.safety_margin = safety_margin
         self.max_tracked = max_tracked
-        self._threads: OrderedDict[tuple[ChatScope, str, str], _Thread] = OrderedDict()
+        self._threads: OrderedDict[tuple[ChatScope, str, str], _Thread | float] = OrderedDict()
+        self._check_at = math.inf
 
     def __len__(self) -> int:
         return len(self._threads)
@@ -152,20 +154,41 @@ class ReplyContext:
                  event_id: str | None = None) -> None:
         """Note an inbound message (or event) at ``now``.  A repeat delivery of the same
         id (rest.md §11.1) keeps the first time and the counters."""
-        key = _key(scope, msg_id, event_id)
-        if key in self._threads:
+        if type(scope) is ChatScope and event_id is None and type(msg_id) is str and msg_id:
+            key = (scope, "msg_id", msg_id)  # _key's answer, once per inbound message
+        else:
+            key = _key(scope, msg_id, event_id)
+        threads = self._threads
+        if key in threads:
             return
-        window = self.windows[key[0]]
-        self._threads[key] = _Thread(now + window - self.safety_margin, self.limits[key[0]])
-        self._evict(now)
+        deadline = now + self.windows[key[0]] - self.safety_margin
+        threads[key] = deadline  # a _Thread once it is answered (see _thread)
+        if len(threads) == 1:
+            self._check_at = deadline
+        if now >= self._check_at or len(threads) > self.max_tracked:
+            self._evict(now)
 
     def _evict(self, now: float) -> None:
+        """Drop expired messages from the oldest on, then the oldest beyond the cap;
+        ``_check_at`` is the oldest one's deadline, before which there is nothing to do."""
         threads = self._threads
         while threads:
             first = next(iter(threads.values()))
-            if now < first.deadline and len(threads) <= self.max_tracked:
-                break
+            deadline = first.deadline if isinstance(first, _Thread) else first
+            if now < deadline and len(threads) <= self.max_tracked:
+                self._check_at = deadline
+                return
             threads.popitem(last=False)
+        self._check_at = math.inf
+
+    def _thread(self, key: tuple[ChatScope, str, str]) -> _Thread | None:
+        """The bookkeeping of a tracked message.  A message is kept as its deadline alone
+        until it is first answered (most never are; a float costs the collector nothing)."""
+        entry = self._threads.get(key)
+        if entry is None or isinstance(entry, _Thread):
+            return entry
+        thread = self._threads[key] = _Thread(entry, self.limits[key[0]])
+        return thread
 
     def reply(self, scope: ChatScope | str, *, now: float, msg_id: str | None = None,
               event_id: str | None = None, consumes_slot: bool = True) -> Reply:
@@ -188,7 +211,7 @@ class ReplyContext:
         if count < 1:
             raise ValueError("count must be at least 1")
         key = _key(scope, msg_id, event_id)
-        thread = self._threads.get(key)
+        thread = self._thread(key)
         if thread is None:
             return self._exhausted(key, ExhaustedReason.UNKNOWN, count)
         if now >= thread.deadline:
@@ -215,7 +238,7 @@ class ReplyContext:
     def remaining(self, scope: ChatScope | str, *, now: float, msg_id: str | None = None,
                   event_id: str | None = None) -> int | None:
         """How many passive replies are left (``None``: no cap); 0 when expired/unknown."""
-        thread = self._threads.get(_key(scope, msg_id, event_id))
+        thread = self._thread(_key(scope, msg_id, event_id))
         if thread is None or now >= thread.deadline:
             return 0
         return None if thread.limit is None else thread.limit - thread.used
