@@ -8,7 +8,6 @@ the bot leaves no thread and no socket behind (``error::ResourceWarning``).
 from __future__ import annotations
 
 import asyncio
-import gc
 import json
 import logging
 import socket
@@ -50,6 +49,7 @@ from tests.driver_support_loopback import (
 )
 from tests.loopback.adapter_threaded import ThreadedHandle
 from tests.support.connect_proxy import ConnectProxy
+from tests.support.garbage import collected_after
 
 pytestmark = pytest.mark.filterwarnings("error::ResourceWarning")
 
@@ -65,8 +65,8 @@ def server() -> Iterator[SimulatorThread]:
 def threads_before() -> Iterator[set[threading.Thread]]:
     """The threads alive before the test; afterwards the bot must have joined its own."""
     before = set(threading.enumerate())
-    yield before
-    gc.collect()  # an unclosed socket would warn now, and the warning is an error
+    with collected_after():  # an unclosed socket warns then, and the warning is an error
+        yield before
     wait_until(lambda: not new_threads(before), 5.0, "the bot's threads to end")
 
 

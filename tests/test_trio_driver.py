@@ -6,7 +6,6 @@ also checks that no thread and no socket is left behind (``error::ResourceWarnin
 
 from __future__ import annotations
 
-import gc
 import json
 import logging
 import socket
@@ -49,6 +48,7 @@ from tests.driver_support_loopback import (
 )
 from tests.loopback.adapter_trio import TrioHandle
 from tests.support.connect_proxy import ConnectProxy
+from tests.support.garbage import collected_after
 
 pytestmark = pytest.mark.filterwarnings("error::ResourceWarning")
 T = TypeVar("T")
@@ -66,8 +66,8 @@ def no_leaks() -> Iterator[None]:
     """No thread survives a test (trio's own idle worker cache aside); no socket is
     left to the garbage collector (the ResourceWarning would be an error)."""
     before = set(threading.enumerate())
-    yield
-    gc.collect()
+    with collected_after():
+        yield
     wait_until(lambda: not new_threads(before), 5.0, "threads to end")
 
 
