@@ -34,6 +34,7 @@ __all__ = [
     "Registration",
     "call_handler",
     "call_handler_async",
+    "handler_failed",
     "settle",
     "start_handler",
 ]
@@ -180,6 +181,12 @@ def start_handler(handler: Handler, argument: Any, log: BotLogger) -> Awaitable[
     if result is not None and inspect.isawaitable(result):
         return result
     return None
+
+
+def handler_failed(handler: Handler, argument: Any, exc: BaseException,
+                   log: BotLogger) -> None:
+    """Log a handler's exception as :func:`call_handler` does (the bot goes on)."""
+    log.error("handler %s failed on %s", _name(handler), _what(argument), exc_info=exc)
 
 
 async def settle(handler: Handler, awaitable: Awaitable[Any], argument: Any,

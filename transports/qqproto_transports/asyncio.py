@@ -13,7 +13,8 @@ All protocol decisions (what to send, when to reconnect, what a close code means
 core's; :class:`~qqproto_transports._bot.BotCore` does the loop's bookkeeping and this
 file supplies the asyncio I/O: a Protocol per socket, one ``loop.call_at`` timer that
 follows ``get_timer()``, a task per HTTP request and per connection attempt.
-Plain-function handlers run inline (no task per event); coroutine handlers run as tasks;
+Plain-function handlers run inline (no task per event); a coroutine handler runs in its
+own task whose first step runs at once, at delivery (``_eager``);
 a handler that *blocks* the loop delays heartbeats, so run blocking work with
 ``asyncio.to_thread`` (docs/asyncio.rst).
 """
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 from collections.abc import AsyncIterator, Callable, Coroutine
 from typing import Any
@@ -36,7 +38,8 @@ from qqproto.gateway import IdentifyPacer, OpenConnection, SendHttpRequest, Star
 from ._api import AsyncBotApi
 from ._backlog import Backlog
 from ._bot import SIGNALS, AsyncBotCore, main_thread_signals
-from ._handlers import Handler, call_handler_async, settle, start_handler
+from ._eager import start_eagerly
+from ._handlers import Handler, call_handler_async, handler_failed, settle, start_handler
 from ._httpx import async_http_client, send_async
 from ._shards import group_stop
 from ._webhook_core import Ticket, WebhookBotBase
@@ -227,11 +230,28 @@ class Bot(AsyncBotCore):
 
     def _run_handler(self, handler: Handler, argument: Event) -> None:
         pending = start_handler(handler, argument, self.log)  # plain functions run inline
-        if pending is not None:
-            if self._backlog.started():
-                self._pause(True)
+        if pending is None:
+            return
+        if isinstance(pending, Coroutine):  # eagerly, until it first suspends (_eager)
+            assert self._loop is not None
+            task = start_eagerly(self._loop, pending)
+            if task.done():  # it never suspended: nothing was scheduled for it
+                if not task.cancelled() and (exc := task.exception()) is not None:
+                    handler_failed(handler, argument, exc, self.log)
+                return
+            self._tasks.add(task)
+            task.add_done_callback(functools.partial(self._handler_done, handler, argument))
+        else:
             self._spawn(settle(handler, pending, argument, self.log)).add_done_callback(
                 self._handler_finished)
+        if self._backlog.started():
+            self._pause(True)
+
+    def _handler_done(self, handler: Handler, argument: Event, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and (exc := task.exception()) is not None:
+            handler_failed(handler, argument, exc, self.log)
+        self._handler_finished(task)
 
     def _handler_finished(self, task: asyncio.Task[Any]) -> None:
         if self._backlog.finished():
