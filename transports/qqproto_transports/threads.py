@@ -47,6 +47,7 @@ from ._httpx import send_sync, sync_http_client
 from ._media_api import configure_media
 from ._shards import LockedPacer, ShardSeed, group_stop
 from ._webhook_core import BackgroundRun, Ticket, WebhookBotBase
+from ._workers import HandlerPool
 
 __all__ = ["HANDSHAKE_TIMEOUT", "WRITE_TIMEOUT", "Bot", "WebhookBot"]
 #: A write that cannot hand its bytes to the kernel in this long ends the connection.
@@ -94,7 +95,6 @@ class Bot(SyncBotApi, BotCore):
         configure_media(self, settings, transcriber=transcriber, cache_dir=cache_dir,
                         env=self._env)
         self.http: httpx.Client = sync_http_client(settings, self._env, ssl_context)
-        self._workers = ThreadPoolExecutor(workers, "qqproto-handler")
         self._io_pool = ThreadPoolExecutor(2, "qqproto-http")
         self._inbox: queue.SimpleQueue[Callable[[], object]] = queue.SimpleQueue()
         self._wake: socket.socket | None = None
@@ -106,6 +106,8 @@ class Bot(SyncBotApi, BotCore):
         self._result: Future[Stop] = Future()
         self._finished = threading.Event()
         self._backlog = Backlog(settings.limits.max_pending_events)
+        self._workers = HandlerPool(workers, "qqproto-handler", self._backlog,
+                                    lambda: self._submit(self._resume_reading))
 
     # -- application API (any thread) -----------------------------------------------
     def run(self, *, handle_signals: bool = True) -> Stop:
@@ -280,13 +282,11 @@ class Bot(SyncBotApi, BotCore):
             sock.close()
 
     def _run_handler(self, handler: Handler, argument: Event) -> None:
-        if self._backlog.started():  # backpressure (see _backlog): stop reading for now
-            self.session.set_reading_paused(True)
-        job = self._workers.submit(call_handler, handler, argument, self.log)
-        job.add_done_callback(lambda _: self._submit(self._handler_finished))
+        if self._workers.put(call_handler, handler, argument, self.log):
+            self.session.set_reading_paused(True)  # backpressure (see _backlog)
 
-    def _handler_finished(self) -> None:
-        if self._backlog.finished():
+    def _resume_reading(self) -> None:
+        if not self._backlog.paused:  # (a handler thread said so; _workers)
             self.session.set_reading_paused(False)
 
     def _off_loop(self, call: Callable[[], object], then: Callable[[object], None]) -> None:
@@ -318,7 +318,7 @@ class Bot(SyncBotApi, BotCore):
             self._result.set_exception(exc)
 
     def _shutdown(self) -> None:
-        self._workers.shutdown(wait=True)  # handlers finish; their marks are queued
+        self._workers.shutdown()  # handlers finish; their marks are queued
         self.http.close()  # fails a request still in flight, so the pool ends soon
         self._io_pool.shutdown(wait=True)
         with contextlib.suppress(queue.Empty):  # late marks and HTTP results
