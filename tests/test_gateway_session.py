@@ -123,12 +123,12 @@ def test_abrupt_drop_resumes_with_the_processed_seq_and_drops_replayed_duplicate
     events = d.events()
     assert events[0] == ConnectionEnded(cause=EndCause.CONNECTION_LOST, next_step=NextStep.RESUME,
                                         detail="connection closed without a close frame")
-    [delay] = jitter(3, [2.0])  # first failure after a short-lived connection: attempt 1
-    assert events[1] == Reconnecting(at=10.0 + delay, attempt=1, next_step=NextStep.RESUME)
+    # The first end of a live connection: reconnect at once (ReconnectPolicy).
+    assert events[1] == Reconnecting(at=10.0, attempt=1, next_step=NextStep.RESUME)
     assert d.closed == [] and d.collect() == []
     assert len(d.closed) == 1
     assert d.session.state is SessionState.WAITING
-    assert d.session.get_timer() == pytest.approx(10.0 + delay)
+    assert d.session.get_timer() == 10.0
     d.fire_timer()
     peer = d.connect(20.0)  # token and gateway URL are reused
     peer.hello(20.0)
@@ -161,7 +161,7 @@ def test_manual_marking_resumes_from_the_last_marked_seq() -> None:
     assert peer.received[0]["d"]["seq"] == 2
 
 
-def test_op7_reconnects_and_resumes_after_a_short_jittered_wait() -> None:
+def test_op7_reconnects_and_resumes_at_once() -> None:
     d = started(seed=11)
     peer = d.bring_up(seq=1)
     peer.dispatch(100.0, seq=5)
@@ -170,8 +170,8 @@ def test_op7_reconnects_and_resumes_after_a_short_jittered_wait() -> None:
     events = d.events()
     assert isinstance(events[-2], ConnectionEnded)
     assert events[-2].cause is EndCause.RECONNECT_REQUESTED
-    [delay] = jitter(11, [1.0])  # healthy connection (open > 30 s): attempt 0
-    assert events[-1] == Reconnecting(at=100.1 + delay, attempt=0, next_step=NextStep.RESUME)
+    # Asked for by the server, of a live connection: at once, attempt 0.
+    assert events[-1] == Reconnecting(at=100.1, attempt=0, next_step=NextStep.RESUME)
 
 
 def test_op9_false_drops_the_session_and_identifies() -> None:
@@ -268,7 +268,7 @@ def test_resume_failures_fall_back_to_identify() -> None:
     now = 1.0
     for _ in range(3):
         d.events()
-        now = d.fire_timer()
+        now = d.fire_until_open()  # the Identify may wait for its 5 s window (§8.4)
         peer = d.connect(now)
         peer.hello(now)
         ops.append(peer.received[0]["op"])
@@ -330,6 +330,78 @@ def test_backoff_grows_exponentially_with_seeded_jitter_and_caps() -> None:
         now = d.fire_timer()
     expected = jitter(5, [1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 60.0, 60.0])
     assert waits == pytest.approx(expected)
+
+
+RESUMED = {"op": 0, "s": 2, "t": "RESUMED", "d": ""}
+
+
+def test_only_the_first_end_of_a_live_connection_reconnects_at_once() -> None:
+    d = started(seed=6)
+    peer = d.bring_up(seq=1)
+    d.session.receive_data(b"", 10.0)  # a live connection drops: at once
+    assert d.events()[-1] == Reconnecting(at=10.0, attempt=1, next_step=NextStep.RESUME)
+    now = d.fire_timer()
+    peer = d.connect(now)
+    peer.hello(now)
+    peer.send_json(RESUMED, now)
+    d.session.receive_data(b"", 12.0)  # live again, and dropped again 2 s later
+    [delay] = jitter(6, [4.0])  # the second failure in a row: backoff attempt 2
+    assert d.events()[-1] == Reconnecting(at=12.0 + delay, attempt=2,
+                                          next_step=NextStep.RESUME)
+    now = d.fire_timer()
+    peer = d.connect(now)
+    peer.hello(now)
+    peer.send_json(RESUMED, now)
+    d.session.receive_data(b"", now + 31.0)  # healthy: the backoff resets, at once again
+    assert d.events()[-1] == Reconnecting(at=now + 31.0, attempt=0,
+                                          next_step=NextStep.RESUME)
+
+
+def test_at_most_one_reconnect_per_healthy_after_goes_at_once() -> None:
+    d = started(seed=8)
+    peer = d.bring_up(seq=1)
+    peer.send_json({"op": 7}, 1.0)  # asked for: not a failure, at once
+    peer.close(4009, "", 1.0)
+    assert d.events()[-1].at == 1.0
+    now = d.fire_timer()
+    peer = d.connect(now)
+    peer.hello(now)
+    peer.send_json(RESUMED, now)
+    peer.send_json({"op": 7}, 2.0)  # again within healthy_after (30 s): the backoff
+    peer.close(4009, "", 2.0)
+    [delay] = jitter(8, [1.0])
+    assert d.events()[-1] == Reconnecting(at=2.0 + delay, attempt=0,
+                                          next_step=NextStep.RESUME)
+
+
+def test_a_connection_that_never_went_live_waits_the_backoff() -> None:
+    d = started(seed=2)
+    peer = d.bring_up(seq=1)
+    d.session.receive_data(b"", 5.0)  # at once (live)
+    d.events()
+    now = d.fire_timer()
+    peer = d.connect(now)
+    peer.hello(now)  # Resume sent; the connection dies before RESUMED
+    d.session.receive_data(b"", now + 0.5)
+    [delay] = jitter(2, [4.0])  # failure 2
+    assert d.events()[-1] == Reconnecting(at=now + 0.5 + delay, attempt=2,
+                                          next_step=NextStep.RESUME)
+
+
+def test_a_close_code_that_asks_for_a_wait_is_waited_even_at_once() -> None:
+    d = started()
+    peer = d.bring_up(seq=1)
+    peer.close(4008, "rate limited", 3.0)  # gateway.md §7.3: 60 s
+    assert d.events()[-1].at == 63.0
+
+
+def test_without_reconnect_at_once_the_first_drop_waits_the_backoff() -> None:
+    d = started(seed=3, policy=ReconnectPolicy(reconnect_at_once=False))
+    d.bring_up(seq=1)
+    d.session.receive_data(b"", 10.0)
+    [delay] = jitter(3, [2.0])
+    assert d.events()[-1] == Reconnecting(at=10.0 + delay, attempt=1,
+                                          next_step=NextStep.RESUME)
 
 
 def test_backoff_resets_after_a_healthy_connection() -> None:

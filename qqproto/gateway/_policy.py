@@ -9,6 +9,7 @@ how long to wait.  The supervisor carries the answers out.
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import dataclass, field
 
@@ -25,6 +26,11 @@ class ReconnectPolicy:
 
     - ``backoff``: delays between attempts (§8.5).
     - ``healthy_after``: a connection open this long resets the backoff.
+    - ``reconnect_at_once``: the first reconnect after a connection that went live (READY
+      or RESUMED) goes at once — an abrupt drop of a working connection costs a round
+      trip, not a backoff; backoff and jitter start from the next failure in a row, and
+      at most one reconnect per ``healthy_after`` seconds goes at once, so a connection
+      that keeps dropping as soon as it is up still backs off (§8.5, §8.6).
     - ``quick_disconnect``/``quick_disconnect_limit``: a connection that ends this soon
       after opening (and was not asked to reconnect by the server) is "quick"; it counts
       as a failure for the backoff, and this many in a row log a warning (§8.6 — other
@@ -40,6 +46,7 @@ class ReconnectPolicy:
 
     backoff: Backoff = field(default_factory=Backoff)
     healthy_after: float = 30.0
+    reconnect_at_once: bool = True
     quick_disconnect: float = 5.0
     quick_disconnect_limit: int = 3
     max_resume_failures: int = 2
@@ -52,8 +59,8 @@ class ReconnectPolicy:
 class Attempts:
     """What the policy remembers between connections, and the decisions drawn from it."""
 
-    __slots__ = ("_log", "_policy", "_rng", "failures", "quick_disconnects",
-                 "resume_failures")
+    __slots__ = ("_at_once_at", "_live_end", "_log", "_policy", "_rng", "failures",
+                 "quick_disconnects", "resume_failures")
 
     def __init__(self, policy: ReconnectPolicy, rng: random.Random, log: BotLogger) -> None:
         self._policy = policy
@@ -62,6 +69,9 @@ class Attempts:
         self.failures = 0
         self.quick_disconnects = 0
         self.resume_failures = 0
+        #: When a reconnect last went at once; whether the last end was of a live one.
+        self._at_once_at = -math.inf
+        self._live_end = False
 
     def connection_ended(self, end: ConnectionEnded, *, opened_at: float,
                          live_at: float | None, now: float) -> None:
@@ -71,6 +81,7 @@ class Attempts:
         that far)."""
         policy = self._policy
         live = live_at is not None
+        self._live_end = live
         healthy = live_at is not None and now - live_at >= policy.healthy_after
         # The server asked for this reconnect (gateway.md §4.6, §7.3): not a failure.
         requested = live and (
@@ -109,10 +120,16 @@ class Attempts:
         """The wait after a failed step: the backoff for the failures so far."""
         return self._policy.backoff.delay(self.failures - 1, self._rng)
 
-    def delay_after_end(self, retry_after: float) -> float:
-        """The wait after an ended connection: the backoff, or longer if the close code
-        asks for it (gateway.md §7.3, 4008)."""
-        return max(retry_after, self._policy.backoff.delay(self.failures, self._rng))
+    def delay_after_end(self, retry_after: float, now: float) -> float:
+        """The wait after an ended connection: none for the first end of a live connection
+        (``reconnect_at_once``), else the backoff, or longer if the close code asks for it
+        (gateway.md §7.3, 4008)."""
+        policy = self._policy
+        if (policy.reconnect_at_once and self._live_end and retry_after <= 0
+                and self.failures <= 1 and now - self._at_once_at >= policy.healthy_after):
+            self._at_once_at = now
+            return 0.0
+        return max(retry_after, policy.backoff.delay(self.failures, self._rng))
 
     def gave_up(self) -> bool:
         """Whether ``max_consecutive_failures`` is exceeded."""

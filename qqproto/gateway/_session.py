@@ -568,7 +568,7 @@ class GatewaySession:
         if attempts.gave_up():
             self._stop(f"gave up after {attempts.failures} failed connections", fatal=True)
             return
-        self._wait(now + attempts.delay_after_end(end.retry_after), now, announce=True)
+        self._wait(now + attempts.delay_after_end(end.retry_after, now), now, announce=True)
 
     def _attempt_failed(self, now: float, reason: str) -> None:
         self._log.warning("%s", reason)
