@@ -5,12 +5,13 @@ suspends leaves nothing scheduled behind it."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from typing import Any
 
 import pytest
 
-from qqproto import Settings
+from qqproto import Settings, bot_logger
 from qqproto.events import Dispatch
 from qqproto.models import C2CMessageCreate
 from qqproto_transports._eager import start_eagerly
@@ -146,3 +147,55 @@ def test_a_loop_without_a_ready_queue_runs_the_task_as_usual() -> None:
         assert ran == [1]
 
     asyncio.run(main())
+
+
+# --- coroutine handlers that cannot suspend run inline on every driver ---------------------
+
+
+async def no_await(event: Any) -> None:
+    event.append("ran")
+
+
+async def awaits(event: Any) -> None:
+    await asyncio.sleep(0)
+
+
+async def iterates(event: Any) -> None:
+    async for _ in event:
+        pass
+
+
+async def enters(event: Any) -> None:
+    async with event:
+        pass
+
+
+def plain(event: Any) -> None:
+    pass
+
+
+class Holder:
+    async def method(self, event: Any) -> None:
+        event.append("method")
+
+
+def test_only_coroutine_functions_without_await_async_for_or_async_with_cannot_suspend(
+) -> None:
+    from qqproto_transports._handlers import cannot_suspend
+
+    assert cannot_suspend(no_await) and cannot_suspend(Holder().method)
+    assert not any(cannot_suspend(f) for f in (awaits, iterates, enters, plain, print,
+                                               functools.partial(no_await)))
+
+
+def test_a_coroutine_handler_without_await_runs_to_its_end_at_delivery() -> None:
+    from qqproto_transports._handlers import start_handler
+
+    log = bot_logger("test", "1")
+    seen: list[str] = []
+    assert start_handler(no_await, seen, log) is None  # nothing left to schedule
+    assert start_handler(Holder().method, seen, log) is None
+    assert seen == ["ran", "method"]
+    pending = start_handler(awaits, seen, log)
+    assert pending is not None
+    pending.close()  # type: ignore[attr-defined]

@@ -18,7 +18,10 @@ parsed at most once, however many handlers want it, and only when one does.
 from __future__ import annotations
 
 import difflib
+import dis
+import functools
 import inspect
+import types
 from collections.abc import Awaitable, Callable, Iterator
 from typing import Any, Final, TypeVar
 
@@ -34,6 +37,7 @@ __all__ = [
     "Registration",
     "call_handler",
     "call_handler_async",
+    "cannot_suspend",
     "handler_failed",
     "settle",
     "start_handler",
@@ -171,16 +175,45 @@ def call_handler(handler: Handler, argument: Any, log: BotLogger) -> bool:
 
 def start_handler(handler: Handler, argument: Any, log: BotLogger) -> Awaitable[Any] | None:
     """Run ``handler(argument)`` on the spot: a plain function completes here (a failure
-    is logged); a coroutine function's awaitable comes back for the driver to schedule,
-    so no task is created per event unless a handler needs one."""
+    is logged); so does a coroutine function that cannot suspend (:func:`cannot_suspend`);
+    any other coroutine function's awaitable comes back for the driver to schedule, so no
+    task is created per event unless a handler needs one."""
     try:
         result = handler(argument)
+        if type(result) is types.CoroutineType and cannot_suspend(handler):
+            try:
+                result.send(None)
+            except StopIteration:
+                return None
+            result.close()  # pragma: no cover - no await in its code, yet it suspended
+            raise RuntimeError("a coroutine with no await suspended")
     except Exception:
         log.exception("handler %s failed on %s", _name(handler), _what(argument))
         return None
     if result is not None and inspect.isawaitable(result):
         return result
     return None
+
+
+#: Every way a coroutine gives control back (await, async for, async with) goes through
+#: these opcodes; code without them runs to its end in one step.
+_SUSPENDING: Final = frozenset(
+    dis.opmap[name] for name in ("YIELD_VALUE", "SEND", "GET_AWAITABLE", "GET_AITER",
+                                 "GET_ANEXT", "BEFORE_ASYNC_WITH") if name in dis.opmap)
+
+
+def cannot_suspend(handler: Handler) -> bool:
+    """Whether ``handler`` is a coroutine function with no ``await``, ``async for`` or
+    ``async with`` in its body: its coroutine finishes in its first step, so it runs at
+    delivery like a plain function, with no task (on every driver)."""
+    code = getattr(handler, "__code__", None)
+    return type(code) is types.CodeType and _code_cannot_suspend(code)
+
+
+@functools.lru_cache(maxsize=256)
+def _code_cannot_suspend(code: types.CodeType) -> bool:
+    return bool(code.co_flags & inspect.CO_COROUTINE) and not any(
+        instruction.opcode in _SUSPENDING for instruction in dis.get_instructions(code))
 
 
 def handler_failed(handler: Handler, argument: Any, exc: BaseException,
