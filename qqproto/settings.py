@@ -20,7 +20,7 @@ from .approvals import AccessPolicy
 from .gateway import Intents, ReconnectPolicy
 from .media._policy import MediaPolicy
 from .proxy import Direct, ProxyConfig
-from .stores import parse_store_url
+from .stores import StoreTtl, parse_store_url
 
 __all__ = ["Settings"]
 
@@ -59,6 +59,8 @@ class Settings:
       gateway.md §10) instead of the one ``shard``; with a shared store (sqlite, Redis)
       the processes of one app id divide them by leases, each taking at most
       ``shards_per_process``.
+    - ``store_ttl``: how long the store keeps each kind of thing
+      (:class:`~qqproto.stores.StoreTtl`; shorten ``lease`` for a faster takeover).
     """
 
     app_id: str
@@ -77,6 +79,7 @@ class Settings:
     store: str = field(default="memory:", repr=False)  # a Redis URL may hold a password
     shards: int | str | None = None
     shards_per_process: int | None = None
+    store_ttl: StoreTtl = field(default_factory=StoreTtl)
 
     def __post_init__(self) -> None:
         if not isinstance(self.secret, Secret):

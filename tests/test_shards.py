@@ -34,6 +34,7 @@ def test_two_shards_share_one_token_and_each_gets_its_guilds(driver: str) -> Non
         server.inject_channel_message("C1", GUILD_ON_1, "A", "to one")
         server.inject_channel_message("C0", GUILD_ON_0, "A", "to zero")
         wait_until(lambda: len(seen) == 2, what="both messages")
+        clients = {id(shard.http) for shard in runner.bot._shards}
         stop = runner.stop()
         shards = server.call(lambda s, now: sorted(shard for shard, _ in s.identify_log))
         tokens = server.counters().tokens_issued
@@ -41,6 +42,7 @@ def test_two_shards_share_one_token_and_each_gets_its_guilds(driver: str) -> Non
     assert shards == [(0, 2), (1, 2)]
     assert not stop.fatal
     assert tokens == 1  # one token serves both shards
+    assert clients == {id(runner.bot.http)}  # and one HTTP client
     sessions = sorted(tuple(r.shard) for r in ready)
     assert sessions == [(0, 2), (1, 2)]
 

@@ -9,8 +9,10 @@ a 5 s slot per bucket — this is the safe reading of the DOC's 5 s window, §11
 
 One :class:`IdentifyPacer` is shared by the :class:`~qqproto.gateway.GatewaySession` of
 every shard a process runs; it learns ``max_concurrency`` from the first discovery
-answer.  It is plain data, fed ``now``; drivers whose shards run on several threads
-serialise calls into it.
+answer.  A shard is told it may identify before it connects, and identifies once
+connected: the bucket is *held* for it meanwhile (at most one window), so two shards of
+one bucket that ask at the same moment do not both go.  It is plain data, fed ``now``;
+drivers whose shards run on several threads serialise calls into it.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ IDENTIFY_WINDOW: Final = 5.0
 class IdentifyPacer:
     """When each shard may send its next Identify (see the module docstring)."""
 
-    __slots__ = ("_last", "log", "max_concurrency", "window")
+    __slots__ = ("_held", "_last", "log", "max_concurrency", "window")
 
     def __init__(self, max_concurrency: int = 1, *, window: float = IDENTIFY_WINDOW) -> None:
         if max_concurrency < 1 or not window > 0:
@@ -34,6 +36,7 @@ class IdentifyPacer:
         self.max_concurrency = max_concurrency
         self.window = window
         self._last: dict[int, float] = {}  # bucket -> time of its last identify
+        self._held: dict[int, tuple[int, float]] = {}  # bucket -> (shard told "go", when)
         #: ``(shard_id, now)`` of every identify granted, oldest first (bounded).
         self.log: list[tuple[int, float]] = []
 
@@ -42,21 +45,36 @@ class IdentifyPacer:
         if max_concurrency >= 1 and max_concurrency != self.max_concurrency:
             # Re-bucketing may free a bucket early; keep the strictest past: every
             # bucket waits as long as the most recent identify requires.
-            latest = max(self._last.values(), default=None)
+            latest = max([*self._last.values(), *(at for _, at in self._held.values())],
+                         default=None)
             self.max_concurrency = max_concurrency
             self._last = {} if latest is None else dict.fromkeys(range(max_concurrency), latest)
+            self._held = {}
 
     def bucket(self, shard_id: int) -> int:
         return shard_id % self.max_concurrency
 
     def allowed_at(self, shard_id: int, now: float) -> float:
-        """The earliest time ``shard_id`` may identify (``now`` when it may at once)."""
-        last = self._last.get(self.bucket(shard_id))
-        return now if last is None else max(now, last + self.window)
+        """The earliest time ``shard_id`` may identify (``now`` when it may at once; the
+        bucket is then held for it until it identifies, at most one window)."""
+        bucket = self.bucket(shard_id)
+        held = self._held.get(bucket)
+        if held is not None and now < held[1] + self.window:
+            if held[0] != shard_id:
+                return held[1] + self.window
+        else:
+            held = None
+        last = self._last.get(bucket)
+        at = now if last is None else max(now, last + self.window)
+        if at <= now and held is None:
+            self._held[bucket] = (shard_id, now)
+        return at
 
     def identified(self, shard_id: int, now: float) -> None:
         """``shard_id`` sends an Identify at ``now`` (its bucket is taken for a window)."""
-        self._last[self.bucket(shard_id)] = now
+        bucket = self.bucket(shard_id)
+        self._last[bucket] = now
+        self._held.pop(bucket, None)
         self.log.append((shard_id, now))
         if len(self.log) > 1024:
             del self.log[:512]

@@ -71,7 +71,9 @@ class StoreTtl:
     - ``replay``: a webhook event id, the signed-timestamp window both ways (§9.3).
     - ``claim``: how long one instance may hold an event it is handling before another
       may take it (keep it below the platform's redelivery horizon).
-    - ``lease``: a shard lease; renewed every ``lease / 3`` seconds.
+    - ``lease``: a shard lease (:class:`~qqproto.stores.ShardLeases`), renewed every
+      ``lease / 3`` seconds; a dead process's shards are taken over within about
+      ``lease * 4 / 3``.  Keep it at or below one heartbeat interval (41.25 s, §8.1).
     """
 
     session: float = 3600.0
@@ -79,6 +81,11 @@ class StoreTtl:
     replay: float = 600.0
     claim: float = 30.0
     lease: float = 15.0
+
+    def __post_init__(self) -> None:
+        for name in ("session", "processed", "replay", "claim", "lease"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"StoreTtl.{name} must be a positive number of seconds")
 
 
 class StoreKeys:
@@ -106,6 +113,10 @@ class StoreKeys:
     def lease(self, shard: tuple[int, int]) -> str:
         """Which process runs a shard, until the lease expires."""
         return f"{self.prefix}lease:{shard[0]}/{shard[1]}"
+
+    def identify(self, bucket: int) -> str:
+        """An identify bucket's slot (``shard_id % max_concurrency``, gateway.md §8.4)."""
+        return f"{self.prefix}identify:{bucket}"
 
     def cache(self, name: str, key: str) -> str:
         """An entry of a named cache (e.g. uploaded media's ``file_info``)."""

@@ -21,11 +21,12 @@ import ssl
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from typing import Any
 
 import httpx
 
 from qqproto import Settings
-from qqproto.events import Event, SessionStopped
+from qqproto.events import Event, Ready, SessionStopped
 from qqproto.gateway import (
     CloseConnection,
     GatewaySession,
@@ -37,7 +38,7 @@ from qqproto.gateway import (
     Stop,
 )
 from qqproto.rest import HttpResponse, TokenState
-from qqproto.stores import StoreKeys, StoreTtl, parse_store_url
+from qqproto.stores import StoreKeys, parse_store_url
 from qqproto.voice import Transcriber
 
 from ._api import AsyncBotApi, BotApi, seq_of
@@ -100,6 +101,9 @@ class BotCore(BotApi):
     its own driver (:mod:`qqproto_transports._shards`); ``_seed`` makes one of them.
     """
 
+    #: The driver's HTTP client (``httpx.AsyncClient`` or ``httpx.Client``).
+    http: Any
+
     def __init__(self, settings: Settings, *, session_file: str | os.PathLike[str] | None,
                  env: Mapping[str, str] | None, ssl_context: ssl.SSLContext | None,
                  _seed: ShardSeed | None = None) -> None:
@@ -109,7 +113,7 @@ class BotCore(BotApi):
         self._routes = ShardRoutes()
         self._open_store(settings, session_file, _seed.store if _seed is not None else None)
         snapshot = _seed.snapshot if _seed is not None else None
-        if snapshot is None and self._slot is not None:
+        if snapshot is None and self._slot is not None and not (_seed and _seed.loaded):
             snapshot = self._slot.load()  # before the loop runs
         gated = self._claims is not None
         self.session: GatewaySession = make_session(
@@ -126,6 +130,8 @@ class BotCore(BotApi):
         self._subscribers_lock = threading.Lock()
         self._ended = False
         self.stopped: Stop | None = None
+        #: Set while a group runs shards by lease: closes it (on its loop).
+        self._lease_close: Callable[[], object] | None = None
 
     def _open_store(self, settings: Settings, session_file: str | os.PathLike[str] | None,
                     store: Store | None) -> None:
@@ -140,7 +146,7 @@ class BotCore(BotApi):
         elif store is not None or location.kind != "memory":
             if store is None:
                 store = self._own_store = open_store(location)
-            ttl = StoreTtl()
+            ttl = settings.store_ttl
             self._slot = SessionSlot(store, StoreKeys(settings.app_id), settings.shard,
                                      ttl=ttl.session)
             if store.shared:
@@ -149,17 +155,29 @@ class BotCore(BotApi):
         self._snapshots = SnapshotWriter(self._slot) if self._slot is not None else None
         self._store = store
 
+    def _leased(self) -> bool:
+        """Whether this group divides its shards with other processes (a shared store)."""
+        return self._store is not None and self._store.shared
+
     def _make_shards(self, pacer: IdentifyPacer) -> list[BotCore]:
-        """The group's shard bots (``settings.shards``), sharing its token, handlers,
-        replies, subscribers, store and ``pacer``."""
-        shards = []
-        for settings in shard_settings(self.settings):
-            seed = ShardSeed(self, self.session.token_state, pacer, self._store)
-            shard = self._new_shard(settings, seed)
-            shard.handlers, shard.on, shard.replies = self.handlers, self.on, self.replies
-            shards.append(shard)
-        self._shards = shards
-        return shards
+        """The group's shard bots (``settings.shards``), sharing its token, HTTP client,
+        handlers, replies, subscribers, store and ``pacer``."""
+        self._shards = [
+            self._adopt(self._new_shard(settings, ShardSeed(
+                self, self.session.token_state, pacer, self._store, http=self.http)))
+            for settings in shard_settings(self.settings)]
+        return self._shards
+
+    def _adopt(self, shard: BotCore) -> BotCore:
+        """``shard`` answers with the group's handlers, replies and subscribers."""
+        shard.handlers, shard.on, shard.replies = self.handlers, self.on, self.replies
+        return shard
+
+    def _fence(self) -> None:
+        """This shard's lease is lost: save nothing of its session from now on (the
+        new holder's snapshot is the one that counts)."""
+        if self._snapshots is not None:
+            self._snapshots.abandon()
 
     def _new_shard(self, settings: Settings, seed: ShardSeed) -> BotCore:
         """A bot of this driver for one shard."""
@@ -257,6 +275,8 @@ class BotCore(BotApi):
                 self.stopped = cmd
         gate = self._gate
         while (event := session.next_event()) is not None:
+            if type(event) is Ready:  # a new session: save it now, so a takeover resumes it
+                self._saved_at = -math.inf
             if gate is not None:
                 gate.admit(event)
             else:
@@ -344,7 +364,11 @@ class AsyncBotCore(AsyncBotApi, BotCore):
                          ssl_context=ssl_context, _seed=_seed)
         configure_media(self, settings, transcriber=transcriber, cache_dir=cache_dir,
                         env=self._env)
-        self.http: httpx.AsyncClient = async_http_client(settings, self._env, ssl_context)
+        #: A shard uses its group's client (one pool for every shard of the process).
+        shared = _seed.http if _seed is not None else None
+        self._owns_http = shared is None
+        self.http: httpx.AsyncClient = (shared if shared is not None
+                                        else async_http_client(settings, self._env, ssl_context))
         self._init_runtime()
 
     def _init_runtime(self) -> None:

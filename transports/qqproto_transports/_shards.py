@@ -2,11 +2,13 @@
 
 With ``Settings(shards=N)`` a driver's ``Bot`` becomes the *group*: it starts one child
 bot of its own driver per shard ``(i, N)``.  The children share the group's access token
-(one refresh serves all), handler registry, reply bookkeeping, event subscribers and one
-:class:`~qqproto.gateway.IdentifyPacer`, so identifies are spaced by
+(one refresh serves all), HTTP client, handler registry, reply bookkeeping, event
+subscribers and one :class:`~qqproto.gateway.IdentifyPacer`, so identifies are spaced by
 ``session_start_limit.max_concurrency`` (§8.4); each child keeps its own connection,
 session snapshot and processed seq.  Guild events arrive on the shard
-``(guild_id >> 22) % N`` (§10), so no state needs sharing between shards.
+``(guild_id >> 22) % N`` (§10), so no state needs sharing between shards.  With a
+shared store the group runs only the shards it holds leases for
+(:mod:`qqproto_transports._leases`).
 """
 
 from __future__ import annotations
@@ -31,13 +33,16 @@ __all__ = ["LockedPacer", "ShardRoutes", "ShardSeed", "group_stop", "shard_setti
 
 @dataclass(frozen=True, slots=True)
 class ShardSeed:
-    """What a shard's bot takes from its group."""
+    """What a shard's bot takes from its group: ``loaded`` says ``snapshot`` was read
+    from the store already (``None``: there is none); ``http`` is the group's client."""
 
     parent: BotCore
     token_state: TokenState
     pacer: IdentifyPacer
     store: Store | None = None
     snapshot: SessionSnapshot | None = None
+    loaded: bool = False
+    http: Any = None
 
 
 class LockedPacer(IdentifyPacer):

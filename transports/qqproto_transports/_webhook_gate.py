@@ -86,5 +86,6 @@ def open_webhook_gate(settings: Settings, store: Store | None = None) -> Webhook
     if store is None:
         if not parse_store_url(settings.store).shared or not settings.app_id:
             return None
-        return WebhookGate(open_store(settings.store), settings.app_id, own_store=True)
-    return WebhookGate(store, settings.app_id) if store.shared else None
+        return WebhookGate(open_store(settings.store), settings.app_id,
+                           ttl=settings.store_ttl, own_store=True)
+    return WebhookGate(store, settings.app_id, ttl=settings.store_ttl) if store.shared else None

@@ -41,6 +41,7 @@ from ._bot import SIGNALS, AsyncBotCore, main_thread_signals
 from ._eager import start_eagerly
 from ._handlers import Handler, call_handler_async, handler_failed, settle, start_handler
 from ._httpx import async_http_client, send_async
+from ._leases import LeaseRunner
 from ._shards import group_stop
 from ._webhook_core import Ticket, WebhookBotBase
 
@@ -151,21 +152,86 @@ class Bot(AsyncBotCore):
         if self.settings.shards == "auto":  # gateway.md §2.2: the platform's count
             info = await self.call(self.rest.get_gateway_bot())
             self.settings = self.settings.replace(shards=info.shards or 1)
-        shards = [s for s in self._make_shards(IdentifyPacer()) if isinstance(s, Bot)]
         signals = _install_signals(loop, self.close, handle_signals)
         try:
-            stops = await asyncio.gather(*(s.run(handle_signals=False) for s in shards))
+            if self._leased():
+                stop = await self._run_leased(loop)
+            else:
+                shards = [s for s in self._make_shards(IdentifyPacer()) if isinstance(s, Bot)]
+                stop = group_stop(list(await asyncio.gather(
+                    *(s.run(handle_signals=False) for s in shards))))
         finally:
             _remove_signals(loop, signals)
             await asyncio.to_thread(self._flush_store)
             await self.http.aclose()
             self._end_subscribers()
-        self.stopped = group_stop(list(stops))
-        return self.stopped
+        self.stopped = stop
+        return stop
+
+    async def _run_leased(self, loop: asyncio.AbstractEventLoop) -> Stop:
+        """Run the shards this process holds leases for (qqproto_transports._leases)."""
+        assert self._store is not None
+        wake = asyncio.Event()
+
+        def off_loop(call: Callable[[], object], then: Callable[[object], None]) -> None:
+            async def run() -> None:
+                try:
+                    result = await asyncio.to_thread(call)
+                except Exception as exc:  # the store failed: the machine decides
+                    result = exc
+                then(result)
+                wake.set()
+
+            self._spawn(run())
+
+        def start(child: Bot) -> None:
+            async def run() -> None:
+                try:
+                    stop: Stop | BaseException = await child.run(handle_signals=False)
+                except Exception as exc:
+                    stop = exc
+                runner.ended(child, stop)
+                wake.set()
+
+            self._spawn(run())
+
+        runner = LeaseRunner(self, self._store, off_loop=off_loop, start=start,
+                             stop=lambda child: child.close(), clock=loop.time)
+
+        def close() -> None:
+            runner.close(loop.time())
+            wake.set()
+
+        async def serve() -> None:
+            while not runner.finished:
+                when = runner.pump(loop.time())
+                if runner.finished:
+                    break
+                wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(
+                        wake.wait(), None if when is None else max(0.0, when - loop.time()))
+
+        self._lease_close = close
+        runner.leases.start(loop.time())
+        try:
+            await serve()
+        except asyncio.CancelledError:  # stop the shards and release cleanly, then give in
+            close()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(serve(), 10.0)
+            raise
+        finally:
+            self._lease_close = None
+            await asyncio.to_thread(runner.shutdown)
+        return runner.result()
 
     def close(self) -> None:
         """Close the gateway cleanly (the session stays resumable); ``run()`` returns.
         Safe from any thread."""
+        if self._lease_close is not None:
+            _call_on(self._loop, self._lease_close)
+            return
         if self._shards:
             for shard in self._shards:
                 if isinstance(shard, Bot):
@@ -345,7 +411,8 @@ class Bot(AsyncBotCore):
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
-        await self.http.aclose()
+        if self._owns_http:
+            await self.http.aclose()
         self._end_subscribers()
 
 

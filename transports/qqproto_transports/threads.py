@@ -39,11 +39,12 @@ from qqproto.gateway import OpenConnection, SendHttpRequest, StartTls, Stop
 from qqproto.voice import Transcriber
 from qqproto.webhook import WebhookReceiverState
 
-from ._api import SyncBotApi, seq_of
+from ._api import SyncBotApi
 from ._backlog import Backlog
 from ._bot import SIGNALS, BotCore, main_thread_signals
 from ._handlers import Handler, call_handler
 from ._httpx import send_sync, sync_http_client
+from ._leases import LeaseRunner
 from ._media_api import configure_media
 from ._shards import LockedPacer, ShardSeed, group_stop
 from ._webhook_core import BackgroundRun, Ticket, WebhookBotBase
@@ -94,7 +95,10 @@ class Bot(SyncBotApi, BotCore):
                          ssl_context=ssl_context, _seed=_seed)
         configure_media(self, settings, transcriber=transcriber, cache_dir=cache_dir,
                         env=self._env)
-        self.http: httpx.Client = sync_http_client(settings, self._env, ssl_context)
+        shared = _seed.http if _seed is not None else None  # a shard uses its group's
+        self._owns_http = shared is None
+        self.http: httpx.Client = (shared if shared is not None
+                                   else sync_http_client(settings, self._env, ssl_context))
         self._io_pool = ThreadPoolExecutor(2, "qqproto-http")
         self._inbox: queue.SimpleQueue[Callable[[], object]] = queue.SimpleQueue()
         self._wake: socket.socket | None = None
@@ -146,25 +150,77 @@ class Bot(SyncBotApi, BotCore):
         if self.settings.shards == "auto":  # gateway.md §2.2: the platform's count
             info = self.call(self.rest.get_gateway_bot())
             self.settings = self.settings.replace(shards=info.shards or 1)
-        shards = [s for s in self._make_shards(LockedPacer()) if isinstance(s, Bot)]
         with _close_on_signals(lambda: self.close(timeout=0), handle_signals):
-            for shard in shards:
-                shard.start()
-            stops = [shard.join() for shard in shards]
+            if self._leased():
+                stop = self._run_leased()
+            else:
+                shards = [s for s in self._make_shards(LockedPacer()) if isinstance(s, Bot)]
+                for shard in shards:
+                    shard.start()
+                stop = group_stop([shard.join() for shard in shards])
         self._flush_store()
         self.http.close()
         self._end_subscribers()
-        self.stopped = group_stop(stops)
+        self.stopped = stop
         self._finished.set()
-        return self.stopped
+        return stop
+
+    def _run_leased(self) -> Stop:
+        """Run the shards this process holds leases for (qqproto_transports._leases),
+        each on its I/O thread; this thread runs the leases, the store calls a pool."""
+        assert self._store is not None
+        inbox = self._inbox
+        pool = ThreadPoolExecutor(2, "qqproto-lease")
+
+        def off_loop(call: Callable[[], object], then: Callable[[object], None]) -> None:
+            def work() -> None:
+                try:
+                    result = call()
+                except Exception as exc:  # the store failed: the machine decides
+                    result = exc
+                inbox.put(lambda: then(result))
+
+            pool.submit(work)
+
+        def start(child: Bot) -> None:
+            def ended(result: Future[Stop]) -> None:
+                stop = result.exception() or result.result()
+                inbox.put(lambda: runner.ended(child, stop))
+
+            child.start()
+            child._result.add_done_callback(ended)
+
+        runner = LeaseRunner(self, self._store, off_loop=off_loop, start=start,
+                             stop=lambda child: child.close(timeout=0), clock=time.monotonic)
+        self._lease_close = lambda: inbox.put(lambda: runner.close(time.monotonic()))
+        runner.leases.start(time.monotonic())
+        try:
+            while not runner.finished:
+                when = runner.pump(time.monotonic())
+                if runner.finished:
+                    break
+                timeout = None if when is None else max(0.0, when - time.monotonic())
+                with contextlib.suppress(queue.Empty):
+                    inbox.get(timeout=timeout)()
+                    while True:
+                        inbox.get_nowait()()
+        finally:
+            self._lease_close = None
+            pool.shutdown(wait=True)
+            runner.shutdown()
+        return runner.result()
 
     def close(self, timeout: float | None = 10.0) -> None:
         """Close the gateway cleanly (the session stays resumable).  Unless called on one
         of the bot's own threads, wait up to ``timeout`` for ``run()`` to return."""
-        if self._shards:
-            for shard in self._shards:
-                if isinstance(shard, Bot):
-                    shard.close(timeout=0)
+        lease_close = self._lease_close
+        if lease_close is not None or self._shards:
+            if lease_close is not None:
+                lease_close()
+            else:
+                for shard in self._shards:
+                    if isinstance(shard, Bot):
+                        shard.close(timeout=0)
             if not threading.current_thread().name.startswith("qqproto-"):
                 if self._thread is not None:
                     self._thread.join(timeout)
@@ -181,11 +237,10 @@ class Bot(SyncBotApi, BotCore):
             self._finished.wait(timeout)
 
     def mark_processed(self, which: int | Event | None) -> None:
-        seq = seq_of(which)
-        if self._finished.is_set():
-            self.session.mark_processed(seq)
-        else:
-            self._submit(lambda: self.session.mark_processed(seq))
+        if self._shards or self._finished.is_set():  # a group routes it to the shard
+            super().mark_processed(which)
+        else:  # through the shared dedupe gate, when there is one, on the I/O thread
+            self._submit(lambda: BotCore.mark_processed(self, which))
 
     def events(self) -> Iterator[Event]:
         """Every event from now on, in order; the iterator ends after SessionStopped."""
@@ -319,7 +374,8 @@ class Bot(SyncBotApi, BotCore):
 
     def _shutdown(self) -> None:
         self._workers.shutdown()  # handlers finish; their marks are queued
-        self.http.close()  # fails a request still in flight, so the pool ends soon
+        if self._owns_http:  # (a shard's client is its group's, closed by the group)
+            self.http.close()  # fails a request still in flight, so the pool ends soon
         self._io_pool.shutdown(wait=True)
         with contextlib.suppress(queue.Empty):  # late marks and HTTP results
             while True:

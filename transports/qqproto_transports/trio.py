@@ -34,6 +34,7 @@ from ._backlog import Backlog
 from ._bot import SIGNALS, AsyncBotCore, main_thread_signals
 from ._handlers import Handler, call_handler_async, settle, start_handler
 from ._httpx import async_http_client, send_async
+from ._leases import LeaseRunner
 from ._shards import group_stop
 from ._webhook_core import Ticket, WebhookBotBase
 
@@ -131,7 +132,8 @@ class Bot(AsyncBotCore):
                     with trio.CancelScope(shield=True):
                         self._save(trio.current_time())
                         await trio.to_thread.run_sync(self._flush_store)
-                        await self.http.aclose()
+                        if self._owns_http:
+                            await self.http.aclose()
                         self._end_subscribers()
                         self._done.set()
         assert self.stopped is not None
@@ -142,7 +144,6 @@ class Bot(AsyncBotCore):
         if self.settings.shards == "auto":  # gateway.md §2.2: the platform's count
             info = await self.call(self.rest.get_gateway_bot())
             self.settings = self.settings.replace(shards=info.shards or 1)
-        shards = [s for s in self._make_shards(IdentifyPacer()) if isinstance(s, Bot)]
         stops: list[Stop] = []
 
         async def run_one(shard: Bot) -> None:
@@ -152,9 +153,13 @@ class Bot(AsyncBotCore):
             async with trio.open_nursery() as nursery:
                 if handle_signals and main_thread_signals():
                     await nursery.start(_close_on_signals, self.close)
-                async with trio.open_nursery() as runners:
-                    for shard in shards:
-                        runners.start_soon(run_one, shard)
+                if self._leased():
+                    stops.append(await self._run_leased())
+                else:
+                    async with trio.open_nursery() as runners:
+                        for shard in self._make_shards(IdentifyPacer()):
+                            if isinstance(shard, Bot):
+                                runners.start_soon(run_one, shard)
                 nursery.cancel_scope.cancel()
         finally:
             with trio.CancelScope(shield=True):
@@ -164,8 +169,62 @@ class Bot(AsyncBotCore):
         self.stopped = group_stop(stops)
         return self.stopped
 
+    async def _run_leased(self) -> Stop:
+        """Run the shards this process holds leases for (qqproto_transports._leases)."""
+        assert self._store is not None
+        wake = [trio.Event()]
+        async with trio.open_nursery() as nursery:
+
+            def off_loop(call: Callable[[], object], then: Callable[[object], None]) -> None:
+                async def run() -> None:
+                    try:
+                        result = await trio.to_thread.run_sync(call)
+                    except Exception as exc:  # the store failed: the machine decides
+                        result = exc
+                    then(result)
+                    wake[0].set()
+
+                nursery.start_soon(run)
+
+            def start(child: Bot) -> None:
+                async def run() -> None:
+                    try:
+                        stop: Stop | BaseException = await child.run(handle_signals=False)
+                    except Exception as exc:
+                        stop = exc
+                    runner.ended(child, stop)
+                    wake[0].set()
+
+                nursery.start_soon(run)
+
+            runner = LeaseRunner(self, self._store, off_loop=off_loop, start=start,
+                                 stop=lambda child: child.close(), clock=trio.current_time)
+
+            def close() -> None:
+                runner.close(trio.current_time())
+                wake[0].set()
+
+            self._lease_close = close
+            runner.leases.start(trio.current_time())
+            try:
+                while not runner.finished:
+                    when = runner.pump(trio.current_time())
+                    if runner.finished:
+                        break
+                    wake[0] = trio.Event()
+                    with trio.move_on_at(math.inf if when is None else when):
+                        await wake[0].wait()
+            finally:
+                self._lease_close = None
+                with trio.CancelScope(shield=True):
+                    await trio.to_thread.run_sync(runner.shutdown)
+        return runner.result()
+
     def close(self) -> None:
         """Close cleanly (resumable); ``run()`` returns.  Safe from any thread."""
+        if self._lease_close is not None:
+            _call_in(self._token, self._lease_close)
+            return
         if self._shards:
             for shard in self._shards:
                 if isinstance(shard, Bot):

@@ -232,6 +232,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="memory:, file:PATH, sqlite:PATH or redis://… (shared by instances)")
     p.add_argument("--shards", metavar="N|auto",
                    help="run N shards (auto: /gateway/bot's recommendation)")
+    p.add_argument("--shards-per-process", metavar="N", type=int,
+                   help="with a shared --store: take at most N of them (leases)")
     p.set_defaults(func=cmd_listen)
 
     p = sub.add_parser("echo", help="answer every c2c and group @-message with its text")

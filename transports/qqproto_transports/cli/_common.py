@@ -112,6 +112,9 @@ def settings_from(env: Mapping[str, str], args: argparse.Namespace | None = None
         shards = getattr(args, "shards", None)
         if shards:
             overrides["shards"] = shards if shards == "auto" else int(shards)
+        per_process = getattr(args, "shards_per_process", None)
+        if per_process is not None:
+            overrides["shards_per_process"] = per_process
         return Settings.from_env(env, **overrides)
     except ValueError as exc:
         raise CliError(str(exc)) from None

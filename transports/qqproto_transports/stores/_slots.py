@@ -134,6 +134,14 @@ class SnapshotWriter:
             self._closed = True
             self._cond.notify_all()
 
+    def abandon(self) -> None:
+        """Drop what is pending and save nothing more (the shard's lease is lost; a save
+        already under way still lands)."""
+        with self._cond:
+            self._pending = self._NOTHING
+            self._closed = True
+            self._cond.notify_all()
+
     def _run(self) -> None:
         while True:
             with self._cond:
