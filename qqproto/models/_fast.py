@@ -11,7 +11,11 @@ that dominate traffic — C2C and group messages — this module builds the *sam
   id, not the number the validating parser would also accept);
 * the rarer parts (``attachments``, ``mentions``, ``msg_elements``, ``message_scene``,
   ``ark_data``, ``msg_idx``) go through the very helpers the validating parser uses;
-* the frozen dataclasses are built by setting their slots, as
+* the frozen dataclasses are built without their keyword ``__init__``: the two big ones
+  (:class:`Author`, :class:`InboundMessage`) as a *draft* — a plain class with the same
+  slots, filled by positional assignment — whose ``__class__`` is then set to the model
+  class (Python allows it between classes of identical slots, and the result is the
+  same frozen value); the events by setting their slots, as
   :func:`qqproto.events.new_dispatch` does;
 * a timestamp string is parsed once per distinct value (a bounded cache: the same
   second's messages share it).
@@ -80,8 +84,6 @@ _INBOUND_FIELDS: Final = (
 _EVENT_FIELDS: Final = ("type", "event_id", "seq", "raw", "message")
 _GROUP_FIELDS: Final = (*_EVENT_FIELDS, "group_openid")
 
-_AUTHOR_SET: Final = _setters(Author, _AUTHOR_FIELDS)
-_INBOUND_SET: Final = _setters(InboundMessage, _INBOUND_FIELDS)
 _C2C_SET: Final = _setters(C2CMessageCreate, _EVENT_FIELDS)
 _GROUP_AT_SET: Final = _setters(GroupAtMessageCreate, _GROUP_FIELDS)
 _GROUP_SET: Final = _setters(GroupMessageCreate, _GROUP_FIELDS)
@@ -93,10 +95,61 @@ _MESSAGE_KEYS: Final = frozenset({
     "msg_elements", "message_scene", "ark_data", "msg_idx"})
 _C2C_KEYS: Final = _MESSAGE_KEYS
 _GROUP_KEYS: Final = _MESSAGE_KEYS | {"group_openid", "group_id"}
-_AUTHOR_STRINGS: Final = frozenset(
-    {"id", "user_openid", "member_openid", "union_openid", "username", "avatar",
-     "member_role"})
 _STR, _NONE = str, type(None)
+
+
+class _AuthorDraft:
+    """:class:`Author`'s slots, writable; re-classed as an Author once filled."""
+
+    __slots__ = _AUTHOR_FIELDS
+
+    def __init__(self, id: Any, user_openid: Any, member_openid: Any,  # noqa: PLR0917
+                 union_openid: Any, username: Any, bot: Any, avatar: Any,
+                 member_role: Any) -> None:
+        self.id, self.user_openid, self.member_openid = id, user_openid, member_openid
+        self.union_openid, self.username, self.bot = union_openid, username, bot
+        self.avatar, self.member_role = avatar, member_role
+
+
+class _MessageDraft:
+    """:class:`InboundMessage`'s slots, writable; re-classed once filled."""
+
+    __slots__ = _INBOUND_FIELDS
+
+    def __init__(self, event_type: Any, scope: Any, chat_id: Any, msg_id: Any,  # noqa: PLR0917
+                 event_id: Any, author_id: Any, author: Any, content: Any, mentions: Any,
+                 attachments: Any, quoted: Any, timestamp: Any, time: Any,
+                 message_type: Any, reference_index: Any, elements: Any, scene: Any,
+                 ark_data: Any) -> None:
+        self.event_type, self.scope, self.chat_id, self.msg_id = (
+            event_type, scope, chat_id, msg_id)
+        self.event_id, self.author_id, self.author, self.content = (
+            event_id, author_id, author, content)
+        self.guild_id = self.channel_id = None  # C2C and groups have neither
+        self.mentions, self.attachments, self.quoted = mentions, attachments, quoted
+        self.timestamp, self.time, self.message_type = timestamp, time, message_type
+        self.reference_index, self.elements, self.scene, self.ark_data = (
+            reference_index, elements, scene, ark_data)
+
+
+def _drafts_work() -> bool:
+    """Whether a filled draft re-classed is the value the dataclass builds (identical
+    slots on this Python); else the fast path stays off."""
+    try:
+        author = _AuthorDraft("i", "u", None, None, "n", False, None, None)
+        author.__class__ = Author  # type: ignore[assignment]
+        message = _MessageDraft("T", ChatScope.C2C, "c", "m", None, "u", author, "x", (),
+                                (), None, None, None, None, None, (), None, None)
+        message.__class__ = InboundMessage  # type: ignore[assignment]
+    except TypeError:
+        return False
+    built: object = author
+    built_message: object = message
+    return bool(built == Author(id="i", user_openid="u", username="n")
+                and built_message == InboundMessage(
+                    event_type="T", scope=ChatScope.C2C, chat_id="c", msg_id="m",
+                    event_id=None, author_id="u", author=Author(
+                        id="i", user_openid="u", username="n"), content="x"))
 
 
 @functools.lru_cache(maxsize=512)
@@ -108,24 +161,20 @@ def _time_of(text: str) -> datetime | None:
 def _author(a: object) -> Author | None:
     if type(a) is not dict:
         return None
-    for key, value in a.items():
-        if key in _AUTHOR_STRINGS:
-            if type(value) is not _STR and value is not None:
-                return None
-        elif key == "bot" and type(value) is not bool and value is not None:
-            return None
     get = a.get
-    author = _new(Author)
-    s_id, s_user, s_member, s_union, s_name, s_bot, s_avatar, s_role = _AUTHOR_SET
-    s_id(author, get("id"))
-    s_user(author, get("user_openid"))
-    s_member(author, get("member_openid"))
-    s_union(author, get("union_openid"))
-    s_name(author, get("username"))
-    s_bot(author, get("bot") or False)
-    s_avatar(author, get("avatar"))
-    s_role(author, get("member_role"))
-    return author
+    author = _AuthorDraft(get("id"), get("user_openid"), get("member_openid"),
+                          get("union_openid"), get("username"), get("bot") or False,
+                          get("avatar"), get("member_role"))
+    # Strings (or null) where the validating parser takes ids and names; a boolean bot.
+    for value in (author.id, author.user_openid, author.member_openid, author.union_openid,
+                  author.username, author.avatar, author.member_role):
+        if type(value) is not _STR and value is not None:
+            return None
+    bot = a.get("bot")
+    if type(bot) is not bool and bot is not None:
+        return None
+    author.__class__ = Author  # type: ignore[assignment]
+    return author  # type: ignore[return-value]
 
 
 def _message(dispatch: Dispatch, d: dict[str, Any], *, scope: ChatScope, chat_id: str,
@@ -153,44 +202,22 @@ def _message(dispatch: Dispatch, d: dict[str, Any], *, scope: ChatScope, chat_id
     reference = (None if scene is None and quoted is None and get("msg_idx") is None
                  else _reference_index(d, scene, quoted))
     ark = None if get("ark_data") is None else _ark_data(d, "d")
-    m = _new(InboundMessage)
-    (s_type, s_scope, s_chat, s_msg, s_event, s_author_id, s_author, s_content, s_guild,
-     s_channel, s_mentions, s_attachments, s_quoted, s_timestamp, s_time, s_message_type,
-     s_reference, s_elements, s_scene, s_ark) = _INBOUND_SET
-    s_type(m, dispatch.type)
-    s_scope(m, scope)
-    s_chat(m, chat_id)
-    s_msg(m, msg_id)
-    s_event(m, dispatch.id)
-    s_author_id(m, author_id)
-    s_author(m, author)
-    s_content(m, content)
-    s_guild(m, None)
-    s_channel(m, None)
-    s_mentions(m, mentions)
-    s_attachments(m, attachments)
-    s_quoted(m, quoted)
-    s_timestamp(m, timestamp)
-    s_time(m, time)
-    s_message_type(m, message_type)
-    s_reference(m, reference)
-    s_elements(m, elements)
-    s_scene(m, scene)
-    s_ark(m, ark)
-    return m
+    m = _MessageDraft(dispatch.type, scope, chat_id, msg_id, dispatch.id, author_id, author,
+                      content, mentions, attachments, quoted, timestamp, time, message_type,
+                      reference, elements, scene, ark)
+    m.__class__ = InboundMessage  # type: ignore[assignment]
+    return m  # type: ignore[return-value]
 
 
 def _event(cls: type[MessageEvent], setters: tuple[_Setter, ...], dispatch: Dispatch,
-           message: InboundMessage, *extra: object) -> MessageEvent:
+           message: InboundMessage) -> Any:
     event = _new(cls)
-    s_type, s_event_id, s_seq, s_raw, s_message, *rest = setters
+    s_type, s_event_id, s_seq, s_raw, s_message = setters[:5]
     s_type(event, dispatch.type)
     s_event_id(event, dispatch.id)
     s_seq(event, dispatch.seq)
     s_raw(event, dispatch.data)
     s_message(event, message)
-    for setter, value in zip(rest, extra, strict=True):
-        setter(event, value)
     return event
 
 
@@ -210,7 +237,7 @@ def _c2c(dispatch: Dispatch) -> MessageEvent | None:
                        author_id=user, content=content or "")
     if message is None:
         return None
-    return _event(C2CMessageCreate, _C2C_SET, dispatch, message)
+    return _event(C2CMessageCreate, _C2C_SET, dispatch, message)  # type: ignore[no-any-return]
 
 
 def _group(dispatch: Dispatch) -> MessageEvent | None:
@@ -238,19 +265,21 @@ def _group(dispatch: Dispatch) -> MessageEvent | None:
                        author_id=member, content=text)
     if message is None:
         return None
-    if at:
-        return _event(GroupAtMessageCreate, _GROUP_AT_SET, dispatch, message, group)
-    return _event(GroupMessageCreate, _GROUP_SET, dispatch, message, group)
+    setters = _GROUP_AT_SET if at else _GROUP_SET
+    event = _event(GroupAtMessageCreate if at else GroupMessageCreate, setters, dispatch,
+                   message)
+    setters[5](event, group)
+    return event  # type: ignore[no-any-return]
 
 
-_ALL_SETTERS: Final = (_AUTHOR_SET, _INBOUND_SET, _C2C_SET, _GROUP_AT_SET, _GROUP_SET)
+_ALL_SETTERS: Final = (_C2C_SET, _GROUP_AT_SET, _GROUP_SET)
 
 #: Dispatch type → its fast parser (empty when a model gained a field unknown here).
 FAST_PARSERS: Final[dict[str, Callable[[Dispatch], MessageEvent | None]]] = {
     "C2C_MESSAGE_CREATE": _c2c,
     "GROUP_AT_MESSAGE_CREATE": _group,
     "GROUP_MESSAGE_CREATE": _group,
-} if all(_ALL_SETTERS) else {}
+} if all(_ALL_SETTERS) and _drafts_work() else {}
 
 
 def fast_parse(dispatch: Dispatch) -> ModelEvent | None:
