@@ -141,18 +141,19 @@ class Handlers:
         """``([(handler, argument)…], parsed)``: what to call with what, and the parsed
         model when ``event`` had to be parsed for a handler (``None`` otherwise);
         ``parsed`` is the model when the caller parsed it already."""
-        registrations = self.candidates(event)
-        if not registrations:
-            return [], parsed
+        key = (type(event), event.type if isinstance(event, Dispatch) else None)
+        registrations = self._cache.get(key)
+        if registrations is None:
+            registrations = self.candidates(event)
         calls: list[tuple[Handler, Event]] = []
         for registration in registrations:
-            if registration.kind == _RAW:
+            kind = registration.kind
+            if kind == _RAW:
                 calls.append((registration.handler, event))
                 continue
             if parsed is None:
-                assert isinstance(event, Dispatch)
-                parsed = parse_event(event)
-            if registration.takes(parsed):
+                parsed = parse_event(event)  # type: ignore[arg-type]  # may_take: a Dispatch
+            if kind != _MODEL or isinstance(parsed, registration.target):
                 calls.append((registration.handler, parsed))
         return calls, parsed
 
