@@ -22,6 +22,7 @@ from qqproto.stores import (
     ShardLeases,
     ShardLost,
     SlotOp,
+    SlotRequest,
     StoreKeys,
     slot_free_in,
 )
@@ -427,11 +428,30 @@ def test_a_slot_this_process_took_is_its_own_and_a_failed_store_is_asked_again()
 
 
 def test_slot_values_say_when_they_free_themselves() -> None:
-    assert slot_free_in("p1@105.5", 100.0) == 5.5
-    assert slot_free_in("p1@99", 100.0) == 0.0
+    take = SlotRequest(id=1, op=SlotOp.TAKE, bucket=0, key="k", owner="p1", ttl=10.0)
+    restart = SlotRequest(id=2, op=SlotOp.RESTART, bucket=0, key="k", owner="p1", ttl=5.0)
+    assert take.value_at(100.0) == "p1 taken 110.000"
+    assert restart.value_at(100.0) == "p1 identified 105.000"
+    assert slot_free_in("p1 identified 105.5", 100.0) == 5.5
+    assert slot_free_in("p1 taken 99", 100.0) == 0.0
     assert slot_free_in(None, 1.0) is None
     assert slot_free_in("garbage", 1.0) is None
-    assert slot_free_in("p@x", 1.0) is None
+    assert slot_free_in("p other 5", 1.0) is None
+    assert slot_free_in("p identified x", 1.0) is None
+
+
+def test_a_slot_taken_for_an_identify_still_to_come_is_asked_again_soon() -> None:
+    """The holder's window restarts at its identify, sooner than the taken slot's
+    lifetime (window + hold): a process that finds it only taken polls."""
+    clock = Clock()
+    store = MemoryStore(clock)
+    a = IdentifySlots(KEYS, "a")
+    b = IdentifySlots(KEYS, "b")
+    a.allowed_at(0, 0.0)
+    _slots_run(a, store, clock)  # taken, not identified yet (connecting)
+    b.allowed_at(1, 0.1)
+    _slots_run(b, store, clock)
+    assert b.allowed_at(1, 0.2) == pytest.approx(0.1 + 5.0 / 5)  # not 0.1 + 10
 
 
 def test_two_shards_of_one_bucket_asking_at_once_do_not_both_go() -> None:

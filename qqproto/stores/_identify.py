@@ -12,9 +12,11 @@ later.  A slot taken for an identify that never happens frees itself after
 
 The session asks :meth:`IdentifySlots.allowed_at` synchronously; while the store has not
 answered, the answer is "in ``poll`` seconds", and the session asks again then.  The
-driver carries out :meth:`IdentifySlots.next_request` (values carry their own expiry,
-:meth:`SlotRequest.value_at`, so a process that finds the bucket taken knows when to
-come back) and answers with :meth:`IdentifySlots.answered`.
+driver carries out :meth:`IdentifySlots.next_request` and answers with
+:meth:`IdentifySlots.answered`.  A slot's value (:meth:`SlotRequest.value_at`) says who
+holds it, whether its identify went out and until when, so a process that finds the
+bucket taken knows when to come back: at the end of the window after an identify, or
+soon (a fifth of the window) while the identify is still to come.
 """
 
 from __future__ import annotations
@@ -50,19 +52,28 @@ class SlotRequest:
     ttl: float
 
     def value_at(self, unix_now: float) -> str:
-        """The value to write at wall-clock time ``unix_now``: who, and until when."""
-        return f"{self.owner}@{unix_now + self.ttl:.3f}"
+        """The value to write at wall-clock time ``unix_now``: who, whether the identify
+        went out, and until when the slot is held: ``"<owner> taken|identified <unix>"``."""
+        kind = "taken" if self.op is SlotOp.TAKE else "identified"
+        return f"{self.owner} {kind} {unix_now + self.ttl:.3f}"
+
+
+def _parse(value: str | None) -> tuple[str, bool, float] | None:
+    """``(owner, identified, expires_at)`` of a slot value, ``None`` if unreadable."""
+    parts = (value or "").split(" ")
+    if len(parts) != 3 or parts[1] not in ("taken", "identified"):
+        return None
+    try:
+        return parts[0], parts[1] == "identified", float(parts[2])
+    except ValueError:
+        return None
 
 
 def slot_free_in(value: str | None, unix_now: float) -> float | None:
-    """Seconds until the slot holding ``value`` frees itself (``None``: unknown)."""
-    if value is None:
-        return None
-    _, at, expires = value.rpartition("@")
-    try:
-        return max(0.0, float(expires) - unix_now) if at else None
-    except ValueError:
-        return None
+    """Seconds until the slot holding ``value`` frees itself at the latest (``None``:
+    unknown)."""
+    parsed = _parse(value)
+    return None if parsed is None else max(0.0, parsed[2] - unix_now)
 
 
 class _Bucket(enum.Enum):
@@ -132,14 +143,17 @@ class IdentifySlots(IdentifyPacer):
         if found is None:
             return  # answered after a re-bucketing or an identify: nothing waits for it
         bucket, (_, shard_id, asked_at, _) = found
-        holder = (holder_value or "").rpartition("@")[0]
-        if won or (won is False and holder == self.owner):
+        holder = _parse(holder_value) if won is False else None
+        if won or (holder is not None and holder[0] == self.owner):
             # Ours (a slot this process took earlier): the in-process spacing applies.
             self._buckets[bucket] = (_Bucket.GRANTED, shard_id, asked_at + self.hold, 0)
             return
-        free_in = slot_free_in(holder_value, unix_now) if won is False else None
-        if free_in is None:  # unknown holder or a failed store: look again in a while
+        if holder is None or not holder[1]:
+            # Unknown, a failed store, or taken for an identify still to come (its window
+            # restarts then, sooner than the taken slot's lifetime): look again soon.
             free_in = self.window / 5
+        else:
+            free_in = max(0.0, holder[2] - unix_now)
         wait = min(max(free_in, self.poll), self.window + self.hold)
         self._buckets[bucket] = (_Bucket.BUSY, shard_id, asked_at + wait, 0)
 
