@@ -16,6 +16,7 @@ so its network streams cut every read and write to what is left of the deadline
 from __future__ import annotations
 
 import contextvars
+import functools
 import ssl
 import time
 import weakref
@@ -52,10 +53,18 @@ __all__ = [
 ]
 
 
+@functools.lru_cache(maxsize=1)
+def _system_default_context() -> ssl.SSLContext:
+    # One per process: loading the system trust store costs a megabyte and milliseconds,
+    # and a default context is only ever read (a host running a hundred bots needs one).
+    return ssl.create_default_context()
+
+
 def verified_ssl_context(context: ssl.SSLContext | None = None) -> ssl.SSLContext:
-    """``context`` (checked to verify) or the system default; never an unverified one."""
+    """``context`` (checked to verify) or the system default (one shared by every bot
+    of the process); never an unverified one."""
     if context is None:
-        return ssl.create_default_context()
+        return _system_default_context()
     if context.verify_mode is not ssl.CERT_REQUIRED or not context.check_hostname:
         raise ValueError("qqproto always verifies TLS: pass a context that does")
     return context
