@@ -1,0 +1,235 @@
+"""Webhook throughput: signed pushes through the webhook servers, against the floor of
+Ed25519 verification plus JSON parsing per request (issue 15).
+
+Each server row runs a ``WebhookBot`` of one driver in a worker process with a typed
+handler as users write it (``async def`` on asyncio and trio, a plain function on
+threads) that counts the C2C messages it receives.  This process signs N pushes as the
+platform does (Ed25519 over timestamp + body, every push its own event id), sends them
+over ``--connections`` keep-alive connections, and the worker reports its CPU time from
+the first push to the N-th handler call.  The ``floor`` row is the least any webhook
+receiver does per request, measured here on the same requests: one Ed25519 verification
+and one ``json.loads`` of the body.  Target: server CPU per request at most 1.5 x floor.
+
+    python bench/webhook_throughput.py [--requests N] [--only asyncio,trio,threaded]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Final
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common
+
+_common.ensure_repo_on_path()
+
+APP_ID: Final = "102000001"
+SECRET: Final = "bench-webhook-secret-0123456789"
+PATH: Final = "/qqbot"
+DRIVERS: Final = ("asyncio", "trio", "threaded")
+TARGET: Final = 1.5
+
+
+def make_pushes(n: int) -> list[tuple[bytes, dict[str, str]]]:
+    """N signed C2C pushes: (body, headers), each with its own event and message id."""
+    from qqproto.simulator._webhook_push import event_body, signed_headers
+    from qqproto.webhook._signing import WebhookKey
+
+    key = WebhookKey(SECRET)
+    timestamp = str(int(time.time()))
+    pushes = []
+    for i in range(n):
+        d = {"id": f"ROBOT1.0_bench{i}", "content": f"hello {i}",
+             "timestamp": "2025-01-01T00:00:00+08:00",
+             "author": {"id": "BENCHUSER", "user_openid": "BENCHUSER"}}
+        body = event_body("C2C_MESSAGE_CREATE", d, event_id=f"C2C_MESSAGE_CREATE:b{i}",
+                          seq=None)
+        headers = dict(signed_headers(key, body, timestamp=timestamp, app_id=APP_ID))
+        pushes.append((body, headers))
+    return pushes
+
+
+def floor(pushes: list[tuple[bytes, dict[str, str]]]) -> float:
+    """CPU seconds per request for Ed25519 verification + json.loads, in this process."""
+    from qqproto.webhook._signing import WebhookKey
+
+    key = WebhookKey(SECRET)
+    start = time.process_time()
+    for body, headers in pushes:
+        if not key.verify(headers["X-Signature-Timestamp"], body,
+                          headers["X-Signature-Ed25519"]):
+            raise RuntimeError("a push did not verify")
+        json.loads(body)
+    return (time.process_time() - start) / len(pushes)
+
+
+# ====================================================================== the server worker
+
+def serve(driver: str, expected: int) -> None:
+    """Run the driver's WebhookBot; print ``PORT``; ``DONE cpu wall`` at the N-th event."""
+    from qqproto import Settings
+    from qqproto.models import C2CMessageCreate
+
+    settings = Settings.from_env({"QQBOT_APP_ID": APP_ID, "QQBOT_CLIENT_SECRET": SECRET})
+    state: dict[str, Any] = {"seen": 0, "clock": None}
+
+    def hit() -> None:
+        state["seen"] += 1
+        if state["seen"] == 1:
+            state["clock"] = (time.process_time(), time.perf_counter())
+        if state["seen"] == expected:
+            cpu0, wall0 = state["clock"]
+            print(f"DONE {time.process_time() - cpu0} {time.perf_counter() - wall0}",
+                  flush=True)
+
+    def announce(bot: Any) -> None:
+        while not bot.port:
+            time.sleep(0.01)
+        print(f"PORT {bot.port}", flush=True)
+
+    if driver == "threaded":
+        from qqproto_transports.threads import WebhookBot as ThreadedWebhookBot
+
+        bot: Any = ThreadedWebhookBot(settings, port=0, env={})
+        lock = threading.Lock()
+
+        def on_message(event: C2CMessageCreate) -> None:
+            with lock:
+                hit()
+
+        bot.on(C2CMessageCreate)(on_message)
+
+        threading.Thread(target=announce, args=(bot,), daemon=True).start()
+        threading.Thread(target=lambda: (sys.stdin.readline(), bot.close()),
+                         daemon=True).start()
+        bot.run(handle_signals=False)
+        return
+
+    if driver == "asyncio":
+        import asyncio
+
+        from qqproto_transports.asyncio import WebhookBot as AsyncioWebhookBot
+
+        bot = AsyncioWebhookBot(settings, port=0, env={})
+    else:
+        import trio
+
+        from qqproto_transports.trio import WebhookBot as TrioWebhookBot
+
+        bot = TrioWebhookBot(settings, port=0, env={})
+
+    async def on_async_message(event: C2CMessageCreate) -> None:
+        hit()
+
+    bot.on(C2CMessageCreate)(on_async_message)
+
+    threading.Thread(target=announce, args=(bot,), daemon=True).start()
+    threading.Thread(target=lambda: (sys.stdin.readline(), bot.close()), daemon=True).start()
+    if driver == "asyncio":
+        asyncio.run(bot.run(handle_signals=False))
+    else:
+        trio.run(lambda: bot.run(handle_signals=False))
+
+
+# ====================================================================== the client
+
+def push_all(port: int, pushes: list[tuple[bytes, dict[str, str]]], connections: int) -> None:
+    """Send every push over ``connections`` keep-alive connections; each must get 200."""
+    errors: list[str] = []
+
+    def send(share: list[tuple[bytes, dict[str, str]]]) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        try:
+            for body, headers in share:
+                conn.request("POST", PATH, body=body, headers=headers)
+                response = conn.getresponse()
+                response.read()
+                if response.status != 200:
+                    errors.append(f"HTTP {response.status}")
+                    return
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=send, args=(pushes[i::connections],))
+               for i in range(connections)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise RuntimeError(f"{len(errors)} pushes failed: {errors[0]}")
+
+
+def run_server(driver: str, pushes: list[tuple[bytes, dict[str, str]]],
+               connections: int) -> tuple[float, float]:
+    """(server CPU seconds per request, requests per second) for one driver."""
+    proc = subprocess.Popen(
+        [sys.executable, str(Path(__file__).resolve()), "--serve", driver,
+         "--requests", str(len(pushes))],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    assert proc.stdin is not None and proc.stdout is not None
+    try:
+        line = proc.stdout.readline()
+        if not line.startswith("PORT "):
+            raise RuntimeError(f"the {driver} server did not start: {line!r}")
+        push_all(int(line.split()[1]), pushes, connections)
+        done = proc.stdout.readline().split()
+        if not done or done[0] != "DONE":
+            raise RuntimeError(f"the {driver} server did not count every push: {done!r}")
+        cpu, wall = float(done[1]), float(done[2])
+        return cpu / len(pushes), len(pushes) / wall
+    finally:
+        proc.stdin.write("stop\n")
+        proc.stdin.flush()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
+    parser.add_argument("--requests", type=int, default=5000)
+    parser.add_argument("--connections", type=int, default=4)
+    parser.add_argument("--only", default="", help="comma-separated: " + ",".join(DRIVERS))
+    parser.add_argument("--check", action="store_true", help="exit 1 when a target fails")
+    parser.add_argument("--serve", default="", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.serve:
+        serve(args.serve, args.requests)
+        return 0
+    pushes = make_pushes(args.requests)
+    floor_us = floor(pushes) * 1e6
+    rows = [["floor (Ed25519 verify + json.loads)", f"{floor_us:.1f}", "-", "1.00x", ""]]
+    failed = False
+    for driver in [d for d in (args.only.split(",") if args.only else DRIVERS) if d]:
+        try:
+            cpu, rate = run_server(driver, pushes, args.connections)
+        except Exception as exc:  # a row, never a crash of the whole bench
+            rows.append([driver, "-", "-", "-", f"failed: {exc}"[:70]])
+            failed = True
+            continue
+        ratio = cpu * 1e6 / floor_us
+        ok = ratio <= TARGET
+        failed |= not ok
+        rows.append([f"qqproto {driver} WebhookBot", f"{cpu * 1e6:.1f}", f"{rate:,.0f}",
+                     f"{ratio:.2f}x", f"{'PASS' if ok else 'FAIL'} (<= {TARGET}x floor)"])
+    print(f"webhook throughput: {args.requests} signed C2C pushes over {args.connections} "
+          "keep-alive connections\n")
+    print(_common.format_table(["row", "CPU us/request", "requests/s", "x floor", "verdict"],
+                               rows, "<>>><"))
+    print("\ncompetitors: not driven here (their webhook receivers, where they have one, "
+          "need their own servers)")
+    return 1 if args.check and failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
