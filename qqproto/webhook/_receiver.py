@@ -154,8 +154,8 @@ def _render(response: HttpResponse, *, close: bool, head: bool) -> bytes:
     return head_bytes if head else head_bytes + response.body
 
 
-def _header_tokens(request: h11.Request, name: bytes) -> list[bytes]:
-    return [token.strip().lower() for key, value in request.headers if key == name
+def _header_tokens(headers: list[tuple[bytes, bytes]], name: bytes) -> list[bytes]:
+    return [token.strip().lower() for key, value in headers if key == name
             for token in value.split(b",")]
 
 
@@ -225,6 +225,7 @@ class WebhookReceiver:
         self._fed = 0
         self._started_at = now
         self._request: h11.Request | None = None
+        self._headers: list[tuple[bytes, bytes]] = []
         self._body: list[bytes] = []
         self._body_size = 0
         self._rejected = 0
@@ -401,8 +402,10 @@ class WebhookReceiver:
 
     def _accept_head(self, parser: h11.Connection, request: h11.Request) -> bool:
         self._request = request
-        lengths = [value for key, value in request.headers if key == b"content-length"]
-        if lengths and _header_tokens(request, b"transfer-encoding"):
+        # h11's header list is read item by item in Python: copy it once per request.
+        self._headers = headers = list(request.headers)
+        lengths = [value for key, value in headers if key == b"content-length"]
+        if lengths and _header_tokens(headers, b"transfer-encoding"):
             # RFC 9112 §6.3: both framings at once is a smuggling vector; refuse it.
             self._malformed()
             return False
@@ -425,12 +428,13 @@ class WebhookReceiver:
         if self._pos >= _COMPACT_AT:
             del self._in[:self._pos]
             self._pos = 0
+        headers = self._headers
         keep_alive = (request.http_version == b"1.1"
-                      and b"close" not in _header_tokens(request, b"connection"))
+                      and b"close" not in _header_tokens(headers, b"connection"))
         unix_now = self._unix_now
         assert unix_now is not None  # set by receive_data before any byte is parsed
         decision = handle_webhook_request(
-            self._key, list(request.headers), body,
+            self._key, headers, body,
             method=request.method.decode("ascii", "replace"),
             path=request.target.decode("latin-1"), unix_now=unix_now,
             replay_cache=self._replay_cache, policy=self._policy)

@@ -460,8 +460,13 @@ class _Conn(asyncio.Protocol):
         self._after()
 
     def _post_ack(self, delivery: Delivery, ok: bool) -> None:
-        # Later, on the loop (never re-entering the receiver), from any thread.
-        self.loop.call_soon_threadsafe(self._ack, delivery, ok)
+        # Later, on the loop (never re-entering the receiver), from any thread; from the
+        # loop itself without waking it through its self-pipe (a syscall per request).
+        try:
+            here = asyncio.get_running_loop() is self.loop
+        except RuntimeError:
+            here = False
+        (self.loop.call_soon if here else self.loop.call_soon_threadsafe)(self._ack, delivery, ok)
 
     def _ack(self, delivery: Delivery, ok: bool) -> None:
         self.rx.acknowledge(delivery, ok)
