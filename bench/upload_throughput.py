@@ -52,11 +52,15 @@ from _common import TAG, Child
 
 _common.ensure_repo_on_path()
 
-ROWS: Final = ("hashing-limit", "asyncio", "trio", "threaded", "agent-sdk")
+ROWS: Final = ("hashing-limit", "protocol-floor", "asyncio", "trio", "threaded", "agent-sdk")
+#: Rows that hash in this bench's worker only (no upload, nothing for the simulator).
+LIMIT_ROWS: Final = ("hashing-limit", "protocol-floor")
 QQPROTO_ROWS: Final = ("asyncio", "trio", "threaded")
 MB: Final = 1_000_000
 SLACK: Final = 30 * MB
 TARGET_SHARE: Final = 0.80
+#: Issue 15: an upload's wall time at most this many times the protocol floor.
+FLOOR_FACTOR: Final = 1.5
 OPENID: Final = "BENCHUSER0000000000000000000001"
 
 
@@ -111,6 +115,7 @@ async def _serve(block: int, concurrency: int, verify: bool) -> None:
 class UploadSim(Child):
     def __init__(self, block: int, concurrency: int, *, verify: bool = True,
                  timeout: float = 30.0) -> None:
+        self.block = block
         super().__init__([str(Path(__file__).resolve()), "serve", "--block", str(block),
                           "--concurrency", str(concurrency),
                           *([] if verify else ["--no-verify"])])
@@ -235,7 +240,24 @@ def _hashing_limit(env: dict[str, str], path: Path, clock: Clock) -> None:
     clock.stop()
 
 
-_UPLOADERS: Final = {"hashing-limit": _hashing_limit, "asyncio": _upload_asyncio,
+def _protocol_floor(env: dict[str, str], path: Path, clock: Clock) -> None:
+    """What the protocol itself asks of any uploader, over the same bytes: md5 and sha1
+    of the file (before ``upload_prepare``) and the md5 of every part (rest.md §4)."""
+    block = int(env["BENCH_BLOCK"])
+    clock.start()
+    md5, sha1 = hashlib.md5(), hashlib.sha1()
+    with path.open("rb") as source:
+        while chunk := source.read(1 << 20):
+            md5.update(chunk)
+            sha1.update(chunk)
+    with path.open("rb") as source:
+        while part := source.read(block):
+            hashlib.md5(part).digest()
+    clock.stop()
+
+
+_UPLOADERS: Final = {"hashing-limit": _hashing_limit, "protocol-floor": _protocol_floor,
+                     "asyncio": _upload_asyncio,
                      "trio": _upload_trio, "threaded": _upload_threaded,
                      "agent-sdk": _upload_agent_sdk}
 
@@ -301,14 +323,14 @@ def run_row(name: str, sim: UploadSim, path: Path, size: int, timeout: float
             ) -> dict[str, Any]:
     before = sim.last()
     worker_child = Child([str(Path(__file__).resolve()), "worker", name,
-                          json.dumps(sim.env), str(path)])
+                          json.dumps({**sim.env, "BENCH_BLOCK": str(sim.block)}), str(path)])
     try:
         result: dict[str, Any] = json.loads(worker_child.expect("result", timeout))
     except (TimeoutError, RuntimeError) as exc:
         result = {"row": name, "status": f"failed: {exc}"[:200]}
     finally:
         worker_child.close()
-    if name != "hashing-limit" and result.get("status") == "ok":
+    if name not in LIMIT_ROWS and result.get("status") == "ok":
         check = sim.last()
         result["sim_cpu"] = check["cpu"] - before["cpu"]
         if not check["verified"] or check["size"] != size:
@@ -330,6 +352,14 @@ def targets(rows: dict[str, Row], size: int, bound: int) -> list[dict[str, Any]]
         checks.append({"row": name, "target": f">= {TARGET_SHARE:.0%} of the hashing limit",
                        "value": f"{share:.0%}", "ok": row.status == "ok"
                        and share >= TARGET_SHARE})
+        floor = rows.get("protocol-floor")
+        floor_best, best = (floor.best if floor else None), row.best
+        if floor_best is not None:
+            ratio = best["wall"] / floor_best["wall"] if best else float("inf")
+            checks.append({"row": name,
+                           "target": f"wall <= {FLOOR_FACTOR} x the protocol floor",
+                           "value": f"{ratio:.2f}x", "ok": row.status == "ok"
+                           and ratio <= FLOOR_FACTOR})
         checks.append({"row": name, "target": f"peak RSS growth < {bound / MB:.1f} MB",
                        "value": f"{row.grown / MB:.1f} MB", "ok": row.status == "ok"
                        and 0 < row.grown < bound})
@@ -384,8 +414,9 @@ def main(argv: Sequence[str]) -> int:
     unknown = set(names) - set(ROWS)
     if unknown:
         parser.error(f"unknown rows: {', '.join(sorted(unknown))}")
-    if any(n in QQPROTO_ROWS for n in names) and "hashing-limit" not in names:
-        names.insert(0, "hashing-limit")  # the targets are relative to it
+    for limit in reversed(LIMIT_ROWS):  # the targets are relative to them
+        if any(n in QQPROTO_ROWS for n in names) and limit not in names:
+            names.insert(0, limit)
     size, block = int(args.size_mb * MB), int(args.block_mb * MB)
     bound = block * args.concurrency + SLACK
     rows = {name: Row(name) for name in names}
