@@ -162,7 +162,7 @@ def payloads(draw: st.DrawFn) -> tuple[str, Any]:
     return t, d
 
 
-@settings(max_examples=600)
+@settings(max_examples=300)
 @given(payloads(), st.none() | st.integers(0, 9), st.none() | st.just("E:1"))
 def test_whenever_the_fast_path_answers_it_answers_what_the_validating_parser_does(
         case: tuple[str, Any], seq: int | None, event_id: str | None) -> None:
@@ -170,7 +170,7 @@ def test_whenever_the_fast_path_answers_it_answers_what_the_validating_parser_do
     check_same(Dispatch(type=t, seq=seq, id=event_id, data=data))
 
 
-@settings(max_examples=300)
+@settings(max_examples=200)
 @given(st.sampled_from(FAST_TYPES), st.data())
 def test_the_totality_seeds_mutated_get_the_same_answer_on_both_paths(
         t: str, data: st.DataObject) -> None:
