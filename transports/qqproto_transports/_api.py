@@ -50,8 +50,8 @@ from qqproto.upload import MAX_CONCURRENCY, UploadMethod
 from ._handlers import Handler, Handlers
 from ._httpx import run_call_async, run_call_sync
 from ._media_api import AsyncMediaApi, SyncMediaApi
-from ._stream import AsyncStreamApi, SyncStreamApi
 from ._questions import Questions, ask_async, ask_sync, confirmed
+from ._stream import AsyncStreamApi, SyncStreamApi
 from ._upload_async import upload_file_async
 from ._upload_sync import Progress, upload_file_sync
 
