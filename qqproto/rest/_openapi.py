@@ -33,8 +33,7 @@ from .._endpoints import Endpoints
 from .._http import HttpRequest, HttpResponse, json_request
 from ..errors import UnexpectedResponseError
 from ._call import RestCall
-from ._errors import response_json_object
-from ._messages import DEFAULT_TIMEOUT
+from ._messages import DEFAULT_TIMEOUT, _json_body
 
 if TYPE_CHECKING:
     from ._client import RestClient
@@ -59,17 +58,8 @@ def parse_json(response: HttpResponse) -> Any:
                                       trace_id=response.header("X-Tps-trace-ID")) from None
 
 
-def _object(response: HttpResponse, what: str) -> dict[str, Any]:
-    body = response_json_object(response)
-    if body is None:
-        raise UnexpectedResponseError(f"{what}: the answer is not a JSON object",
-                                      status=response.status,
-                                      trace_id=response.header("X-Tps-trace-ID"))
-    return body
-
-
 def _share_link(response: HttpResponse) -> str:
-    link = _object(response, "generate_url_link").get("url_link")
+    link = _json_body(response, "generate_url_link").get("url_link")
     if not isinstance(link, str) or not link:
         raise UnexpectedResponseError("generate_url_link: the answer has no url_link",
                                       status=response.status)
@@ -87,7 +77,7 @@ class DMSession:
 
 
 def _dm_session(response: HttpResponse) -> DMSession:
-    body = _object(response, "create_dms")
+    body = _json_body(response, "create_dms")
     guild = body.get("guild_id")
     if not isinstance(guild, str) or not guild:
         raise UnexpectedResponseError("create_dms: the answer has no guild_id",
@@ -268,6 +258,14 @@ def _api_demand_body(fields: Body) -> Body:
 
 _S, _I, _B = str, int, bool
 _L = (list, tuple)
+#: An id or count the docs show both as a string and as a number.
+_N = (str, int)
+_Types = Mapping[str, type | tuple[type, ...]]
+_ROLE_BODY: Final[_Types] = {"name": _S, "color": _I, "hoist": _N}
+_PERMISSION_BODY: Final[_Types] = {"add": _N, "remove": _N}
+_SCHEDULE_BODY: Final[_Types] = {"name": _S, "description": _S, "start_timestamp": _N,
+                                 "end_timestamp": _N, "jump_channel_id": _N, "remind_type": _N}
+_MUTE_BODY: Final[_Types] = {"mute_end_timestamp": _N, "mute_seconds": _N}
 _AUTO = "autogen/api/"
 _CH = "server-inter/channel/"
 
@@ -335,10 +333,10 @@ _TABLE: Final[tuple[ApiRoute, ...]] = (
     ApiRoute("get_roles", "GET", "/guilds/{guild_id}/roles", _CH + "role-group/get_guild_roles"),
     ApiRoute("create_role", "POST", "/guilds/{guild_id}/roles",
              _CH + "role-group/post_guild_role",
-             body={"name": _S, "color": _I, "hoist": (str, int)}, build=_role_body),
+             body=_ROLE_BODY, build=_role_body),
     ApiRoute("update_role", "PATCH", "/guilds/{guild_id}/roles/{role_id}",
              _CH + "role-group/patch_guild_role",
-             body={"name": _S, "color": _I, "hoist": (str, int)}, build=_role_body),
+             body=_ROLE_BODY, build=_role_body),
     ApiRoute("delete_role", "DELETE", "/guilds/{guild_id}/roles/{role_id}",
              _CH + "role-group/delete_guild_role"),
     ApiRoute("add_member_role", "PUT", "/guilds/{guild_id}/members/{user_id}/roles/{role_id}",
@@ -354,14 +352,14 @@ _TABLE: Final[tuple[ApiRoute, ...]] = (
     ApiRoute("update_channel_permissions", "PUT",
              "/channels/{channel_id}/members/{user_id}/permissions",
              _CH + "role-group/channel_permissions/put_channel_permissions",
-             body={"add": (str, int), "remove": (str, int)}, build=_permission_body),
+             body=_PERMISSION_BODY, build=_permission_body),
     ApiRoute("get_channel_role_permissions", "GET",
              "/channels/{channel_id}/roles/{role_id}/permissions",
              _CH + "role-group/channel_permissions/get_channel_roles_permissions"),
     ApiRoute("update_channel_role_permissions", "PUT",
              "/channels/{channel_id}/roles/{role_id}/permissions",
              _CH + "role-group/channel_permissions/put_channel_roles_permissions",
-             body={"add": (str, int), "remove": (str, int)}, build=_permission_body),
+             body=_PERMISSION_BODY, build=_permission_body),
     # -- messages, pins, announcements, reactions ------------------------------------------
     # The v1 pages' get_message_of_id; their message list (get_messages) is marked
     # internal and is not published, so it has no row.
@@ -397,31 +395,23 @@ _TABLE: Final[tuple[ApiRoute, ...]] = (
              _CH + "content/schedule/get_schedule"),
     ApiRoute("create_schedule", "POST", "/channels/{channel_id}/schedules",
              _CH + "content/schedule/post_schedule",
-             body={"name": _S, "description": _S, "start_timestamp": (str, int),
-                   "end_timestamp": (str, int), "jump_channel_id": (str, int),
-                   "remind_type": (str, int)},
-             required=("name", "start_timestamp", "end_timestamp"), build=_schedule_body),
+             body=_SCHEDULE_BODY, required=("name", "start_timestamp", "end_timestamp"),
+             build=_schedule_body),
     ApiRoute("update_schedule", "PATCH", "/channels/{channel_id}/schedules/{schedule_id}",
              _CH + "content/schedule/patch_schedule",
-             body={"name": _S, "description": _S, "start_timestamp": (str, int),
-                   "end_timestamp": (str, int), "jump_channel_id": (str, int),
-                   "remind_type": (str, int)},
-             build=_schedule_body),
+             body=_SCHEDULE_BODY, build=_schedule_body),
     ApiRoute("delete_schedule", "DELETE", "/channels/{channel_id}/schedules/{schedule_id}",
              _CH + "content/schedule/delete_schedule"),
     # -- mute ----------------------------------------------------------------------------------
     ApiRoute("mute_guild", "PATCH", "/guilds/{guild_id}/mute", _CH + "speak/patch_guild_mute",
-             body={"mute_end_timestamp": (str, int), "mute_seconds": (str, int)},
-             build=_member_mute_body),
+             body=_MUTE_BODY, build=_member_mute_body),
     ApiRoute("mute_members", "PATCH", "/guilds/{guild_id}/mute",
              _CH + "speak/patch_guild_mute_multi_member",
-             body={"mute_end_timestamp": (str, int), "mute_seconds": (str, int),
-                   "user_ids": _L},
+             body={**_MUTE_BODY, "user_ids": _L},
              required=("user_ids",), build=_members_mute_body),
     ApiRoute("mute_member", "PATCH", "/guilds/{guild_id}/members/{user_id}/mute",
              _CH + "speak/patch_guild_member_mute",
-             body={"mute_end_timestamp": (str, int), "mute_seconds": (str, int)},
-             build=_member_mute_body),
+             body=_MUTE_BODY, build=_member_mute_body),
     ApiRoute("get_message_setting", "GET", "/guilds/{guild_id}/message/setting",
              _CH + "speak/setting/message_setting"),
     # -- forum threads ---------------------------------------------------------------------
