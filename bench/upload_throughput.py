@@ -66,19 +66,100 @@ OPENID: Final = "BENCHUSER0000000000000000000001"
 
 # ====================================================================== the simulator side
 
-def serve(block: int, concurrency: int, verify: bool) -> None:
+#: How the simulator checks the digests: ``after`` (default) keeps what it was sent and
+#: checks every digest once the client's clock stopped; ``inline`` checks as the platform
+#: does, while the upload runs (its hashing then shares the machine with the client);
+#: ``none`` checks nothing (the client's cost alone, diagnostic).
+VERIFY_MODES: Final = ("after", "inline", "none")
+
+
+class DeferredCheck:
+    """``--verify after``: the simulator stores parts without hashing them (its
+    ``config.verify`` off) while two added routes keep what the client sent — every
+    part's bytes and the md5 its ``upload_part_finish`` announced — and :meth:`check`
+    verifies all of it once the client's clock stopped: each part's md5 against the
+    announced one, the assembled file's size, md5, sha1 and md5_10m against
+    ``upload_prepare``.  The same checks as ``inline``, moved out of the measured window:
+    the platform hashes on its own machines, the simulator would hash on the client's
+    two cores."""
+
+    def __init__(self, sim: Any) -> None:
+        from qqproto.simulator import Route
+
+        self.parts: dict[tuple[str, str], bytes] = {}
+        self.announced: dict[tuple[str, str], tuple[int, str]] = {}
+        for route in sim.router.routes:
+            if route.method == "PUT" and route.pattern.startswith("/presigned/"):
+                sim.router.add(Route(route.method, route.pattern, self._put(route.handler),
+                                     auth=route.auth, max_body=route.max_body,
+                                     record_body=route.record_body))
+            elif route.method == "POST" and route.pattern.endswith("/upload_part_finish"):
+                sim.router.add(Route(route.method, route.pattern,
+                                     self._finish(route.handler), auth=route.auth,
+                                     max_body=route.max_body, record_body=route.record_body))
+
+    def _put(self, handler: Any) -> Any:
+        def keep(sim: Any, request: Any, params: dict[str, str], now: float) -> Any:
+            response = handler(sim, request, params, now)
+            if response.status == 200:
+                self.parts[params["upload_id"], params["index"]] = request.body
+            return response
+        return keep
+
+    def _finish(self, handler: Any) -> Any:
+        def keep(sim: Any, request: Any, params: dict[str, str], now: float) -> Any:
+            response = handler(sim, request, params, now)
+            if response.status == 200:
+                body = json.loads(request.body)
+                self.announced[body["upload_id"], str(body["part_index"])] = (
+                    int(body["block_size"]), body["md5"])
+            return response
+        return keep
+
+    def check(self, record: Any) -> str:
+        """Why the upload of ``record`` is not the file announced, or ``""``; forgets
+        what was kept."""
+        from qqproto.upload import FileHasher
+
+        try:
+            upload_id = record.upload_id
+            keys = sorted((key for key in self.announced if key[0] == upload_id),
+                          key=lambda key: int(key[1]))
+            if len(keys) != record.parts:
+                return f"{len(keys)} of {record.parts} parts finished"
+            hasher = FileHasher()
+            for key in keys:
+                data, (size, md5) = self.parts.get(key), self.announced[key]
+                if data is None or len(data) != size:
+                    return f"part {key[1]}: not stored with its block_size"
+                if hashlib.md5(data, usedforsecurity=False).hexdigest() != md5:
+                    return f"part {key[1]}: the md5 of upload_part_finish does not match"
+                hasher.update(data)
+            got, want = hasher.hashes(), record.hashes
+            for name in ("size", "md5", "sha1", "md5_10m"):
+                if getattr(got, name) != getattr(want, name):
+                    return f"the {name} of the assembled file does not match upload_prepare"
+            return ""
+        finally:
+            self.parts.clear()
+            self.announced.clear()
+
+
+def serve(block: int, concurrency: int, verify: str) -> None:
     """The upload simulator on 127.0.0.1, answering ``last`` and ``quit`` on stdin."""
     asyncio.run(_serve(block, concurrency, verify))
 
 
-async def _serve(block: int, concurrency: int, verify: bool) -> None:
+async def _serve(block: int, concurrency: int, verify: str) -> None:
     from qqproto.simulator._simulator import Simulator
     from qqproto.simulator._uploads import sim_uploads
     from qqproto_transports.simulator import serve_simulator
 
     sim = Simulator(rng=random.Random(5), record_limit=256)
     config = sim_uploads(sim).config
-    config.block_size, config.concurrency, config.verify = block, concurrency, verify
+    config.block_size, config.concurrency = block, concurrency
+    config.verify = verify == "inline"
+    deferred = DeferredCheck(sim) if verify == "after" else None
     loop = asyncio.get_running_loop()
 
     def say(line: str) -> None:
@@ -90,14 +171,20 @@ async def _serve(block: int, concurrency: int, verify: bool) -> None:
         def handle(line: str | None) -> None:
             command = (line or "quit").strip()
             if command == "last":
+                cpu = time.process_time()  # before a deferred check: not the upload's
                 store = sim_uploads(sim)
                 last = store.stored[-1] if store.stored else None
+                problem = last.problem if last else "no upload"
+                if deferred is not None and last is not None:  # verify off: check now
+                    problem = (deferred.check(last) if last.file_info is not None
+                               else last.problem or "not completed")
                 say("last " + json.dumps({
-                    "verified": bool(last and (last.verified or not verify)),
+                    "verified": bool(last and not problem if deferred is not None
+                                     else last and (last.verified or verify == "none")),
                     "size": last.size if last else None,
-                    "problem": last.problem if last else "no upload",
+                    "problem": problem,
                     "parts_put": store.counters.parts_put,
-                    "cpu": time.process_time(),
+                    "cpu": cpu,
                     "with_authorization": store.counters.puts_with_authorization}))
             elif command == "quit":
                 server.request_stop()
@@ -113,12 +200,11 @@ async def _serve(block: int, concurrency: int, verify: bool) -> None:
 
 
 class UploadSim(Child):
-    def __init__(self, block: int, concurrency: int, *, verify: bool = True,
+    def __init__(self, block: int, concurrency: int, *, verify: str = "after",
                  timeout: float = 30.0) -> None:
         self.block = block
         super().__init__([str(Path(__file__).resolve()), "serve", "--block", str(block),
-                          "--concurrency", str(concurrency),
-                          *([] if verify else ["--no-verify"])])
+                          "--concurrency", str(concurrency), "--verify", verify])
         try:
             self.env: dict[str, str] = json.loads(self.expect("serving", timeout))["env"]
         except BaseException:
@@ -367,7 +453,7 @@ def targets(rows: dict[str, Row], size: int, bound: int) -> list[dict[str, Any]]
 
 
 def render(rows: dict[str, Row], checks: list[dict[str, Any]], size: int, block: int,
-           concurrency: int, verify: bool) -> str:
+           concurrency: int, verify: str) -> str:
     limit = rows.get("hashing-limit")
     limit_mb_s = limit.mb_s(size) if limit else 0.0
     header = ("row", "MB/s", "of limit", "wall s", "CPU s", "sim CPU s", "RSS +MB",
@@ -384,8 +470,9 @@ def render(rows: dict[str, Row], checks: list[dict[str, Any]], size: int, block:
                      f"{best['sim_cpu']:.2f}" if "sim_cpu" in best else "-",
                      f"{(best['peak'] - best['baseline']) / MB:.1f}",
                      f"{best['peak'] / MB:.1f}", row.status))
-    checking = ("verifies every digest" if verify else
-                "stores parts WITHOUT hashing them: the client's cost alone, diagnostic")
+    checking = {"after": "checks every digest after the client's clock stopped",
+                "inline": "checks every digest during the upload, on the same cores",
+                "none": "stores parts WITHOUT hashing them: diagnostic"}[verify]
     lines = [f"upload of {size / MB:.0f} MB, block {block / MB:.2f} MB x concurrency "
              f"{concurrency}, simulator in its own process ({checking})", "",
              _common.format_table(header, body, "<>>>>>>><"), ""]
@@ -406,9 +493,11 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("--timeout", type=float, default=300.0)
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--check", action="store_true", help="exit 1 if a target fails")
-    parser.add_argument("--no-verify", action="store_true",
-                        help="diagnostic: the simulator stores parts without hashing "
-                             "(shows what the client alone costs)")
+    parser.add_argument("--verify", choices=VERIFY_MODES, default="after",
+                        help="when the simulator checks the digests: after the client's "
+                             "clock stopped (default), inline while the upload runs (as "
+                             "the platform, but on the client's cores), or none")
+    parser.add_argument("--no-verify", action="store_true", help="the same as --verify none")
     args = parser.parse_args(argv)
     names = [n.strip() for n in args.only.split(",")] if args.only else list(ROWS)
     unknown = set(names) - set(ROWS)
@@ -418,11 +507,12 @@ def main(argv: Sequence[str]) -> int:
         if any(n in QQPROTO_ROWS for n in names) and limit not in names:
             names.insert(0, limit)
     size, block = int(args.size_mb * MB), int(args.block_mb * MB)
+    verify = "none" if args.no_verify else args.verify
     bound = block * args.concurrency + SLACK
     rows = {name: Row(name) for name in names}
     with tempfile.TemporaryDirectory(prefix="qqproto-bench-") as tmp:
         path = make_file(size, Path(tmp))
-        sim = UploadSim(block, args.concurrency, verify=not args.no_verify)
+        sim = UploadSim(block, args.concurrency, verify=verify)
         try:
             for _ in range(args.repeat):
                 for name in names:
@@ -432,12 +522,12 @@ def main(argv: Sequence[str]) -> int:
     checks = targets(rows, size, bound)
     if args.json:
         print(json.dumps({"size": size, "block": block, "concurrency": args.concurrency,
-                          "simulator_verifies": not args.no_verify,
+                          "simulator_verifies": verify,
                           "rows": {n: {"status": r.status, "mb_s": r.mb_s(size),
                                        "runs": r.runs} for n, r in rows.items()},
                           "checks": checks}, indent=2))
     else:
-        print(render(rows, checks, size, block, args.concurrency, not args.no_verify))
+        print(render(rows, checks, size, block, args.concurrency, verify))
     return 1 if args.check and not all(c["ok"] for c in checks) else 0
 
 
@@ -446,9 +536,9 @@ def _entry(argv: Sequence[str]) -> int:
         parser = argparse.ArgumentParser()
         parser.add_argument("--block", type=int, required=True)
         parser.add_argument("--concurrency", type=int, required=True)
-        parser.add_argument("--no-verify", action="store_true")
+        parser.add_argument("--verify", choices=VERIFY_MODES, required=True)
         args = parser.parse_args(argv[1:])
-        serve(args.block, args.concurrency, not args.no_verify)
+        serve(args.block, args.concurrency, args.verify)
         return 0
     if argv[:1] == ["worker"]:
         worker(argv[1], json.loads(argv[2]), Path(argv[3]))
