@@ -184,6 +184,36 @@ def _platform(attachment: Attachment, wav: Path) -> Transcript:
                       source=TranscriptSource.PLATFORM, wav_path=str(wav))
 
 
+def _remembered(state: MediaState, attachment: Attachment) -> tuple[str, Transcript | None]:
+    """The transcript cache key of the voice ``attachment`` and what is kept under it."""
+    if not is_voice(attachment):
+        raise _not_voice(attachment)
+    key = cache_key(attachment.url)
+    return key, state.transcripts.get(key)
+
+
+def _engine_first(state: MediaState, attachment: Attachment) -> Transcriber | None:
+    """The transcriber, when the policy runs it before (or instead of) the platform's
+    text; ``None`` when it does not run."""
+    steps = _steps(state, attachment)
+    if TranscriptSource.PLATFORM in steps:
+        steps = steps[:steps.index(TranscriptSource.PLATFORM)]
+    return state.transcriber if TranscriptSource.STT in steps else None
+
+
+def _settle(state: MediaState, key: str, attachment: Attachment, wav: Path,
+            heard: str | None) -> Transcript:
+    """The transcript by the policy's order once the transcriber has ``heard`` (``None``:
+    it did not run, failed or heard nothing), remembered under ``key``."""
+    if heard is not None:
+        found = Transcript(text=heard, source=TranscriptSource.STT, wav_path=str(wav))
+    elif TranscriptSource.PLATFORM in _steps(state, attachment):
+        found = _platform(attachment, wav)
+    else:
+        found = Transcript(text=None, source=None, wav_path=str(wav))
+    return state.remember(key, found)
+
+
 def _is_coroutine_function(fn: Any) -> bool:
     return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
         getattr(fn, "__call__", None))  # noqa: B004 - an object with an async __call__
@@ -286,29 +316,22 @@ async def transcribe_async(state: MediaState, client: httpx.AsyncClient,
                            tokens: TokenState | None, attachment: Attachment,
                            clock: Clock) -> Transcript:
     """The voice attachment's text by the policy's order (see :mod:`qqproto.voice`)."""
-    if not is_voice(attachment):
-        raise _not_voice(attachment)
-    key = cache_key(attachment.url)
-    if key in state.transcripts:
-        return state.transcripts[key]
+    key, known = _remembered(state, attachment)
+    if known is not None:
+        return known
+    engine = _engine_first(state, attachment)
     try:
         wav = await _wav_async(state, client, tokens, attachment, clock)
     except (DownloadError, VoiceError) as exc:
         return _cannot_fetch(state, attachment, exc)
-    for step in _steps(state, attachment):
-        if step is TranscriptSource.PLATFORM:
-            return state.remember(key, _platform(attachment, wav))
-        assert state.transcriber is not None
+    heard = None
+    if engine is not None:
         try:
             data = await anyio.to_thread.run_sync(wav.read_bytes)
-            text = accept_text(await _engine_async(state.transcriber, data))
+            heard = accept_text(await _engine_async(engine, data))
         except Exception:
             state.log.warning("the transcriber failed", exc_info=True)
-            continue
-        if text is not None:
-            return state.remember(key, Transcript(text=text, source=TranscriptSource.STT,
-                                                  wav_path=str(wav)))
-    return state.remember(key, Transcript(text=None, source=None, wav_path=str(wav)))
+    return _settle(state, key, attachment, wav, heard)
 
 
 Upload = Callable[[Path, FileType, str], Awaitable[UploadedMedia]]
@@ -425,28 +448,21 @@ def _engine_sync(engine: Transcriber, wav: bytes) -> Any:
 def transcribe_sync(state: MediaState, client: httpx.Client, tokens: TokenState | None,
                     attachment: Attachment) -> Transcript:
     """The blocking twin of :func:`transcribe_async`."""
-    if not is_voice(attachment):
-        raise _not_voice(attachment)
-    key = cache_key(attachment.url)
-    if key in state.transcripts:
-        return state.transcripts[key]
+    key, known = _remembered(state, attachment)
+    if known is not None:
+        return known
+    engine = _engine_first(state, attachment)
     try:
         wav = _wav_sync(state, client, tokens, attachment)
     except (DownloadError, VoiceError) as exc:
         return _cannot_fetch(state, attachment, exc)
-    for step in _steps(state, attachment):
-        if step is TranscriptSource.PLATFORM:
-            return state.remember(key, _platform(attachment, wav))
-        assert state.transcriber is not None
+    heard = None
+    if engine is not None:
         try:
-            text = accept_text(_engine_sync(state.transcriber, wav.read_bytes()))
+            heard = accept_text(_engine_sync(engine, wav.read_bytes()))
         except Exception:
             state.log.warning("the transcriber failed", exc_info=True)
-            continue
-        if text is not None:
-            return state.remember(key, Transcript(text=text, source=TranscriptSource.STT,
-                                                  wav_path=str(wav)))
-    return state.remember(key, Transcript(text=None, source=None, wav_path=str(wav)))
+    return _settle(state, key, attachment, wav, heard)
 
 
 def send_media_sync(state: MediaState, key_of: Callable[[str], MediaKey], path: Path, *,
