@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 from urllib.parse import parse_qs, quote
 
-from ._rest import Route, SimRequest, SimResponse, error_response
+from ._rest import Route, SimRequest, SimResponse, error_response, sim_store
 
 if TYPE_CHECKING:
     from ._payloads import IdSource
@@ -102,10 +102,7 @@ class CdnStore:
 
 def sim_cdn(sim: Platform) -> CdnStore:
     """The :class:`CdnStore` of ``sim`` (made on first use)."""
-    store = sim.__dict__.get(_STORE_KEY)
-    if not isinstance(store, CdnStore):
-        store = sim.__dict__[_STORE_KEY] = CdnStore()
-    return store
+    return sim_store(sim, _STORE_KEY, CdnStore)
 
 
 def _serve(sim: Platform, request: SimRequest, params: dict[str, str],

@@ -26,6 +26,7 @@ from ._rest import (
     bad_params,
     chat_json,
     error_response,
+    json_body,
     json_response,
 )
 
@@ -169,13 +170,9 @@ def _recall(scope: str, param: str) -> Handler:
 
 
 def _interaction_ack(sim: Platform, request: SimRequest, params: dict[str, str],
-                     now: float) -> SimResponse:
+                     body: dict[str, Any], now: float) -> SimResponse:
     """rest.md §5.5/§5.6: ``PUT /interactions/{id}`` with ``{"code": 0..5}``."""
     interaction_id = params["interaction_id"]
-    try:
-        body = request.json_object()
-    except BadRequest as exc:
-        return bad_params(request, str(exc))
     code = body.get("code")
     if not _is_int(code) or not 0 <= code <= 5:
         return bad_params(request, "code must be an integer 0..5")
@@ -199,5 +196,5 @@ MESSAGE_ROUTES: Final = (
     Route("DELETE", "/channels/{channel_id}/messages/{message_id}",
           _recall("channel", "channel_id")),
     Route("DELETE", "/dms/{guild_id}/messages/{message_id}", _recall("dm", "guild_id")),
-    Route("PUT", "/interactions/{interaction_id}", _interaction_ack),
+    Route("PUT", "/interactions/{interaction_id}", json_body(_interaction_ack)),
 )

@@ -21,6 +21,7 @@ from ._rest import (
     SimResponse,
     bad_params,
     error_response,
+    json_body,
     json_response,
 )
 
@@ -67,11 +68,7 @@ def _share_link(sim: Platform, request: SimRequest, params: dict[str, str],
 
 
 def _approve(sim: Platform, request: SimRequest, params: dict[str, str],
-             now: float) -> SimResponse:
-    try:
-        body = request.json_object()
-    except BadRequest as exc:
-        return bad_params(request, str(exc))
+             body: dict[str, Any], now: float) -> SimResponse:
     if body.get("op") not in ("approve", "decline"):
         return bad_params(request, "op must be approve or decline")
     decisions = sim_join_decisions(sim)
@@ -83,5 +80,6 @@ def _approve(sim: Platform, request: SimRequest, params: dict[str, str],
 
 OPENAPI_ROUTES: Final = (
     Route("POST", "/v2/generate_url_link", _share_link),
-    Route("POST", "/v2/groups/{group_openid}/approval_join_request/{member_openid}", _approve),
+    Route("POST", "/v2/groups/{group_openid}/approval_join_request/{member_openid}",
+          json_body(_approve)),
 )

@@ -27,7 +27,7 @@ from .._secret import Secret
 from ..onboarding._crypto import KEY_SIZE, seal_secret
 from ..onboarding._session import CONNECT_PATH, CREATE_PATH, POLL_PATH
 from ._payloads import IdSource
-from ._rest import BadRequest, Route, SimRequest, SimResponse, json_response
+from ._rest import BadRequest, Route, SimRequest, SimResponse, json_response, sim_store
 
 __all__ = ["BAD_BODY", "PORTAL_ROUTES", "UNKNOWN_TASK", "BindTask", "PortalStore", "sim_portal"]
 
@@ -107,10 +107,7 @@ class PortalStore:
 
 def sim_portal(sim: object) -> PortalStore:
     """The :class:`PortalStore` of ``sim`` (made on first use)."""
-    store = sim.__dict__.get(_STORE_KEY)
-    if not isinstance(store, PortalStore):
-        store = sim.__dict__[_STORE_KEY] = PortalStore()
-    return store
+    return sim_store(sim, _STORE_KEY, PortalStore)
 
 
 def _page(text: str, status: int = 200) -> SimResponse:

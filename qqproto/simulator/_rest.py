@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Final, Protocol
+from typing import Any, Final, Protocol, TypeVar
 from urllib.parse import unquote
 
 from .. import _jsoncodec
@@ -36,6 +36,7 @@ __all__ = [
     "BadRequest",
     "ChatHandler",
     "Handler",
+    "JsonHandler",
     "Route",
     "Router",
     "SimRequest",
@@ -43,7 +44,9 @@ __all__ = [
     "bad_params",
     "chat_json",
     "error_response",
+    "json_body",
     "json_response",
+    "sim_store",
 ]
 
 #: rest.md §7.6: 11244 paired with HTTP 401 = token expired or missing.
@@ -122,6 +125,7 @@ def bad_params(request: SimRequest, message: str) -> SimResponse:
 #: handlers take it as a :class:`~qqproto.simulator._platform.Platform`, a test's handler
 #: may annotate it as ``Simulator``.  Parameters are contravariant: only ``Any`` admits both.
 Handler = Callable[[Any, SimRequest, dict[str, str], float], SimResponse]
+_Store = TypeVar("_Store")
 
 
 class ChatHandler(Protocol):
@@ -131,10 +135,16 @@ class ChatHandler(Protocol):
                  body: dict[str, Any], now: float) -> SimResponse: ...
 
 
-def chat_json(scope: str, param: str, handle: ChatHandler) -> Handler:
-    """The handler of a chat's endpoint (``…/{param}/…``) that takes a JSON object: any
-    other body gets 400 ``BAD_PARAMS``; ``handle`` answers the rest, told the ``scope``
-    and the chat id the path names."""
+class JsonHandler(Protocol):
+    """``handle(sim, request, params, body, now)``: see :func:`json_body`."""
+
+    def __call__(self, sim: Any, request: SimRequest, params: dict[str, str],
+                 body: dict[str, Any], now: float) -> SimResponse: ...
+
+
+def json_body(handle: JsonHandler) -> Handler:
+    """The handler of an endpoint that takes a JSON object: any other body gets 400
+    ``BAD_PARAMS``; ``handle`` answers the rest, given the object as ``body``."""
 
     def handler(sim: Any, request: SimRequest, params: dict[str, str],
                 now: float) -> SimResponse:
@@ -142,8 +152,27 @@ def chat_json(scope: str, param: str, handle: ChatHandler) -> Handler:
             body = request.json_object()
         except BadRequest as exc:
             return bad_params(request, str(exc))
-        return handle(sim, request, scope=scope, target=params[param], body=body, now=now)
+        return handle(sim, request, params, body, now)
     return handler
+
+
+def chat_json(scope: str, param: str, handle: ChatHandler) -> Handler:
+    """The handler of a chat's endpoint (``…/{param}/…``) that takes a JSON object (see
+    :func:`json_body`); ``handle`` is told the ``scope`` and the chat id the path names."""
+
+    def on_body(sim: Any, request: SimRequest, params: dict[str, str],
+                body: dict[str, Any], now: float) -> SimResponse:
+        return handle(sim, request, scope=scope, target=params[param], body=body, now=now)
+    return json_body(on_body)
+
+
+def sim_store(sim: object, key: str, cls: type[_Store]) -> _Store:
+    """The ``cls`` kept on the simulator ``sim`` under ``key`` (made on first use): the
+    state of a feature the simulator does not declare itself."""
+    store = sim.__dict__.get(key)
+    if not isinstance(store, cls):
+        store = sim.__dict__[key] = cls()
+    return store
 
 _PLACEHOLDER: Final = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
 

@@ -29,6 +29,7 @@ from ._rest import (
     chat_json,
     error_response,
     json_response,
+    sim_store,
 )
 
 if TYPE_CHECKING:
@@ -71,10 +72,7 @@ class StreamStore:
 
 def sim_streams(sim: Platform) -> StreamStore:
     """The :class:`StreamStore` of ``sim`` (made on first use)."""
-    store = sim.__dict__.get(_STORE_KEY)
-    if not isinstance(store, StreamStore):
-        store = sim.__dict__[_STORE_KEY] = StreamStore()
-    return store
+    return sim_store(sim, _STORE_KEY, StreamStore)
 
 
 def _is_int(value: object) -> bool:

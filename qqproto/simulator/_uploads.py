@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from ..upload._hashing import FileHasher, FileHashes
+from ._rest import sim_store
 
 if TYPE_CHECKING:
     from ._payloads import IdSource
@@ -342,7 +343,4 @@ class UploadStore:
 
 def sim_uploads(sim: Platform) -> UploadStore:
     """The :class:`UploadStore` of ``sim`` (made on first use)."""
-    store = sim.__dict__.get(_STORE_KEY)
-    if not isinstance(store, UploadStore):
-        store = sim.__dict__[_STORE_KEY] = UploadStore()
-    return store
+    return sim_store(sim, _STORE_KEY, UploadStore)
