@@ -359,7 +359,11 @@ class AsyncBotCore(AsyncBotApi, BotCore):
                  ssl_context: ssl.SSLContext | None = None,
                  transcriber: Transcriber | None = None,
                  cache_dir: str | os.PathLike[str] | None = None,
+                 io_thread: bool = False,
                  _seed: ShardSeed | None = None) -> None:
+        if io_thread and settings.shards is not None:
+            raise ValueError("io_thread=True runs one connection on its own thread; "
+                             "it does not combine with Settings(shards=...) yet")
         super().__init__(settings, session_file=session_file, env=env,
                          ssl_context=ssl_context, _seed=_seed)
         configure_media(self, settings, transcriber=transcriber, cache_dir=cache_dir,
@@ -369,7 +373,18 @@ class AsyncBotCore(AsyncBotApi, BotCore):
         self._owns_http = shared is None
         self.http: httpx.AsyncClient = (shared if shared is not None
                                         else async_http_client(settings, self._env, ssl_context))
+        #: ``io_thread=True``: the connection runs on its own thread (_io_thread); the
+        #: trust store it dials with, and, while it runs, how to reach that thread.
+        self._io_thread_on = io_thread
+        self._ssl_option = ssl_context
+        self._to_gateway: Callable[[Callable[[], object]], None] | None = None
         self._init_runtime()
 
     def _init_runtime(self) -> None:
         raise NotImplementedError
+
+    def mark_processed(self, which: int | Event | None) -> None:
+        if self._to_gateway is None:
+            super().mark_processed(which)
+        else:  # the session lives on the I/O thread (io_thread=True): mark it there
+            self._to_gateway(lambda: BotCore.mark_processed(self, which))

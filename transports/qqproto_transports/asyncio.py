@@ -16,7 +16,8 @@ follows ``get_timer()``, a task per HTTP request and per connection attempt.
 Plain-function handlers run inline (no task per event); a coroutine handler runs in its
 own task whose first step runs at once, at delivery (``_eager``);
 a handler that *blocks* the loop delays heartbeats, so run blocking work with
-``asyncio.to_thread`` (docs/asyncio.rst).
+``asyncio.to_thread``, or pass ``io_thread=True``: the connection then runs on its own
+thread and hands events to this loop (``_io_thread``, docs/asyncio.rst).
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from ._bot import SIGNALS, AsyncBotCore, main_thread_signals
 from ._eager import start_eagerly
 from ._handlers import Handler, call_handler_async, handler_failed, settle, start_handler
 from ._httpx import async_http_client, send_async
+from ._io_thread import IoThread, run_asyncio_io_thread
 from ._leases import LeaseRunner
 from ._shards import group_stop
 from ._webhook_core import Ticket, WebhookBotBase
@@ -121,6 +123,7 @@ class Bot(AsyncBotCore):
         self._timer: asyncio.TimerHandle | None = None
         self._done: asyncio.Future[Stop] | None = None
         self._backlog = Backlog(self.settings.limits.max_pending_events)
+        self._io: IoThread | None = None  # io_thread=True, while run() runs
 
     def _now(self) -> float:
         return asyncio.get_running_loop().time()
@@ -129,14 +132,29 @@ class Bot(AsyncBotCore):
     async def run(self, *, handle_signals: bool = True) -> Stop:
         """Connect, reconnect as the session decides, deliver events; return the Stop
         once the session stops or :meth:`close` was called.  On the main thread,
-        SIGINT/SIGTERM close cleanly (``handle_signals=False`` leaves them alone)."""
-        self._loop = loop = asyncio.get_running_loop()
+        SIGINT/SIGTERM close cleanly (``handle_signals=False`` leaves them alone).
+        With ``io_thread=True`` the connection runs on its own thread and handlers here
+        (docs/asyncio.rst)."""
+        loop = asyncio.get_running_loop()
         if self.settings.shards is not None:
+            self._loop = loop
             return await self._run_shards(loop, handle_signals)
-        self._done = loop.create_future()
         signals = _install_signals(loop, self.close, handle_signals)
+        try:
+            if self._io_thread_on:
+                return await run_asyncio_io_thread(self, loop)
+            return await self._serve()
+        finally:
+            _remove_signals(loop, signals)
+
+    async def _serve(self) -> Stop:
+        """The connection on the running loop, until the session stops."""
+        self._loop = loop = asyncio.get_running_loop()
+        self._done = loop.create_future()
         self.session.start(loop.time(), time.time())
         self._after()
+        if self._io is not None:  # io_thread=True: this is the I/O thread's loop
+            self._io.started(functools.partial(_call_on, loop))
         try:
             return await asyncio.shield(self._done)
         except asyncio.CancelledError:  # close cleanly, then let the cancellation through
@@ -144,7 +162,6 @@ class Bot(AsyncBotCore):
             await asyncio.wait_for(asyncio.shield(self._done), 10.0)
             raise
         finally:
-            _remove_signals(loop, signals)
             await self._shutdown()
 
     async def _run_shards(self, loop: asyncio.AbstractEventLoop, handle_signals: bool) -> Stop:
@@ -236,6 +253,9 @@ class Bot(AsyncBotCore):
             for shard in self._shards:
                 if isinstance(shard, Bot):
                     shard.close()
+            return
+        if self._io is not None:
+            self._io.close()
             return
         _call_on(self._loop, self._close_now)
 
@@ -411,9 +431,10 @@ class Bot(AsyncBotCore):
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)
-        if self._owns_http:
-            await self.http.aclose()
-        self._end_subscribers()
+        if self._io is None:  # else the application's loop closes them (_io_thread)
+            if self._owns_http:
+                await self.http.aclose()
+            self._end_subscribers()
 
 
 class _Conn(asyncio.Protocol):
