@@ -34,10 +34,12 @@ __all__ = [
     "normalise_url",
     "opt_bool",
     "opt_id",
+    "opt_ids",
     "opt_int",
     "opt_list",
     "opt_object",
     "opt_str",
+    "opt_strs",
     "opt_timestamp",
     "parse_attachments",
     "parse_timestamp",
@@ -111,6 +113,15 @@ def opt_str(d: dict[str, Any], key: str, path: str) -> str | None:
     return _opt(d, key, path, str, "a string")
 
 
+def opt_strs(d: dict[str, Any], key: str, path: str) -> tuple[str, ...]:
+    """An array of strings, ``()`` when absent."""
+    items = opt_list(d, key, path) or ()
+    for index, item in enumerate(items):
+        if not isinstance(item, str):
+            raise Invalid(f"{path}.{key}[{index}]: expected a string, got {kind(item)}")
+    return tuple(items)
+
+
 def _id_or_none(value: object) -> str | None:
     if isinstance(value, str):
         return value
@@ -132,6 +143,12 @@ def as_id(value: object, path: str) -> str:
     if result is None:
         raise Invalid(f"{path}: expected a string id, got {kind(value)}")
     return result
+
+
+def opt_ids(d: dict[str, Any], key: str, path: str) -> tuple[str, ...]:
+    """An array of ids (see :func:`as_id`), ``()`` when absent."""
+    items = opt_list(d, key, path) or ()
+    return tuple(as_id(item, f"{path}.{key}[{index}]") for index, item in enumerate(items))
 
 
 def opt_id(d: dict[str, Any], key: str, path: str) -> str | None:

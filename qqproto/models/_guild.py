@@ -16,13 +16,12 @@ from ..events import Dispatch
 from ._base import ModelEvent, envelope
 from ._common import (
     TimestampValue,
-    as_id,
     expect_object,
     kind,
     opt_bool,
     opt_id,
+    opt_ids,
     opt_int,
-    opt_list,
     opt_object,
     opt_str,
     opt_timestamp,
@@ -123,14 +122,13 @@ class GuildMemberEvent(ModelEvent):
 def parse_guild_member(dispatch: Dispatch) -> GuildMemberEvent:
     d = expect_object(dispatch.data, "d")
     user = opt_object(d, "user", "d") or {}
-    roles = opt_list(d, "roles", "d") or ()
+    roles = opt_ids(d, "roles", "d")
     joined_at, _ = opt_timestamp(d, "joined_at", "d")
     return GuildMemberEvent(
         **envelope(dispatch), guild_id=req_id(d, "guild_id", "d"),
         user_id=opt_id(user, "id", "d.user"), username=opt_str(user, "username", "d.user"),
         is_bot=opt_bool(user, "bot", "d.user"), nick=opt_str(d, "nick", "d"),
-        roles=tuple(as_id(role, f"d.roles[{i}]") for i, role in enumerate(roles)),
-        joined_at=joined_at, op_user_id=opt_id(d, "op_user_id", "d"),
+        roles=roles, joined_at=joined_at, op_user_id=opt_id(d, "op_user_id", "d"),
         avatar=opt_str(user, "avatar", "d.user"))
 
 

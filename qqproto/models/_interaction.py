@@ -12,18 +12,16 @@ from datetime import datetime
 from typing import Final
 
 from .._values import ChatScope
-from ..errors import Invalid
 from ..events import Dispatch
 from ._base import ModelEvent
 from ._common import (
     TimestampValue,
     expect_object,
-    kind,
     opt_id,
     opt_int,
-    opt_list,
     opt_object,
     opt_str,
+    opt_strs,
     opt_timestamp,
     req_id,
 )
@@ -121,11 +119,7 @@ def parse_interaction(dispatch: Dispatch) -> InteractionCreate:
     resolved_user = opt_id(resolved, "user_id", rp)
     authorize = opt_object(resolved, "authorize_data", rp)
     scene_obj = opt_object(resolved, "message_scene", rp) or {}
-    ext = opt_list(scene_obj, "ext", rp + ".message_scene") or []
-    for index, item in enumerate(ext):
-        if not isinstance(item, str):
-            raise Invalid(f"{rp}.message_scene.ext[{index}]: expected a string, "
-                          f"got {kind(item)}")
+    ext = opt_strs(scene_obj, "ext", rp + ".message_scene")
     return InteractionCreate(
         type=dispatch.type,
         event_id=dispatch.id,
@@ -157,7 +151,7 @@ def parse_interaction(dispatch: Dispatch) -> InteractionCreate:
         feedback_opt=opt_str(resolved, "feedback_opt", rp),
         checked=opt_int(resolved, "checked", rp),
         action=opt_str(resolved, "action", rp),
-        scene_ext=tuple(ext),
+        scene_ext=ext,
         authorize_data=(AuthorizeData(
             opt_scene=opt_str(authorize, "opt_scene", rp + ".authorize_data"),
             scope=opt_str(authorize, "scope", rp + ".authorize_data"))

@@ -22,15 +22,15 @@ from ._base import ModelEvent
 from ._common import (
     Attachment,
     TimestampValue,
-    as_id,
     expect_object,
-    kind,
     opt_bool,
     opt_id,
+    opt_ids,
     opt_int,
     opt_list,
     opt_object,
     opt_str,
+    opt_strs,
     opt_timestamp,
     parse_attachments,
     req_id,
@@ -405,11 +405,7 @@ def _scene(d: dict[str, Any]) -> MessageScene | None:
     scene = opt_object(d, "message_scene", "d")
     if scene is None:
         return None
-    ext = opt_list(scene, "ext", "d.message_scene") or ()
-    for index, item in enumerate(ext):
-        if not isinstance(item, str):
-            raise Invalid(f"d.message_scene.ext[{index}]: expected a string, got {kind(item)}")
-    found = MessageScene(ext=tuple(ext))
+    found = MessageScene(ext=opt_strs(scene, "ext", "d.message_scene"))
     # gateway.md §6.2: entries look like "ref_msg_idx=REFIDX_…" / "msg_idx=REFIDX_…";
     # the autogen pages add "auth_token=…".
     return MessageScene(source=opt_str(scene, "source", "d.message_scene"), ext=found.ext,
@@ -523,11 +519,9 @@ def _guild_member(d: dict[str, Any]) -> GuildMember | None:
     m = opt_object(d, "member", "d")
     if m is None:
         return None
-    roles = opt_list(m, "roles", "d.member") or ()
-    role_ids = [as_id(role, f"d.member.roles[{index}]") for index, role in enumerate(roles)]
+    roles = opt_ids(m, "roles", "d.member")
     joined_at, _ = opt_timestamp(m, "joined_at", "d.member")
-    return GuildMember(nick=opt_str(m, "nick", "d.member"), roles=tuple(role_ids),
-                       joined_at=joined_at)
+    return GuildMember(nick=opt_str(m, "nick", "d.member"), roles=roles, joined_at=joined_at)
 
 
 def _guild_fields(d: dict[str, Any]) -> dict[str, Any]:
