@@ -34,6 +34,8 @@ from ._backlog import Backlog
 from ._bot import SIGNALS, AsyncBotCore, main_thread_signals
 from ._handlers import Handler, call_handler_async, settle, start_handler
 from ._httpx import async_http_client, send_async
+from ._io_thread import IoThread
+from ._io_thread_trio import run_trio_io_thread
 from ._leases import LeaseRunner
 from ._shards import group_stop
 from ._webhook_core import Ticket, WebhookBotBase
@@ -101,6 +103,7 @@ class Bot(AsyncBotCore):
         self._backlog = Backlog(self.settings.limits.max_pending_events)
         self._resumed = trio.Event()  # set while reading is not paused
         self._resumed.set()
+        self._io: IoThread | None = None  # io_thread=True, while run() runs
 
     def _now(self) -> float:
         return trio.current_time()
@@ -109,10 +112,24 @@ class Bot(AsyncBotCore):
     async def run(self, *, handle_signals: bool = True) -> Stop:
         """Connect, reconnect as the session decides, deliver events; return the Stop
         once the session stops or :meth:`close` was called.  On the main thread,
-        SIGINT/SIGTERM close cleanly (``handle_signals=False`` leaves them alone)."""
+        SIGINT/SIGTERM close cleanly (``handle_signals=False`` leaves them alone).
+        With ``io_thread=True`` the connection runs on its own thread (a trio run of its
+        own) and handlers in this one (docs/trio.rst)."""
         self._token = trio.lowlevel.current_trio_token()
         if self.settings.shards is not None:
             return await self._run_shards(handle_signals)
+        if not self._io_thread_on:
+            return await self._serve(handle_signals)
+        async with trio.open_nursery() as nursery:
+            if handle_signals and main_thread_signals():
+                await nursery.start(_close_on_signals, self.close)
+            stop = await run_trio_io_thread(self)
+            nursery.cancel_scope.cancel()
+        return stop
+
+    async def _serve(self, handle_signals: bool) -> Stop:
+        """The connection in the running trio run, until the session stops."""
+        self._token = trio.lowlevel.current_trio_token()
         async with trio.open_nursery() as outer:
             with self._io_scope:  # shielded: the caller's cancellation reaches _watch only
                 try:
@@ -121,6 +138,8 @@ class Bot(AsyncBotCore):
                         self.session.start(trio.current_time(), time.time())
                         self._after()
                         nursery.start_soon(self._timer_loop)
+                        if self._io is not None:  # io_thread=True: the I/O thread's run
+                            self._io.started(functools.partial(_call_in, self._token))
                         if handle_signals and main_thread_signals():
                             await nursery.start(_close_on_signals, self.close)
                         outer.start_soon(self._watch)
@@ -132,9 +151,10 @@ class Bot(AsyncBotCore):
                     with trio.CancelScope(shield=True):
                         self._save(trio.current_time())
                         await trio.to_thread.run_sync(self._flush_store)
-                        if self._owns_http:
-                            await self.http.aclose()
-                        self._end_subscribers()
+                        if self._io is None:  # else the application's run closes them
+                            if self._owns_http:
+                                await self.http.aclose()
+                            self._end_subscribers()
                         self._done.set()
         assert self.stopped is not None
         return self.stopped
@@ -229,6 +249,9 @@ class Bot(AsyncBotCore):
             for shard in self._shards:
                 if isinstance(shard, Bot):
                     shard.close()
+            return
+        if self._io is not None:
+            self._io.close()
             return
         _call_in(self._token, self._close_now)
 
