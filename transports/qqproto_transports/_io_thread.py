@@ -20,8 +20,9 @@ gives the loop drivers the same shape, as an option:
 Events cross in batches: the I/O thread appends to a list and wakes the application's
 loop only when no wake-up is pending, so a burst costs one cross-thread call, not one
 per event.  Backpressure (``max_pending_events``, :mod:`._backlog`) counts an event from
-the moment it is handed over until the application has delivered it and every handler
-task it started has finished; reading pauses and resumes on the I/O thread.
+the moment it is handed over until the application has delivered it; the first handler
+task it starts takes its count over (so at the limit, as without the option, that many
+handler calls are in flight); reading pauses and resumes on the I/O thread.
 
 This module is the runtime-independent part and the asyncio runner;
 :mod:`._io_thread_trio` is the trio runner.
@@ -67,6 +68,7 @@ class Handoff:
         self._items: list[Event] = []
         self._scheduled = False
         self._applied = False  # the reading state last applied (I/O thread only)
+        self._carry = False  # delivering an event whose count no task has taken yet
         #: Posts a call to the I/O thread (set by :class:`IoThread` once it runs).
         self.to_io: Schedule | None = None
 
@@ -98,15 +100,21 @@ class Handoff:
             items, self._items = self._items, []
             self._scheduled = False
         for event in items:
+            self._carry = True  # the event's count passes to the first task it starts
             try:
                 self._deliver(event)
             except Exception:  # pragma: no cover - delivery logs handler failures itself
                 self._log.exception("delivering %s failed", type(event).__name__)
             finally:
-                self.finished()
+                if self._carry:
+                    self._carry = False
+                    self.finished()
 
     def started(self) -> None:
         """A handler task is in flight (it counts until :meth:`finished`)."""
+        if self._carry:  # it takes over the count of the event being delivered
+            self._carry = False
+            return
         with self._lock:
             changed = self._backlog.started()
         if changed:
