@@ -291,6 +291,9 @@ class WebhookCore:
             if admitted is None:
                 return
             ticket = admitted
+        if len(ticket.to_run) == 1:  # the usual case: no task group for one handler
+            await self.handle_async(ticket.to_run[0], ticket)
+            return
         async with anyio.create_task_group() as group:
             for call in ticket.to_run:
                 group.start_soon(self.handle_async, call, ticket)
