@@ -10,7 +10,8 @@ pushes them as fast as it can.  Each row is one way of turning those frames into
   bytes in → ``Dispatch`` events out, no sockets.
 * ``asyncio`` / ``trio`` / ``threaded``: the qqproto drivers end to end, connected to the
   simulator over 127.0.0.1 (token, ``/gateway/bot``, WebSocket), counting events in an
-  ``@bot.on("C2C_MESSAGE_CREATE")`` handler.
+  ``@bot.on("C2C_MESSAGE_CREATE")`` handler; ``asyncio-iothread`` / ``trio-iothread``:
+  the ``-typed`` rows with ``io_thread=True`` (the connection on its own thread).
 * ``botpy`` / ``agent-sdk``: qq-botpy and qqbot-agent-sdk, driven through their public
   API against the same simulator (their endpoints redirected to it), counting events in
   their own handler callbacks.
@@ -262,11 +263,11 @@ def _count(bot: Any, counter: Counter, typed: bool, coroutine: bool = False) -> 
 
 
 def client_asyncio(sim_env: dict[str, str], counter: Counter, stop: StopSignal,
-                   timeout: float, typed: bool = False) -> None:
+                   timeout: float, typed: bool = False, io_thread: bool = False) -> None:
     from qqproto_transports.asyncio import Bot as AsyncioBot
 
     async def main() -> None:
-        bot = AsyncioBot(_settings(sim_env), env={})
+        bot = AsyncioBot(_settings(sim_env), env={}, io_thread=io_thread)
         _count(bot, counter, typed, coroutine=typed)
         loop = asyncio.get_running_loop()
         stop.register(lambda: loop.call_soon_threadsafe(bot.close))
@@ -301,13 +302,13 @@ def client_asyncio_iter(sim_env: dict[str, str], counter: Counter, stop: StopSig
 
 
 def client_trio(sim_env: dict[str, str], counter: Counter, stop: StopSignal,
-                timeout: float, typed: bool = False) -> None:
+                timeout: float, typed: bool = False, io_thread: bool = False) -> None:
     import trio
 
     from qqproto_transports.trio import Bot as TrioBot
 
     async def main() -> None:
-        bot = TrioBot(_settings(sim_env), env={})
+        bot = TrioBot(_settings(sim_env), env={}, io_thread=io_thread)
         _count(bot, counter, typed, coroutine=typed)
         token = trio.lowlevel.current_trio_token()
         stop.register(lambda: token.run_sync_soon(bot.close))
@@ -472,6 +473,9 @@ CONTENDERS: Final = (
     Contender("asyncio", "qqproto asyncio (Bot)", "qqproto", client=client_asyncio),
     Contender("asyncio-typed", "qqproto asyncio as users run it (async def, typed)",
               "qqproto", client=functools.partial(client_asyncio, typed=True)),
+    Contender("asyncio-iothread", "qqproto asyncio, io_thread=True (async def, typed)",
+              "qqproto", informational=True,
+              client=functools.partial(client_asyncio, typed=True, io_thread=True)),
     Contender("asyncio-iter", "qqproto asyncio, events()", "qqproto", informational=True,
               client=client_asyncio_iter),
     Contender("trio", "qqproto trio (Bot)", "qqproto",
@@ -479,6 +483,9 @@ CONTENDERS: Final = (
     Contender("trio-typed", "qqproto trio as users run it (async def, typed)", "qqproto",
               needs=("trio",), missing="not available",
               client=functools.partial(client_trio, typed=True)),
+    Contender("trio-iothread", "qqproto trio, io_thread=True (async def, typed)", "qqproto",
+              informational=True, needs=("trio",), missing="not available",
+              client=functools.partial(client_trio, typed=True, io_thread=True)),
     Contender("threaded", "qqproto threads (Bot)", "qqproto", client=client_threaded),
     Contender("threaded-typed", "qqproto threads as users run it (def, typed)", "qqproto",
               client=functools.partial(client_threaded, typed=True)),
