@@ -227,6 +227,12 @@ def _memory() -> dict[str, int]:
                 for line in status if line.startswith(("VmRSS", "VmHWM"))}
 
 
+def _file_type() -> Any:
+    from qqproto import FileType
+
+    return FileType(2)
+
+
 def _settings(env: dict[str, str]) -> Any:
     from qqproto import Settings
 
@@ -256,7 +262,7 @@ def _upload_asyncio(env: dict[str, str], path: Path, clock: Clock) -> None:
     async def main() -> None:
         try:
             clock.start()
-            await bot.upload(path, "c2c", OPENID, 2)
+            await bot.upload(path, "c2c", OPENID, _file_type())
             clock.stop()
         finally:
             await bot.http.aclose()
@@ -274,7 +280,7 @@ def _upload_trio(env: dict[str, str], path: Path, clock: Clock) -> None:
     async def main() -> None:
         try:
             clock.start()
-            await bot.upload(path, "c2c", OPENID, 2)
+            await bot.upload(path, "c2c", OPENID, _file_type())
             clock.stop()
         finally:
             await bot.http.aclose()
@@ -288,7 +294,7 @@ def _upload_threaded(env: dict[str, str], path: Path, clock: Clock) -> None:
     bot = ThreadedBot(_settings(env), env={})
     try:
         clock.start()
-        bot.upload(path, "c2c", OPENID, 2)
+        bot.upload(path, "c2c", OPENID, _file_type())
         clock.stop()
     finally:
         bot.http.close()
