@@ -25,6 +25,11 @@ from qqproto.events import (
 )
 from qqproto.gateway import Stop
 
+try:
+    import orjson
+except ImportError:  # pragma: no cover - without the ``speed`` extra
+    orjson = None  # type: ignore[assignment]
+
 __all__ = [
     "EXIT_FAILED",
     "EXIT_OK",
@@ -128,18 +133,27 @@ def exit_for(stop: Stop, err: Any) -> int:
     return EXIT_OK
 
 
-def dispatch_line(event: Dispatch) -> bytes:
-    """One dispatch as one compact JSON object (the ``--jsonl`` format)."""
-    return json.dumps({"type": event.type, "seq": event.seq, "id": event.id,
-                       "data": event.data}, ensure_ascii=False,
-                      separators=(",", ":")).encode("utf-8")
+def dispatch_line(event: Dispatch, end: bytes = b"") -> bytes:
+    """One dispatch as one compact JSON object (the ``--jsonl`` format), then ``end``.
+
+    ``data`` is what the frame's ``d`` decoded to, encoded once more: with orjson (the
+    ``speed`` extra, the codec the gateway itself decodes with) when installed, which is
+    several times faster than the standard library and writes the same compact UTF-8;
+    what orjson refuses (integers beyond 64 bits) goes through the standard library."""
+    value = {"type": event.type, "seq": event.seq, "id": event.id, "data": event.data}
+    if orjson is not None:
+        try:
+            return orjson.dumps(value) + end if end else orjson.dumps(value)
+        except TypeError:
+            pass
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + end
 
 
 def print_dispatch(event: Dispatch, out: TextIO, *, jsonl: bool) -> None:
     """Print one dispatch to ``out``, flushed: a JSON line (``--jsonl``) or a line of
     text."""
     if jsonl:
-        out.buffer.write(dispatch_line(event) + b"\n")
+        out.buffer.write(dispatch_line(event, b"\n"))
         out.flush()
     else:
         print(describe(event), file=out, flush=True)
