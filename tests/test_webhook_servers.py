@@ -448,7 +448,9 @@ def test_keep_alive_and_pipelined_requests_are_answered_in_order(server: Harness
     assert [(a.status, a.closes) for a in pipelined] == [
         (200, False), (409, False), (404, False), (200, True)]
     # Handlers run as tasks: pipelined ones may run in any order; the iterator keeps order.
+    # The iterator is a consumer of its own (a thread on the threaded server): wait for it.
     assert sorted(server.handled_ids()) == ["P0", "P2", "S0", "S1", "S2"]  # type: ignore[type-var]
+    server.wait_for(lambda: len(server.dispatches()) >= 5)
     assert [e.id for e in server.dispatches()] == ["S0", "S1", "S2", "P0", "P2"]
 
 
