@@ -23,6 +23,7 @@ import hashlib
 import inspect
 import os
 import secrets
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterator, Mapping
@@ -87,6 +88,36 @@ def default_cache_dir(env: Mapping[str, str]) -> Path:
     return Path(base) / "qqproto" / "media"
 
 
+class _SharedFileInfoCache(FileInfoCache):
+    """The core's cache behind a lock: the threaded driver's handler threads send media
+    at the same time, and an unguarded lookup can lose its entry to another thread's
+    eviction between reading and reordering it (a ``KeyError`` in a handler)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._lock = threading.Lock()
+
+    def get(self, key: MediaKey, *, unix_now: float) -> UploadedMedia | None:
+        with self._lock:
+            return super().get(key, unix_now=unix_now)
+
+    def put(self, key: MediaKey, media: UploadedMedia, *, unix_now: float) -> None:
+        with self._lock:
+            super().put(key, media, unix_now=unix_now)
+
+    def evict(self, key: MediaKey) -> None:
+        with self._lock:
+            super().evict(key)
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return super().snapshot()
+
+    def restore(self, data: Mapping[str, Any], *, unix_now: float) -> None:
+        with self._lock:
+            super().restore(data, unix_now=unix_now)
+
+
 class MediaState:
     """One bot's media: its cache directory, transcriber, ``file_info`` cache and the
     transcripts it already has (so the transcriber runs once per voice message)."""
@@ -97,7 +128,7 @@ class MediaState:
         self.dir = root / (safe_filename(app_id) or "bot")
         self.policy = policy
         self.transcriber = transcriber
-        self.file_infos = FileInfoCache()
+        self.file_infos: FileInfoCache = _SharedFileInfoCache()
         self.transcripts: OrderedDict[str, Transcript] = OrderedDict()
         self.log = bot_logger("qqproto_transports.media", app_id)
 
