@@ -278,10 +278,10 @@ class ConnectProxy(ThreadedServer):
         ok = (header is not None and header[0] == 0x01 and user is not None
               and password is not None and user == (self.username or "").encode()
               and password == (self.password or "").encode())
-        reader.sock.sendall(b"\x01\x00" if ok else b"\x01\x01")
-        if not ok:
+        if not ok:  # noted before answering: the client may look as soon as it hears
             with self._lock:
                 self.refusals.append(0x01)
+        reader.sock.sendall(b"\x01\x00" if ok else b"\x01\x01")
         return ok
 
     def _socks_refuse(self, client: socket.socket, code: int) -> None:
