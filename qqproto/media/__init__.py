@@ -5,9 +5,10 @@ every hop, https only, no IP literals or user-info, a byte limit, retries with b
 typed :class:`~qqproto.errors.DownloadError` outcomes, no token unless asked for);
 :func:`attachment_filename` names the file safely.  :class:`FileInfoCache` and
 :class:`MediaDelivery` send a file again without uploading it again, and upload once
-more when the platform says the ``file_info`` expired (304080).  The drivers' ``bot.
-download``, ``bot.transcribe``, ``bot.send_media`` and ``bot.send_voice`` run these;
-voice itself lives in :mod:`qqproto.voice`.
+more when the platform says the ``file_info`` expired (304080); :class:`StoredFileInfo`
+is what a bot's store keeps of one, so that a restart or another process sends it too.
+The drivers' ``bot.download``, ``bot.transcribe``, ``bot.send_media`` and
+``bot.send_voice`` run these; voice itself lives in :mod:`qqproto.voice`.
 """
 
 from __future__ import annotations
@@ -32,11 +33,13 @@ from ._reuse import (
     SendStep,
     UploadStep,
 )
+from ._stored import LONG_LIVED_LIFETIME, StoredFileInfo
 
 __all__ = [
     "DEFAULT_MEDIA_HOSTS",
     "DEFAULT_STEM",
     "DELIVERY_TRANSITIONS",
+    "LONG_LIVED_LIFETIME",
     "MAX_NAME_BYTES",
     "TRANSITIONS",
     "DeliveryState",
@@ -49,6 +52,7 @@ __all__ = [
     "MediaKey",
     "MediaPolicy",
     "SendStep",
+    "StoredFileInfo",
     "UploadStep",
     "attachment_filename",
     "attachments_of",

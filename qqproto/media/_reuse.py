@@ -91,6 +91,21 @@ class FileInfoCache:
         while len(self._entries) > self.max_entries:
             self._entries.popitem(last=False)
 
+    def adopt(self, key: MediaKey, media: UploadedMedia, *, expires_at: float | None,
+              unix_now: float) -> bool:
+        """Take an entry learned elsewhere (a store: another process, an earlier run)
+        whose ``file_info`` ends at ``expires_at`` (unix seconds; ``None``: long-lived);
+        whether it had more than the margin left and was kept."""
+        if expires_at is not None:
+            expires_at -= self.margin
+            if unix_now >= expires_at:
+                return False
+        self._entries[key] = (media, expires_at)
+        self._entries.move_to_end(key)
+        while len(self._entries) > self.max_entries:
+            self._entries.popitem(last=False)
+        return True
+
     def evict(self, key: MediaKey) -> None:
         self._entries.pop(key, None)
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from typing import Final
+from urllib.parse import quote
 
 __all__ = [
     "DONE",
@@ -121,3 +122,11 @@ class StoreKeys:
     def cache(self, name: str, key: str) -> str:
         """An entry of a named cache (e.g. uploaded media's ``file_info``)."""
         return f"{self.prefix}cache:{name}:{key}"
+
+    def file_info(self, scope: str, target: str, file_type: int, content_hash: str) -> str:
+        """An uploaded file's ``file_info`` for one target (rest.md §3.5: reusable
+        within its ``ttl``; keyed as narrowly as :class:`~qqproto.media.MediaKey`).
+        ``target`` and ``content_hash`` are percent-encoded, so no ``:`` of theirs can
+        make two keys one."""
+        return (f"{self.prefix}file_info:{quote(scope, safe='')}:{quote(target, safe='')}:"
+                f"{int(file_type)}:{quote(content_hash, safe='')}")

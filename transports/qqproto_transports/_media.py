@@ -10,6 +10,14 @@ and the application's transcriber off the event loop (``anyio.to_thread``), and 
 outcomes back.  The async half serves asyncio and trio (through anyio), the ``*_sync``
 half the threaded driver.
 
+When the bot has a store (``Settings.store``), a ``file_info`` learned from an upload is
+also written there (:class:`~qqproto.media.StoredFileInfo`, under
+:meth:`~qqproto.stores.StoreKeys.file_info`), and an in-memory miss asks the store
+before uploading: a restarted bot, or another process on a shared store, sends the file
+without uploading it again (rest.md §3.5: reusable within its ``ttl``).  Store calls
+block, so async drivers make them on a worker thread; a store that fails costs an
+upload, never the send.
+
 The cache: ``<cache_dir>/<app id>/<sha256 of the URL>/<file name>``.  The app id keeps
 two bots apart; the URL's hash keeps two attachments apart; a second download of the
 same attachment is a file that already exists.
@@ -42,6 +50,7 @@ from qqproto.media import (
     MediaDelivery,
     MediaKey,
     MediaPolicy,
+    StoredFileInfo,
     UploadStep,
     attachment_filename,
     cache_key,
@@ -50,6 +59,7 @@ from qqproto.media import (
 )
 from qqproto.models import Attachment
 from qqproto.rest import TokenState, check_file_size
+from qqproto.stores import StoreKeys
 from qqproto.voice import (
     Transcriber,
     Transcript,
@@ -60,6 +70,8 @@ from qqproto.voice import (
     wav_source,
     wav_to_silk,
 )
+
+from .stores import Store
 
 __all__ = [
     "MediaState",
@@ -105,6 +117,11 @@ class _SharedFileInfoCache(FileInfoCache):
         with self._lock:
             super().put(key, media, unix_now=unix_now)
 
+    def adopt(self, key: MediaKey, media: UploadedMedia, *, expires_at: float | None,
+              unix_now: float) -> bool:
+        with self._lock:
+            return super().adopt(key, media, expires_at=expires_at, unix_now=unix_now)
+
     def evict(self, key: MediaKey) -> None:
         with self._lock:
             super().evict(key)
@@ -131,6 +148,23 @@ class MediaState:
         self.file_infos: FileInfoCache = _SharedFileInfoCache()
         self.transcripts: OrderedDict[str, Transcript] = OrderedDict()
         self.log = bot_logger("qqproto_transports.media", app_id)
+        #: Where learned ``file_info`` values outlive the process (``None``: memory only).
+        self.store: Store | None = None
+        self._keys: StoreKeys | None = None
+        self._app_id = app_id
+
+    def use_store(self, store: Store | None) -> None:
+        """Keep ``file_info`` values in ``store`` too (the bot's ``Settings.store``)."""
+        try:
+            self._keys = StoreKeys(self._app_id) if store is not None else None
+        except ValueError:  # no app id to namespace the keys by: memory only
+            self._keys = None
+        self.store = store if self._keys is not None else None
+
+    def store_key(self, key: MediaKey) -> str | None:
+        if self._keys is None:
+            return None
+        return self._keys.file_info(key.scope, key.target, key.file_type, key.content_hash)
 
     def __repr__(self) -> str:
         return f"MediaState({str(self.dir)!r}, {len(self.file_infos)} file_info)"
@@ -150,6 +184,53 @@ class MediaState:
         while len(self.transcripts) > _MAX_TRANSCRIPTS:
             self.transcripts.popitem(last=False)
         return transcript
+
+
+# ----------------------------------------------------------------------------- store
+
+def _store_call(state: MediaState, what: str, call: Callable[[], Any]) -> Any:
+    """``call()`` on the bot's store; a failure is logged (its type only: a Redis error
+    can quote its URL) and answers ``None``."""
+    try:
+        return call()
+    except Exception as exc:
+        state.log.warning("file_info store %s failed (%s); uploading as usual", what,
+                          type(exc).__name__)
+        return None
+
+
+def recall_file_info(state: MediaState, key: MediaKey) -> None:
+    """Blocking: on an in-memory miss, the stored ``file_info`` of ``key`` (if usable)
+    into the memory cache."""
+    store, store_key = state.store, state.store_key(key)
+    if store is None or store_key is None:
+        return
+    if state.file_infos.get(key, unix_now=time.time()) is not None:
+        return
+    value = _store_call(state, "read", lambda: store.get(store_key))
+    if value is None:
+        return
+    stored = StoredFileInfo.decode(value)
+    if stored is None:
+        state.log.warning("a stored file_info (%s, type %d) is unreadable: ignored",
+                          key.scope, key.file_type)
+        return
+    state.file_infos.adopt(key, stored.media, expires_at=stored.expires_at,
+                           unix_now=time.time())
+
+
+def store_file_info(state: MediaState, key: MediaKey, media: UploadedMedia,
+                    unix_now: float) -> None:
+    """Blocking: an upload's answer (at ``unix_now``) into the store, for the ``ttl``
+    less the cache's margin."""
+    store, store_key = state.store, state.store_key(key)
+    if store is None or store_key is None:
+        return
+    stored = StoredFileInfo.learned(media, unix_now=unix_now)
+    lifetime = stored.lifetime(unix_now=unix_now, margin=state.file_infos.margin)
+    if lifetime is not None:
+        _store_call(state, "write",
+                    lambda: store.set(store_key, stored.encode(), ttl=lifetime))
 
 
 # ----------------------------------------------------------------------------- files
@@ -376,14 +457,19 @@ async def send_media_async(state: MediaState, key_of: Callable[[str], MediaKey],
     :class:`~qqproto.media.MediaDelivery`); what ``send`` returned."""
     size = (await anyio.to_thread.run_sync(path.stat)).st_size
     check_file_size(file_type, size, file_name=file_name)  # before a byte is hashed
-    digest = await anyio.to_thread.run_sync(sha256_file, path)
-    delivery: MediaDelivery[Any] = MediaDelivery(state.file_infos, key_of(digest),
-                                                 unix_now=time.time())
+    key = key_of(await anyio.to_thread.run_sync(sha256_file, path))
+    if state.store is not None:
+        await anyio.to_thread.run_sync(recall_file_info, state, key)
+    delivery: MediaDelivery[Any] = MediaDelivery(state.file_infos, key, unix_now=time.time())
     while (step := delivery.next_step()) is not None:
         try:
             if isinstance(step, UploadStep):
                 media = await upload(path, file_type, file_name)
-                delivery.uploaded(media, unix_now=time.time())
+                learned_at = time.time()
+                delivery.uploaded(media, unix_now=learned_at)
+                if state.store is not None:
+                    await anyio.to_thread.run_sync(store_file_info, state, key, media,
+                                                   learned_at)
             else:
                 delivery.sent(await send(step.media))
         except Exception as exc:
@@ -502,12 +588,16 @@ def send_media_sync(state: MediaState, key_of: Callable[[str], MediaKey], path: 
                     send: Callable[[UploadedMedia], Any]) -> Any:
     """The blocking twin of :func:`send_media_async`."""
     check_file_size(file_type, path.stat().st_size, file_name=file_name)
-    delivery: MediaDelivery[Any] = MediaDelivery(state.file_infos, key_of(sha256_file(path)),
-                                                 unix_now=time.time())
+    key = key_of(sha256_file(path))
+    recall_file_info(state, key)
+    delivery: MediaDelivery[Any] = MediaDelivery(state.file_infos, key, unix_now=time.time())
     while (step := delivery.next_step()) is not None:
         try:
             if isinstance(step, UploadStep):
-                delivery.uploaded(upload(path, file_type, file_name), unix_now=time.time())
+                media = upload(path, file_type, file_name)
+                learned_at = time.time()
+                delivery.uploaded(media, unix_now=learned_at)
+                store_file_info(state, key, media, learned_at)
             else:
                 delivery.sent(send(step.media))
         except Exception as exc:

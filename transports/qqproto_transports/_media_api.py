@@ -34,6 +34,7 @@ from ._media import (
     transcribe_async,
     transcribe_sync,
 )
+from .stores import Store
 
 if TYPE_CHECKING:
     from qqproto.rest import RestClient
@@ -46,9 +47,22 @@ _STATE = "_media_state"
 def configure_media(bot: object, settings: Settings, *, transcriber: Transcriber | None,
                     cache_dir: str | os.PathLike[str] | None,
                     env: Mapping[str, str]) -> None:
-    """Give ``bot`` its media state (called by every bot's constructor)."""
-    setattr(bot, _STATE, MediaState(app_id=settings.app_id, policy=settings.media,
-                                    transcriber=transcriber, cache_dir=cache_dir, env=env))
+    """Give ``bot`` its media state (called by every bot's constructor, once the bot's
+    store is open: learned ``file_info`` values are kept there too)."""
+    state = MediaState(app_id=settings.app_id, policy=settings.media,
+                       transcriber=transcriber, cache_dir=cache_dir, env=env)
+    state.use_store(_store_of(bot))
+    setattr(bot, _STATE, state)
+
+
+def _store_of(bot: object) -> Store | None:
+    """The store a bot opened for ``Settings.store``: a gateway bot's (every kind but
+    ``memory:``), else a webhook bot's shared one (sqlite, Redis)."""
+    store = getattr(bot, "_store", None)
+    if store is None:
+        gate = getattr(getattr(bot, "_core", None), "gate", None)
+        store = getattr(gate, "store", None)
+    return store if isinstance(store, Store) else None
 
 
 class MediaBase:
