@@ -1,10 +1,11 @@
 """A bot's configuration as one immutable value.
 
 :class:`Settings` is pure data: no sockets, no TLS contexts, no environment reads.  The
-one place that reads the environment is :meth:`Settings.from_env`, and it reads the
-mapping it is given (pass ``os.environ``), so tests and side-by-side bots never share
-hidden state.  I/O objects (a TLS context for a private CA, the environment used for
-proxy variables) are arguments of the driver's ``Bot``, not settings.
+one place that reads the environment is :meth:`Settings.from_env`, and it reads only
+the mapping it is given (the application passes the process environment), so tests and
+side-by-side bots never share hidden state.  I/O objects (a TLS context for a private
+CA, the environment used for proxy variables) are arguments of the driver's ``Bot``, not
+settings.
 """
 
 from __future__ import annotations

@@ -193,13 +193,14 @@ R = TypeVar("R")
 class MediaDelivery(Generic[R]):
     """One file sent to one chat, reusing a cached ``file_info`` when there is one.
 
-    A driver runs it like this::
+    A driver runs it like this (``wall_clock``: the driver's Unix time; the core reads
+    no clock)::
 
-        delivery = MediaDelivery(cache, key, unix_now=time.time())
+        delivery = MediaDelivery(cache, key, unix_now=wall_clock())
         while (step := delivery.next_step()) is not None:
             try:
                 if isinstance(step, UploadStep):
-                    delivery.uploaded(upload(), unix_now=time.time())
+                    delivery.uploaded(upload(), unix_now=wall_clock())
                 else:
                     delivery.sent(send(step.media))
             except Exception as exc:
