@@ -118,3 +118,11 @@ class Settings:
     def replace(self, **changes: Any) -> Settings:
         """A copy with ``changes`` applied (the value itself is immutable)."""
         return replace(self, **changes)
+
+    def with_recommended_shards(self, recommended: int | None) -> Settings:
+        """``shards="auto"`` resolved to ``/gateway/bot``'s recommended count
+        (gateway.md §2.2); one shard when the answer recommends none (absent or 0).  Any
+        other ``shards`` value is the application's choice and stays."""
+        if self.shards != "auto":
+            return self
+        return self.replace(shards=recommended or 1)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import pytest
 
+from qqproto import Secret, Settings
 from qqproto.events import Ready
 from qqproto.models import MessageEvent
 from qqproto.simulator._simulator import Simulator
@@ -75,3 +76,16 @@ def test_a_bot_that_needs_sharding_stops_with_4011() -> None:
         wait_until(lambda: runner.result is not None, what="the stop")
         stop = runner.stop()
     assert stop.fatal and stop.close_code == 4011
+
+
+@pytest.mark.parametrize(("shards", "recommended", "expected"), [
+    ("auto", 4, 4),      # gateway.md §2.2: the platform's recommendation
+    ("auto", None, 1),   # no recommendation in the answer: one shard
+    ("auto", 0, 1),
+    (2, 8, 2),           # the application's own count stays
+    (None, 8, None),
+])
+def test_auto_shards_take_the_platforms_recommendation(
+        shards: object, recommended: int | None, expected: object) -> None:
+    settings = Settings(app_id="102", secret=Secret("s"), shards=shards)  # type: ignore[arg-type]
+    assert settings.with_recommended_shards(recommended).shards == expected

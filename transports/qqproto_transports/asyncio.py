@@ -168,7 +168,7 @@ class Bot(AsyncBotCore):
         """Run every shard on this loop until all stopped."""
         if self.settings.shards == "auto":  # gateway.md §2.2: the platform's count
             info = await self.call(self.rest.get_gateway_bot())
-            self.settings = self.settings.replace(shards=info.shards or 1)
+            self.settings = self.settings.with_recommended_shards(info.shards)
         signals = _install_signals(loop, self.close, handle_signals)
         try:
             if self._leased():

@@ -149,7 +149,7 @@ class Bot(SyncBotApi, BotCore):
         """Run every shard on its own I/O thread until all stopped."""
         if self.settings.shards == "auto":  # gateway.md §2.2: the platform's count
             info = self.call(self.rest.get_gateway_bot())
-            self.settings = self.settings.replace(shards=info.shards or 1)
+            self.settings = self.settings.with_recommended_shards(info.shards)
         with _close_on_signals(lambda: self.close(timeout=0), handle_signals):
             if self._leased():
                 stop = self._run_leased()

@@ -163,7 +163,7 @@ class Bot(AsyncBotCore):
         """Run every shard in one nursery until all stopped."""
         if self.settings.shards == "auto":  # gateway.md §2.2: the platform's count
             info = await self.call(self.rest.get_gateway_bot())
-            self.settings = self.settings.replace(shards=info.shards or 1)
+            self.settings = self.settings.with_recommended_shards(info.shards)
         stops: list[Stop] = []
 
         async def run_one(shard: Bot) -> None:
