@@ -359,20 +359,26 @@ class _RedirectingSession:
         return getattr(self._session, name)
 
 
-def client_botpy(sim_env: dict[str, str], counter: Counter, stop: StopSignal,
-                 timeout: float) -> None:
+def aim_botpy_at(sim_env: dict[str, str]) -> None:
+    """Point botpy at the simulator: it builds API URLs from Route.SCHEME/DOMAIN and
+    posts for tokens to a fixed URL (redirected by :class:`_TokenRedirect`)."""
     from urllib.parse import urlsplit
 
     import aiohttp
-    import botpy
     import botpy.http
     import botpy.robot
 
-    # botpy builds API URLs from Route.SCHEME/DOMAIN and posts for tokens to a fixed URL.
     base = urlsplit(sim_env["QQBOT_API_BASE"])
     botpy.http.Route.SCHEME = base.scheme
     botpy.http.Route.DOMAIN = base.netloc
     botpy.robot.aiohttp = _TokenRedirect(aiohttp, sim_env["QQBOT_TOKEN_URL"])
+
+
+def client_botpy(sim_env: dict[str, str], counter: Counter, stop: StopSignal,
+                 timeout: float) -> None:
+    import botpy
+
+    aim_botpy_at(sim_env)
 
     class Bot(botpy.Client):  # type: ignore[misc]
         async def on_c2c_message_create(self, message: Any) -> None:

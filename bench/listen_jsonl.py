@@ -79,18 +79,10 @@ def client_listen(sim_env: dict[str, str], counter: Counter, stop: StopSignal,
 
 def client_botpy_print(sim_env: dict[str, str], counter: Counter, stop: StopSignal,
                        timeout: float) -> None:
-    from urllib.parse import urlsplit
-
-    import aiohttp
     import botpy
-    import botpy.http
-    import botpy.robot
-    from gateway_throughput import _TokenRedirect
+    from gateway_throughput import aim_botpy_at
 
-    base = urlsplit(sim_env["QQBOT_API_BASE"])
-    botpy.http.Route.SCHEME = base.scheme
-    botpy.http.Route.DOMAIN = base.netloc
-    botpy.robot.aiohttp = _TokenRedirect(aiohttp, sim_env["QQBOT_TOKEN_URL"])
+    aim_botpy_at(sim_env)
     out = _out(counter, _MARKS["botpy-print"])
 
     class Bot(botpy.Client):  # type: ignore[misc]
