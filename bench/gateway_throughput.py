@@ -659,7 +659,7 @@ def _parse(argv: Sequence[str]) -> argparse.Namespace:
     return args
 
 
-def _print_profile(path: str, limit: int = 30) -> None:
+def print_profile(path: str, limit: int = 30) -> None:
     import pstats
 
     stats = pstats.Stats(path, stream=sys.stdout)
@@ -685,7 +685,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                   f"{sample.cpu_us_per_event:.1f} us CPU/event ({sample.status}); "
                   "cProfile (which slows it) of the handler's thread, first to last event:")
             if Path(path).exists():
-                _print_profile(path)
+                print_profile(path)
         return 0
 
     selected = [BY_NAME[n] for n in args.names]

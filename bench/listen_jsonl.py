@@ -115,13 +115,16 @@ def _missing(name: str) -> str | None:
     return None
 
 
-def run_once(name: str, events: int, digest: str) -> Sample:
+def run_once(name: str, events: int, digest: str | None,
+             profile: str | None = None) -> Sample:
     reason = _missing(name)
     if reason is not None:
         return _common.failed(events, reason)
+    argv = [str(Path(__file__).resolve()), "--worker", name, "--events", str(events)]
+    if profile:
+        argv += ["--profile-out", profile]
     try:
-        return _common.run_worker([str(Path(__file__).resolve()), "--worker", name,
-                                   "--events", str(events)], events, digest=digest)
+        return _common.run_worker(argv, events, digest=digest)
     except Exception as exc:  # a row, never a crash of the whole bench
         return _common.failed(events, f"failed: {type(exc).__name__}: {exc}"[:200])
 
@@ -147,7 +150,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--only", default="", help="comma-separated rows: " + ",".join(ROWS))
     parser.add_argument("--json", action="store_true", help="machine-readable output")
     parser.add_argument("--check", action="store_true", help="exit 1 when the target fails")
+    parser.add_argument("--profile", metavar="ROW", default="", choices=("", *ROWS),
+                        help="cProfile one row's worker (the thread that prints) and "
+                             "print where its time goes")
     parser.add_argument("--worker", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--profile-out", default="", help=argparse.SUPPRESS)
     parser.add_argument("--sim-env", default="{}", help=argparse.SUPPRESS)
     parser.add_argument("--timeout", type=float, default=120.0, help=argparse.SUPPRESS)
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
@@ -158,8 +165,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"unknown row(s) {', '.join(unknown)}; known: {', '.join(ROWS)}")
     if args.worker:
         _common.worker_main(CLIENTS[args.worker], args.events, json.loads(args.sim_env),
-                            timeout=args.timeout)
+                            timeout=args.timeout, profile=args.profile_out or None)
         return 0  # not reached: the worker leaves with os._exit
+    if args.profile:
+        import tempfile
+
+        from gateway_throughput import print_profile
+        with tempfile.TemporaryDirectory() as tmp:
+            path = str(Path(tmp) / "worker.pstats")
+            sample = run_once(args.profile, args.events, None, path)
+            print(f"{args.profile}: {sample.events} events, "
+                  f"{sample.cpu_us_per_event:.1f} us CPU/event ({sample.status}); "
+                  "cProfile (which slows it) of the printing thread, first to last event:")
+            if Path(path).exists():
+                print_profile(path)
+        return 0
     digest = _common.burst_digest(_common.burst_simulator(args.events)[1])
     runs: dict[str, list[Sample]] = {name: [] for name in names}
     for _ in range(args.repeat):  # round robin: load from elsewhere hits both rows alike

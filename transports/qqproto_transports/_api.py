@@ -123,6 +123,12 @@ class BotApi:
     def _now(self) -> float:
         raise NotImplementedError
 
+    def _nothing_runs(self, event: Event) -> bool:
+        """Whether :meth:`_plan_delivery` would plan nothing for ``event``: no handler
+        is registered and the gate has nothing to decide (no tap to ACK, no policy)."""
+        return not self.handlers and not (
+            isinstance(event, Dispatch) and self.questions.gate.needs_model(event.type))
+
     def _plan_delivery(self, event: Event, now: float) -> Plan:
         """What runs for ``event``: the ACK of a tap, then the matching handlers, as the
         core's gate admits it (access policy, open questions, auto-ACK)."""

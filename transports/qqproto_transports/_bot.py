@@ -45,6 +45,7 @@ from ._api import AsyncBotApi, BotApi, seq_of
 from ._gate import DispatchGate
 from ._handlers import Handler
 from ._httpx import async_http_client, verified_ssl_context
+from ._inbox import Inbox
 from ._media_api import configure_media
 from ._shards import ShardRoutes, ShardSeed, shard_settings
 from ._store import FileSessionStore
@@ -236,7 +237,7 @@ class BotCore(BotApi):
         finally:
             self._unsubscribe(put)
 
-    async def _aiterate(self, items: asyncio.Queue[Event | None],
+    async def _aiterate(self, items: asyncio.Queue[Event | None] | Inbox[Event | None],
                         put: Subscriber) -> AsyncIterator[Event]:
         """The events a subscriber ``put`` into an asyncio queue, until ``None``."""
         try:
@@ -297,6 +298,8 @@ class BotCore(BotApi):
                     put(None)
             except Exception:  # a closed channel, a closed loop: drop the subscriber
                 hub._unsubscribe(put)
+        if self._nothing_runs(event):
+            return  # no handler, nothing for the gate: no clock read, no plan
         for handler, argument in self._plan_delivery(event, self._now()):
             self._run_handler(handler, argument)
 

@@ -42,6 +42,7 @@ from ._bot import SIGNALS, AsyncBotCore, main_thread_signals
 from ._eager import start_eagerly
 from ._handlers import Handler, call_handler_async, handler_failed, settle, start_handler
 from ._httpx import async_http_client, send_async
+from ._inbox import Inbox
 from ._io_thread import IoThread, run_asyncio_io_thread
 from ._leases import LeaseRunner
 from ._shards import group_stop
@@ -266,7 +267,7 @@ class Bot(AsyncBotCore):
 
     def events(self) -> AsyncIterator[Event]:
         """Every event from now on, in order, until the session stops."""
-        items: asyncio.Queue[Event | None] = asyncio.Queue()
+        items: Inbox[Event | None] = Inbox()
         return self._aiterate(items, self._subscribe(items.put_nowait))
 
     # -- the pump and the hooks it calls ----------------------------------------------
@@ -573,7 +574,7 @@ class WebhookBot(AsyncBotApi, WebhookBotBase):
 
     def events(self) -> AsyncIterator[Event]:
         """Every event from now on, in order, until the server stops."""
-        items: asyncio.Queue[Event | None] = asyncio.Queue()
+        items: Inbox[Event | None] = Inbox()
         put = self._core.subscribe(items.put_nowait)  # subscribed now, not when iterated
         return self._core.aiterate(items.get, put)
 

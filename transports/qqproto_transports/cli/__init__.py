@@ -50,7 +50,11 @@ _ECHOED = (C2CMessageCreate, GroupAtMessageCreate)
 
 def cmd_listen(args: argparse.Namespace, env: Mapping[str, str], out: TextIO,
                err: TextIO) -> int:
-    settings = settings_from(env, args, auto_mark_processed=False)
+    # Marked after printing when the session outlives the process (a session file or a
+    # store): a restart then neither loses nor repeats a line.  Otherwise the bot marks
+    # each event as it delivers it: the queue it waits in lives as long as the session.
+    durable = bool(getattr(args, "session_file", None) or getattr(args, "store", None))
+    settings = settings_from(env, args, auto_mark_processed=not durable)
     budget = [args.max_events]
 
     def handle(event: Event, now: float) -> Reaction | None:
@@ -60,7 +64,7 @@ def cmd_listen(args: argparse.Namespace, env: Mapping[str, str], out: TextIO,
             return None
         if budget[0] is not None and budget[0] <= 0:
             return Reaction(stop=True, processed=False)  # past the limit: not printed
-        print_dispatch(event, out, jsonl=args.jsonl)
+        print_dispatch(event, out, jsonl=args.jsonl, flush=False)  # the runner flushes
         counted = not isinstance(event, Ready | Resumed)
         if counted and budget[0] is not None:
             budget[0] -= 1
@@ -68,7 +72,7 @@ def cmd_listen(args: argparse.Namespace, env: Mapping[str, str], out: TextIO,
                 return Reaction(stop=True)
         return None
 
-    return _run_gateway(args, settings, handle, env, err)
+    return _run_gateway(args, settings, handle, env, err, flush=out.flush)
 
 
 def cmd_echo(args: argparse.Namespace, env: Mapping[str, str], out: TextIO,
@@ -105,14 +109,15 @@ def _news(event: Event, now: float, err: TextIO) -> bool:
 
 def _run_gateway(args: argparse.Namespace, settings: Settings,
                  handle: Callable[[Event, float], Reaction | None],
-                 env: Mapping[str, str], err: TextIO) -> int:
+                 env: Mapping[str, str], err: TextIO, *,
+                 flush: Callable[[], None] | None = None) -> int:
     session_file = getattr(args, "session_file", None)
 
     def make_bot(driver: ModuleType) -> tuple[Any, Any]:
         return driver.Bot(settings, session_file=session_file, env=dict(env)), handle
 
     try:
-        stop = run_events(args.transport, make_bot)
+        stop = run_events(args.transport, make_bot, flush)
     except ApiError as exc:
         raise CliError(f"request failed: {exc}", EXIT_FAILED) from None
     return exit_for(stop, err)

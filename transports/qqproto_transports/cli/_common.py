@@ -143,20 +143,23 @@ def dispatch_line(event: Dispatch, end: bytes = b"") -> bytes:
     value = {"type": event.type, "seq": event.seq, "id": event.id, "data": event.data}
     if orjson is not None:
         try:
+            if end == b"\n":
+                return orjson.dumps(value, option=orjson.OPT_APPEND_NEWLINE)
             return orjson.dumps(value) + end if end else orjson.dumps(value)
         except TypeError:
             pass
     return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + end
 
 
-def print_dispatch(event: Dispatch, out: TextIO, *, jsonl: bool) -> None:
-    """Print one dispatch to ``out``, flushed: a JSON line (``--jsonl``) or a line of
-    text."""
+def print_dispatch(event: Dispatch, out: TextIO, *, jsonl: bool, flush: bool = True) -> None:
+    """Print one dispatch to ``out``: a JSON line (``--jsonl``) or a line of text; then
+    flush it, unless the caller flushes once for a batch of lines (``flush=False``)."""
     if jsonl:
         out.buffer.write(dispatch_line(event, b"\n"))
-        out.flush()
+        if flush:
+            out.buffer.flush()
     else:
-        print(describe(event), file=out, flush=True)
+        print(describe(event), file=out, flush=flush)
 
 
 def describe(event: Event, now: float | None = None) -> str | None:
