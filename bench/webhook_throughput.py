@@ -149,10 +149,15 @@ def serve_floor(expected: int) -> None:
     sys.stdin.readline()
 
 
-def serve(driver: str, expected: int) -> None:
-    """Run the driver's WebhookBot; print ``PORT``; ``DONE cpu wall`` at the N-th event."""
+def serve(driver: str, expected: int, profile: str = "") -> None:
+    """Run the driver's WebhookBot; print ``PORT``; ``DONE cpu wall`` at the N-th event
+    (``profile``: a cProfile of the handler's thread, first to N-th event, saved there)."""
+    import cProfile
+
     from qqproto import Settings
     from qqproto.models import C2CMessageCreate
+
+    profiler = cProfile.Profile() if profile else None
 
     if driver == "floor":
         serve_floor(expected)
@@ -164,7 +169,12 @@ def serve(driver: str, expected: int) -> None:
         state["seen"] += 1
         if state["seen"] == 1:
             state["clock"] = (time.process_time(), time.perf_counter())
+            if profiler is not None:
+                profiler.enable()
         if state["seen"] == expected:
+            if profiler is not None:
+                profiler.disable()
+                profiler.dump_stats(profile)
             cpu0, wall0 = state["clock"]
             print(f"DONE {time.process_time() - cpu0} {time.perf_counter() - wall0}",
                   flush=True)
@@ -248,11 +258,11 @@ def push_all(port: int, pushes: list[tuple[bytes, dict[str, str]]], connections:
 
 
 def run_server(driver: str, pushes: list[tuple[bytes, dict[str, str]]],
-               connections: int) -> tuple[float, float]:
+               connections: int, profile: str = "") -> tuple[float, float]:
     """(server CPU seconds per request, requests per second) for one driver."""
     proc = subprocess.Popen(
         [sys.executable, str(Path(__file__).resolve()), "--serve", driver,
-         "--requests", str(len(pushes))],
+         "--requests", str(len(pushes)), *(["--profile-out", profile] if profile else [])],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert proc.stdin is not None and proc.stdout is not None
     try:
@@ -289,12 +299,28 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=1,
                         help="runs per server row; the least CPU per request is kept")
     parser.add_argument("--check", action="store_true", help="exit 1 when a target fails")
+    parser.add_argument("--profile", metavar="DRIVER", default="", choices=("", *DRIVERS),
+                        help="cProfile one driver's server (the thread that runs the "
+                             "handler) and print where its time goes")
     parser.add_argument("--serve", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--profile-out", default="", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.serve:
-        serve(args.serve, args.requests)
+        serve(args.serve, args.requests, args.profile_out)
         return 0
     pushes = make_pushes(args.requests)
+    if args.profile:
+        import tempfile
+
+        from gateway_throughput import print_profile
+        with tempfile.TemporaryDirectory() as tmp:
+            path = str(Path(tmp) / "server.pstats")
+            cpu, _ = run_server(args.profile, pushes, args.connections, profile=path)
+            print(f"{args.profile}: {cpu * 1e6:.1f} us CPU/request under cProfile (which "
+                  "slows it); the handler's thread, first to last push:")
+            if Path(path).exists():
+                print_profile(path)
+        return 0
     floor_us = floor(pushes) * 1e6
     rows = [["floor (Ed25519 verify + json.loads)", f"{floor_us:.1f}", "-", "1.00x", "-",
              "in this process"]]

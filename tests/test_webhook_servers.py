@@ -302,6 +302,52 @@ def test_a_failing_handler_answers_d1_and_only_that_event_is_seen_twice(
     assert sorted(server.handled_ids()) == ["E1", "E2", "E2", "E3"]  # type: ignore[type-var]
 
 
+@pytest.mark.parametrize("kind", ["asyncio", "trio"])
+def test_coroutine_handlers_get_a_task_only_when_they_can_suspend(kind: str) -> None:
+    """``async def`` without ``await`` runs at delivery (no task per request, as on the
+    gateway); one that awaits runs in a task of its own; either one raising is d = 1."""
+    harness = Harness(kind)
+    seen: list[tuple[str, bool]] = []
+
+    def in_a_task_of_its_own() -> bool:
+        if kind == "asyncio":
+            return asyncio.current_task() is not None  # data_received runs in no task
+        return "_reader" not in trio.lowlevel.current_task().name
+
+    async def at_once(event: MessageEvent) -> None:
+        seen.append(("at once", in_a_task_of_its_own()))
+        if event.event_id == "E-fails-at-once":
+            raise RuntimeError("on purpose")
+
+    async def suspends(event: MessageEvent) -> None:
+        if kind == "asyncio":
+            await asyncio.sleep(0)
+        else:
+            await trio.lowlevel.checkpoint()
+        seen.append(("suspends", in_a_task_of_its_own()))
+        if event.event_id == "E-fails-later":
+            raise RuntimeError("on purpose")
+
+    def setup(bot: Any) -> None:
+        bot.on("C2C_MESSAGE_CREATE")(at_once)
+        bot.on("GROUP_AT_MESSAGE_CREATE")(suspends)
+
+    harness.start(handler=False, iterate=False, setup=setup)
+    try:
+        group = {"id": "m", "content": "hi", "group_openid": "G",
+                 "author": {"id": "U", "member_openid": "U"}}
+        answers = [post(harness.port, request(body)) for body in (
+            dispatch("E1"), dispatch("E-fails-at-once", seq=2),
+            dispatch("E3", seq=3, event_type="GROUP_AT_MESSAGE_CREATE", d=group),
+            dispatch("E-fails-later", seq=4, event_type="GROUP_AT_MESSAGE_CREATE", d=group))]
+    finally:
+        harness.stop()
+    assert [(a.status, a.body) for a in answers] == [
+        (200, ACK_OK), (200, ACK_RETRY), (200, ACK_OK), (200, ACK_RETRY)]
+    assert seen == [("at once", False), ("at once", False), ("suspends", True),
+                    ("suspends", True)]
+
+
 def test_a_resent_copy_is_refused_as_replay_and_never_seen_again(server: Harness) -> None:
     server.start()
     raw = request(dispatch("E1"))

@@ -179,21 +179,29 @@ def start_handler(handler: Handler, argument: Any, log: BotLogger) -> Awaitable[
     is logged); so does a coroutine function that cannot suspend (:func:`cannot_suspend`);
     any other coroutine function's awaitable comes back for the driver to schedule, so no
     task is created per event unless a handler needs one."""
+    outcome = begin_handler(handler, argument, log)
+    return None if type(outcome) is bool else outcome
+
+
+def begin_handler(handler: Handler, argument: Any, log: BotLogger) -> bool | Awaitable[Any]:
+    """:func:`start_handler` that also says how a handler that finished here ended:
+    ``True``, ``False`` (it raised; logged), or the awaitable still to run (the webhook
+    answers op 12 ``d = 1`` for a failed handler, so it needs to know)."""
     try:
         result = handler(argument)
         if type(result) is types.CoroutineType and cannot_suspend(handler):
             try:
                 result.send(None)
             except StopIteration:
-                return None
+                return True
             result.close()  # pragma: no cover - no await in its code, yet it suspended
             raise RuntimeError("a coroutine with no await suspended")
     except Exception:
         log.exception("handler %s failed on %s", _name(handler), _what(argument))
-        return None
+        return False
     if result is not None and inspect.isawaitable(result):
         return result
-    return None
+    return True
 
 
 #: Every way a coroutine gives control back (await, async for, async with) goes through
@@ -226,6 +234,18 @@ def handler_failed(handler: Handler, argument: Any, exc: BaseException,
 async def settle(handler: Handler, awaitable: Awaitable[Any], argument: Any,
                  log: BotLogger) -> bool:
     """Await what :func:`start_handler` returned; False (and a log record) on failure."""
+    try:
+        await awaitable
+    except Exception:
+        log.exception("handler %s failed on %s", _name(handler), _what(argument))
+        return False
+    return True
+
+
+async def finish_handler(awaitable: Awaitable[Any], handler: Handler, argument: Any,
+                         log: BotLogger) -> bool:
+    """Await what :func:`begin_handler` left to run; False (and a log record) when it
+    raised."""
     try:
         await awaitable
     except Exception:

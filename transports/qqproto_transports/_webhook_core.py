@@ -30,7 +30,7 @@ import os
 import queue
 import ssl
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from concurrent.futures import Future
 from typing import Any, Final
 
@@ -65,7 +65,13 @@ from qqproto.webhook import (
 )
 
 from ._api import BotApi, Plan
-from ._handlers import Handler, call_handler, call_handler_async
+from ._handlers import (
+    Handler,
+    begin_handler,
+    call_handler,
+    call_handler_async,
+    finish_handler,
+)
 from ._media_api import configure_media
 from ._webhook_gate import WebhookGate, open_webhook_gate
 from .stores import Store
@@ -281,6 +287,26 @@ class WebhookCore:
             gate.finish_later(key, ok)
 
         return self.accept(pending.dispatch, ack)
+
+    def start_ticket(self, ticket: Ticket,
+                     spawn: Callable[[Callable[[], Awaitable[None]]], object]) -> None:
+        """Run ``ticket`` on asyncio or trio with no task where none is needed: handlers
+        that cannot suspend (plain functions, ``async def`` without ``await``) finish
+        here, as on the gateway (docs/asyncio.rst); each of the others runs in a task
+        ``spawn(fn)`` starts (``fn()`` is its coroutine), as does a gated ticket."""
+        if ticket.gate_key is not None:
+            spawn(functools.partial(self.run_ticket_async, ticket))
+            return
+        for handler, argument in ticket.to_run:
+            outcome = begin_handler(handler, argument, self.log)
+            if type(outcome) is bool:
+                self.handler_done(ticket, outcome)
+            else:
+                spawn(functools.partial(self._finish, outcome, handler, argument, ticket))
+
+    async def _finish(self, awaitable: Awaitable[Any], handler: Handler, argument: Event,
+                      ticket: Ticket) -> None:
+        self.handler_done(ticket, await finish_handler(awaitable, handler, argument, self.log))
 
     async def run_ticket_async(self, ticket: Ticket) -> None:
         """Run ``ticket`` (claiming it off the loop first when gated) on asyncio or trio."""

@@ -580,7 +580,7 @@ class WebhookBot(AsyncBotApi, WebhookBotBase):
 
     # -- internals ----------------------------------------------------------------------
     def _run_ticket(self, ticket: Ticket) -> None:
-        self._spawn(self._core.run_ticket_async(ticket))
+        self._core.start_ticket(ticket, lambda start: self._spawn(start()))
 
     def _spawn_handlers(self, event: Event, calls: list[tuple[Handler, Event]]) -> None:
         for call in calls:

@@ -442,7 +442,7 @@ class _WebhookConn:
         self.wake_at = -math.inf
         self.scope = trio.CancelScope()  # replaced by the control task's live scope
         self.resume = trio.Event()
-        self.eof = self.finished = False
+        self.eof = self.finished = self.sending = self.broken = False
 
     async def serve(self) -> None:
         async with trio.open_nursery() as nursery:
@@ -472,6 +472,13 @@ class _WebhookConn:
             except _BROKEN:  # reset, or a failed TLS handshake
                 data = b""
             self.feed(data)
+            if self.out and not self.sending:
+                try:
+                    await self._send()  # the answer of a handler that finished at delivery
+                except _BROKEN:  # the peer went away: the control task ends the connection
+                    self.broken = True
+                    self.wake_at = self.scope.deadline = -math.inf
+                    return
 
     def feed(self, data: bytes) -> None:
         """Bytes from the stream (``b""``: EOF, also injected by a graceful close)."""
@@ -480,7 +487,7 @@ class _WebhookConn:
         self.eof = not data
         with contextlib.suppress(RemoteProtocolError):  # the 400 is queued; it closes
             self.rx.receive_data(data, now=trio.current_time(), unix_now=time.time())
-        self._after()
+        self._after(reader=True)
 
     def post_ack(self, delivery: Delivery, ok: bool) -> None:
         if self.finished:  # nothing goes on the wire; the replay cache still learns
@@ -494,28 +501,49 @@ class _WebhookConn:
         while True:
             with trio.CancelScope(deadline=self.wake_at) as self.scope:
                 await trio.sleep_forever()
-            acks, self.acks = self.acks, []
-            for delivery, ok in acks:
-                self.rx.acknowledge(delivery, ok)
+            if self.broken:
+                return
             now, timer = trio.current_time(), self.rx.get_timer()
             if timer is not None and now >= timer:
                 self.rx.handle_timer(now)
             self._after()
-            if self.out:
+            if self.out and not self.sending:
+                await self._send()
+            elif self.finished and not self.sending:
+                return
+
+    async def _send(self) -> None:
+        """Write what is owed; one task at a time (a trio stream refuses two senders),
+        the other leaves it to this one, which writes until nothing is left."""
+        self.sending = True
+        try:
+            while self.out:
                 data = bytes(self.out)
                 self.out.clear()
                 await self.stream.send_all(data)
-            elif self.finished:
-                return
+        finally:
+            self.sending = False
+        self._after()  # wake the control task if it has to finish now
 
-    def _after(self) -> None:
+    def _after(self, *, reader: bool = False) -> None:
+        """Collect answers and hand events on; acks posted meanwhile by handlers that
+        finished at delivery are applied here, with no wake-up of the control task.
+        ``reader``: the reader task writes what is owed itself (no wake-up for that)."""
         if not self.finished:
-            self.out += self.rx.data_to_send()
-            self.finished = self.bot._core.drain(self.rx, self.post_ack, self.bot._run_ticket)
+            while True:
+                self.out += self.rx.data_to_send()
+                self.finished = self.bot._core.drain(self.rx, self.post_ack,
+                                                     self.bot._run_ticket)
+                if not self.acks or self.finished:
+                    break
+                acks, self.acks = self.acks, []
+                for delivery, ok in acks:
+                    self.rx.acknowledge(delivery, ok)
             if not self.rx.reading_paused:
                 self.resume.set()
         timer = self.rx.get_timer()
-        busy = self.acks or self.out or self.finished
+        # While a send is under way its sender writes what comes and then calls this.
+        busy = self.acks or (not self.sending and (self.finished or (self.out and not reader)))
         self.wake_at = -math.inf if busy else math.inf if timer is None else timer
         self.scope.deadline = self.wake_at
 
@@ -602,7 +630,7 @@ class WebhookBot(AsyncBotApi, WebhookBotBase):
 
     def _run_ticket(self, ticket: Ticket) -> None:
         assert self._tasks is not None
-        self._tasks.start_soon(self._core.run_ticket_async, ticket)
+        self._core.start_ticket(ticket, self._tasks.start_soon)
 
     def _spawn_handlers(self, event: Event, calls: list[tuple[Handler, Event]]) -> None:
         assert self._tasks is not None
