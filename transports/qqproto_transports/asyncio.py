@@ -447,7 +447,8 @@ class _Conn(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.timer: asyncio.TimerHandle | None = None
         self.timer_at: float | None = None
-        self.paused = self.eof = self.finished = False
+        self.paused = self.eof = self.finished = self.draining = False
+        self.ready: list[tuple[Delivery, bool]] = []
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -482,8 +483,12 @@ class _Conn(asyncio.Protocol):
         self._after()
 
     def _post_ack(self, delivery: Delivery, ok: bool) -> None:
-        # Later, on the loop (never re-entering the receiver), from any thread; from the
-        # loop itself without waking it through its self-pipe (a syscall per request).
+        # Later, on the loop (never re-entering the receiver), from any thread.  From a
+        # handler that finished inside _after's drain: applied by _after itself, right
+        # after the drain (no callback, the answer leaves in the same write).
+        if self.draining:
+            self.ready.append((delivery, ok))
+            return
         try:
             here = asyncio.get_running_loop() is self.loop
         except RuntimeError:
@@ -496,7 +501,9 @@ class _Conn(asyncio.Protocol):
             self._after()
 
     def _on_timer(self) -> None:
-        # asyncio may run a timer a clock tick early: the deadline itself is "now".
+        # asyncio may run a timer a clock tick early: the deadline itself is "now".  The
+        # timer may also be older than the receiver's deadline (see _after): then the
+        # receiver finds nothing due, and _after arms the right one.
         now = max(self.loop.time(), self.timer_at or 0.0)
         self.timer = self.timer_at = None
         self.rx.handle_timer(now)
@@ -505,18 +512,37 @@ class _Conn(asyncio.Protocol):
     def _after(self) -> None:
         rx, transport = self.rx, self.transport
         assert transport is not None
-        data = rx.data_to_send()
-        if data:
-            transport.write(data)
-        if self.bot._core.drain(rx, self._post_ack, self.bot._run_ticket):
-            self.finished = True
-            transport.close()  # after the answers already written
+        while True:
+            data = rx.data_to_send()
+            if data:
+                transport.write(data)
+            self.draining = True
+            try:
+                finished = self.bot._core.drain(rx, self._post_ack, self.bot._run_ticket)
+            finally:
+                self.draining = False
+            if finished:
+                self.finished = True
+                for delivery, ok in self.ready:  # nothing goes out; the cache learns
+                    rx.acknowledge(delivery, ok)
+                self.ready.clear()
+                transport.close()  # after the answers already written
+                break
+            if not self.ready:
+                break
+            ready, self.ready = self.ready, []
+            for delivery, ok in ready:
+                rx.acknowledge(delivery, ok)
+        # A timer is armed only when the receiver needs an earlier one than the armed
+        # timer: an answer owed (no deadline) or a later idle deadline keep the one there
+        # (when it fires early, the receiver finds nothing due), so a keep-alive request
+        # costs no timer churn.
         when = rx.get_timer()
-        if when != self.timer_at:
+        if when is not None and (self.timer_at is None or when < self.timer_at):
             if self.timer is not None:
                 self.timer.cancel()
             self.timer_at = when
-            self.timer = None if when is None else self.loop.call_at(when, self._on_timer)
+            self.timer = self.loop.call_at(when, self._on_timer)
         if rx.reading_paused != self.paused and not self.finished:
             self.paused = rx.reading_paused  # TCP backpressure while answers are owed
             if self.paused:
