@@ -185,3 +185,52 @@ def test_the_totality_seeds_mutated_get_the_same_answer_on_both_paths(
         if not payload:
             break
     check_same(Dispatch(type=t, seq=1, id="x", data=payload))
+
+
+_EXT_ITEMS = st.sampled_from([
+    "msg_idx=REFIDX_a", "ref_msg_idx=REFIDX_b", "auth_token=tok", " msg_idx = REFIDX_c ",
+    "msg_idx=", "msg_idx= ", "msg_idx", "=x", "other=1", "msg_idx=REFIDX_d=e",
+    "ref_msg_idx=REFIDX_f", ""])
+
+
+@settings(max_examples=300)
+@given(st.sampled_from(FAST_TYPES),
+       st.one_of(st.just("default"), st.just("absent"), st.none(), st.text(max_size=3),
+                 JUNK),
+       st.one_of(st.lists(_EXT_ITEMS, max_size=4), st.none(),
+                 st.lists(_EXT_ITEMS | JUNK, max_size=3), JUNK),
+       st.dictionaries(st.sampled_from(["zz", "extra"]), SCALARS, max_size=1),
+       st.booleans(), st.sampled_from([None, 103, 0]))
+def test_message_scenes_of_every_shape_get_the_same_answer_on_both_paths(
+        t: str, source: Any, ext: Any, more: dict[str, Any], with_msg_idx: bool,
+        message_type: int | None) -> None:
+    scene: dict[str, Any] = {**more}
+    if source != "absent":
+        scene["source"] = source
+    if ext is not None:
+        scene["ext"] = ext
+    d: dict[str, Any] = {"id": "m", "content": "hi", "message_scene": scene,
+                         "author": {"id": "U", "user_openid": "U", "member_openid": "U"}}
+    if t != "C2C_MESSAGE_CREATE":
+        d["group_openid"] = "G"
+    if with_msg_idx:
+        d["msg_idx"] = "REFIDX_top"
+    if message_type is not None:
+        d["message_type"] = message_type
+    check_same(Dispatch(type=t, seq=1, id="x", data=d))
+
+
+def test_a_usual_scene_takes_the_fast_path_with_its_keys_read_out() -> None:
+    d = {"id": "m", "content": "hi", "author": {"user_openid": "U"},
+         "message_scene": {"source": "default",
+                           "ext": ["msg_idx=", " msg_idx = REFIDX_1 ", "msg_idx=REFIDX_2",
+                                   "ref_msg_idx=REFIDX_0", "auth_token=secret"]}}
+    dispatch = Dispatch(type="C2C_MESSAGE_CREATE", seq=1, id="x", data=d)
+    assert check_same(dispatch)
+    event = fast_parse(dispatch)
+    assert isinstance(event, C2CMessageCreate)
+    scene = event.message.scene
+    assert scene is not None
+    assert (scene.source, scene.msg_idx, scene.ref_msg_idx, scene.auth_token) == (
+        "default", "REFIDX_1", "REFIDX_0", "secret")
+    assert "secret" not in repr(event)

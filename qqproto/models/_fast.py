@@ -49,6 +49,7 @@ from ._messages import (
     GroupMessageCreate,
     InboundMessage,
     MessageEvent,
+    MessageScene,
     _ark_data,
     _elements,
     _mentions,
@@ -84,6 +85,8 @@ _INBOUND_FIELDS: Final = (
 _EVENT_FIELDS: Final = ("type", "event_id", "seq", "raw", "message")
 _GROUP_FIELDS: Final = (*_EVENT_FIELDS, "group_openid")
 
+_SCENE_FIELDS: Final = ("source", "ext", "msg_idx", "ref_msg_idx", "auth_token")
+_SCENE_SET: Final = _setters(MessageScene, _SCENE_FIELDS)
 _C2C_SET: Final = _setters(C2CMessageCreate, _EVENT_FIELDS)
 _GROUP_AT_SET: Final = _setters(GroupAtMessageCreate, _GROUP_FIELDS)
 _GROUP_SET: Final = _setters(GroupMessageCreate, _GROUP_FIELDS)
@@ -177,6 +180,35 @@ def _author(a: object) -> Author | None:
     return author  # type: ignore[return-value]
 
 
+def _fast_scene(d: dict[str, Any]) -> MessageScene | None:
+    """``message_scene`` in its usual shape (a ``source`` string, ``ext`` strings),
+    built as :func:`._messages._scene` builds it (each known ``ext`` key's first
+    non-empty value, stripped); any other shape goes to that helper."""
+    scene = d.get("message_scene")
+    if type(scene) is not dict:
+        return _scene(d)
+    source, ext = scene.get("source"), scene.get("ext")
+    if type(source) is not _STR and source is not None:
+        return _scene(d)
+    if ext is None:
+        items: tuple[str, ...] = ()
+    elif type(ext) is list and all(type(item) is _STR for item in ext):
+        items = tuple(ext)
+    else:
+        return _scene(d)
+    found: dict[str, str] = {}
+    for item in items:  # gateway.md §6.2: "msg_idx=REFIDX_…", "ref_msg_idx=…", …
+        name, sep, value = item.partition("=")
+        if sep and (value := value.strip()):
+            found.setdefault(name.strip(), value)
+    result = _new(MessageScene)
+    fields = (source, items, found.get("msg_idx"), found.get("ref_msg_idx"),
+              found.get("auth_token"))
+    for setter, field_value in zip(_SCENE_SET, fields, strict=True):
+        setter(result, field_value)
+    return result
+
+
 def _message(dispatch: Dispatch, d: dict[str, Any], *, scope: ChatScope, chat_id: str,
              author: Author, author_id: str, content: str) -> InboundMessage | None:
     """The InboundMessage of ``d``, or ``None`` to leave it to the validating parser."""
@@ -198,7 +230,7 @@ def _message(dispatch: Dispatch, d: dict[str, Any], *, scope: ChatScope, chat_id
     attachments = () if get("attachments") is None else parse_attachments(d, "d")
     elements = () if get("msg_elements") is None else _elements(d, "d")
     quoted = _quoted(elements, message_type) if elements else None
-    scene = None if get("message_scene") is None else _scene(d)
+    scene = None if get("message_scene") is None else _fast_scene(d)
     reference = (None if scene is None and quoted is None and get("msg_idx") is None
                  else _reference_index(d, scene, quoted))
     ark = None if get("ark_data") is None else _ark_data(d, "d")
@@ -272,7 +304,7 @@ def _group(dispatch: Dispatch) -> MessageEvent | None:
     return event  # type: ignore[no-any-return]
 
 
-_ALL_SETTERS: Final = (_C2C_SET, _GROUP_AT_SET, _GROUP_SET)
+_ALL_SETTERS: Final = (_C2C_SET, _GROUP_AT_SET, _GROUP_SET, _SCENE_SET)
 
 #: Dispatch type → its fast parser (empty when a model gained a field unknown here).
 FAST_PARSERS: Final[dict[str, Callable[[Dispatch], MessageEvent | None]]] = {
