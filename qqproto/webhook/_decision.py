@@ -258,17 +258,19 @@ def _reject(status: int, reason: str) -> WebhookRejection:
 
 
 class _Headers:
-    """Lower-case name → every value, from any :data:`HeaderInput`."""
+    """Lower-case name → every value, from any :data:`HeaderInput`.
+
+    Values are kept as given and decoded only when read (a request carries about ten
+    headers; the decision reads four or five of them)."""
 
     __slots__ = ("_values",)
 
     def __init__(self, headers: HeaderInput) -> None:
-        self._values: dict[str, list[str]] = {}
+        self._values: dict[str, list[str | bytes]] = {}
         items = headers.items() if isinstance(headers, Mapping) else headers
         for name, value in items:
             key = name.decode("latin-1") if isinstance(name, bytes) else str(name)
-            text = value.decode("latin-1") if isinstance(value, bytes) else str(value)
-            self._values.setdefault(key.strip().lower(), []).append(text.strip())
+            self._values.setdefault(key.strip().lower(), []).append(value)
 
     def single(self, name: str) -> str | None:
         """The value when the header appears exactly once; ``None`` when absent.
@@ -281,7 +283,8 @@ class _Headers:
             return None
         if len(values) != 1:
             raise _Repeated(name)
-        return values[0]
+        value = values[0]
+        return (value.decode("latin-1") if isinstance(value, bytes) else str(value)).strip()
 
 
 class _Repeated(Exception):
@@ -353,10 +356,11 @@ def _authenticate(key: WebhookKey, headers: _Headers, body: bytes, unix_now: flo
     if _TIMESTAMP.fullmatch(timestamp) is None:
         return _reject(401, REASON_BAD_TIMESTAMP_FORMAT)
     # Format only (length, alphabet, canonical last byte): never compared with a secret.
-    if parse_signature_hex(signature) is None:
+    raw = parse_signature_hex(signature)
+    if raw is None:
         return _reject(401, REASON_BAD_SIGNATURE_FORMAT)
-    # §9.3: message = timestamp header bytes + raw body; sig[63] & 0xE0 refused in verify().
-    if not key.verify(timestamp, body, signature):
+    # §9.3: message = timestamp header bytes + raw body (sig[63] & 0xE0 refused above).
+    if not key.verify_parsed(timestamp, body, raw):
         return _reject(401, REASON_BAD_SIGNATURE)
     stamp = int(timestamp)
     if abs(unix_now - stamp) > policy.timestamp_window:

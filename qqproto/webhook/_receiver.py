@@ -30,6 +30,7 @@ fed meanwhile are buffered, not parsed).
 from __future__ import annotations
 
 import enum
+import functools
 import math
 from collections import deque
 from collections.abc import Mapping
@@ -145,6 +146,7 @@ class _Slot:
         self.decision = decision
 
 
+@functools.lru_cache(maxsize=64)  # the op 12 answers and the fixed refusals, mostly
 def _render(response: HttpResponse, *, close: bool, head: bool) -> bytes:
     lines = [f"HTTP/1.1 {response.status} {_PHRASES.get(response.status, 'Unknown')}"]
     lines += [f"{name}: {value}" for name, value in response.headers]

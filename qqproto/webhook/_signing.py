@@ -105,10 +105,13 @@ class WebhookKey:
         Malformed signatures (see :func:`parse_signature_hex`) are ``False``, never an
         exception.
         """
-        message = _as_bytes(timestamp, "timestamp") + _as_bytes(body, "body")
         raw = parse_signature_hex(signature)
-        if raw is None:
-            return False
+        return raw is not None and self.verify_parsed(timestamp, body, raw)
+
+    def verify_parsed(self, timestamp: str | bytes, body: bytes, raw: bytes) -> bool:
+        """:meth:`verify` for a signature :func:`parse_signature_hex` already decoded
+        (and so already checked for its form)."""
+        message = _as_bytes(timestamp, "timestamp") + _as_bytes(body, "body")
         try:
             self._public.verify(raw, message)
         except InvalidSignature:
