@@ -146,7 +146,8 @@ class _WebhookConn:
         # While a send is under way its sender writes what comes and then calls this.
         busy = self.acks or (not self.sending and (self.finished or (self.out and not reader)))
         self.wake_at = -math.inf if busy else math.inf if timer is None else timer
-        self.scope.deadline = self.wake_at
+        if self.scope.deadline != self.wake_at:  # trio re-files a deadline on every set
+            self.scope.deadline = self.wake_at
 
 
 class WebhookBot(AsyncBotApi, WebhookBotBase):
