@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -40,6 +41,10 @@ APP_ID: Final = "102000001"
 SECRET: Final = "bench-webhook-secret-0123456789"
 PATH: Final = "/qqbot"
 DRIVERS: Final = ("asyncio", "trio", "threaded")
+#: The competitor with a webhook receiver: nonebot-adapter-qq under nonebot2's FastAPI
+#: driver (qq-botpy and qqbot-agent-sdk have none).  Optional: ``pip install
+#: nonebot2[fastapi] nonebot-adapter-qq``; without them its row says so.
+COMPETITOR: Final = "nonebot"
 TARGET: Final = 1.5
 
 
@@ -149,35 +154,91 @@ def serve_floor(expected: int) -> None:
     sys.stdin.readline()
 
 
+def hit_counter(expected: int, profile: str = "") -> Any:
+    """``hit()`` for a handler: the clock starts at the first call, ``DONE cpu wall`` is
+    printed at the ``expected``-th (the server rows' measurement, for any server)."""
+    import cProfile
+
+    profiler = cProfile.Profile() if profile else None
+    state: dict[str, Any] = {"seen": 0, "clock": None}
+    lock = threading.Lock()
+
+    def hit() -> None:
+        with lock:
+            state["seen"] += 1
+            if state["seen"] == 1:
+                state["clock"] = (time.process_time(), time.perf_counter())
+                if profiler is not None:
+                    profiler.enable()
+            if state["seen"] == expected:
+                if profiler is not None:
+                    profiler.disable()
+                    profiler.dump_stats(profile)
+                cpu0, wall0 = state["clock"]
+                print(f"DONE {time.process_time() - cpu0} {time.perf_counter() - wall0}",
+                      flush=True)
+
+    return hit
+
+
+def serve_nonebot(hit: Any) -> None:
+    """nonebot-adapter-qq's webhook (``POST /qq/webhook``) under nonebot2's FastAPI
+    driver and uvicorn, as its documentation sets it up, with signature checks on
+    (``qq_verify_webhook``, its default) and a matcher for C2C messages that counts.
+    Its first push asks ``/users/@me``: a simulator in this process answers that (and
+    the token), before the clock starts."""
+    import socket
+
+    import nonebot
+    from nonebot.adapters.qq import Adapter, C2CMessageCreateEvent
+
+    from qqproto.simulator import Simulator
+    from qqproto_transports.simulator import SimulatorThread
+
+    sim = SimulatorThread(Simulator(app_id=APP_ID, secret=SECRET)).start()
+    env = sim.env()
+    with socket.socket() as probe:  # a free port for uvicorn, which takes a number
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    nonebot.init(driver="~fastapi+~httpx", host="127.0.0.1", port=port,
+                 log_level="WARNING", qq_api_base=env["QQBOT_API_BASE"].rstrip("/") + "/",
+                 qq_auth_base=env["QQBOT_TOKEN_URL"],
+                 qq_bots=[{"id": APP_ID, "secret": SECRET, "use_websocket": False}])
+    nonebot.get_driver().register_adapter(Adapter)
+
+    async def on_message(event: C2CMessageCreateEvent) -> None:
+        hit()
+
+    nonebot.on_type(C2CMessageCreateEvent).handle()(on_message)
+
+    def announce() -> None:
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        print(f"PORT {port} /qq/webhook", flush=True)
+
+    threading.Thread(target=announce, daemon=True).start()
+    threading.Thread(target=lambda: (sys.stdin.readline(), os._exit(0)), daemon=True).start()
+    nonebot.run()
+
+
 def serve(driver: str, expected: int, profile: str = "") -> None:
     """Run the driver's WebhookBot; print ``PORT``; ``DONE cpu wall`` at the N-th event
     (``profile``: a cProfile of the handler's thread, first to N-th event, saved there)."""
-    import cProfile
-
     from qqproto import Settings
     from qqproto.models import C2CMessageCreate
-
-    profiler = cProfile.Profile() if profile else None
 
     if driver == "floor":
         serve_floor(expected)
         return
+    hit = hit_counter(expected, profile)
+    if driver == COMPETITOR:
+        serve_nonebot(hit)
+        return
     settings = Settings.from_env({"QQBOT_APP_ID": APP_ID, "QQBOT_CLIENT_SECRET": SECRET})
-    state: dict[str, Any] = {"seen": 0, "clock": None}
-
-    def hit() -> None:
-        state["seen"] += 1
-        if state["seen"] == 1:
-            state["clock"] = (time.process_time(), time.perf_counter())
-            if profiler is not None:
-                profiler.enable()
-        if state["seen"] == expected:
-            if profiler is not None:
-                profiler.disable()
-                profiler.dump_stats(profile)
-            cpu0, wall0 = state["clock"]
-            print(f"DONE {time.process_time() - cpu0} {time.perf_counter() - wall0}",
-                  flush=True)
 
     def announce(bot: Any) -> None:
         while not bot.port:
@@ -188,11 +249,9 @@ def serve(driver: str, expected: int, profile: str = "") -> None:
         from qqproto_transports.threads import WebhookBot as ThreadedWebhookBot
 
         bot: Any = ThreadedWebhookBot(settings, port=0, env={})
-        lock = threading.Lock()
 
         def on_message(event: C2CMessageCreate) -> None:
-            with lock:
-                hit()
+            hit()
 
         bot.on(C2CMessageCreate)(on_message)
 
@@ -230,7 +289,8 @@ def serve(driver: str, expected: int, profile: str = "") -> None:
 
 # ====================================================================== the client
 
-def push_all(port: int, pushes: list[tuple[bytes, dict[str, str]]], connections: int) -> None:
+def push_all(port: int, pushes: list[tuple[bytes, dict[str, str]]], connections: int,
+             path: str = PATH) -> None:
     """Send every push over ``connections`` keep-alive connections; each must get 200."""
     errors: list[str] = []
 
@@ -238,7 +298,7 @@ def push_all(port: int, pushes: list[tuple[bytes, dict[str, str]]], connections:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         try:
             for body, headers in share:
-                conn.request("POST", PATH, body=body, headers=headers)
+                conn.request("POST", path, body=body, headers=headers)
                 response = conn.getresponse()
                 response.read()
                 if response.status != 200:
@@ -257,6 +317,17 @@ def push_all(port: int, pushes: list[tuple[bytes, dict[str, str]]], connections:
         raise RuntimeError(f"{len(errors)} pushes failed: {errors[0]}")
 
 
+def _next_tagged(lines: Any, tag: str, limit: int = 200) -> str | None:
+    """The next line starting with ``tag`` (a server may log other lines first)."""
+    for _ in range(limit):
+        line = lines.readline()
+        if not line:
+            return None
+        if line.startswith(tag):
+            return str(line)
+    return None
+
+
 def run_server(driver: str, pushes: list[tuple[bytes, dict[str, str]]],
                connections: int, profile: str = "") -> tuple[float, float]:
     """(server CPU seconds per request, requests per second) for one driver."""
@@ -266,14 +337,15 @@ def run_server(driver: str, pushes: list[tuple[bytes, dict[str, str]]],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     assert proc.stdin is not None and proc.stdout is not None
     try:
-        line = proc.stdout.readline()
-        if not line.startswith("PORT "):
-            raise RuntimeError(f"the {driver} server did not start: {line!r}")
-        push_all(int(line.split()[1]), pushes, connections)
-        done = proc.stdout.readline().split()
-        if not done or done[0] != "DONE":
-            raise RuntimeError(f"the {driver} server did not count every push: {done!r}")
-        cpu, wall = float(done[1]), float(done[2])
+        line = _next_tagged(proc.stdout, "PORT ")
+        if line is None:
+            raise RuntimeError(f"the {driver} server did not start")
+        words = line.split()
+        push_all(int(words[1]), pushes, connections, *words[2:3])
+        done = _next_tagged(proc.stdout, "DONE ")
+        if done is None:
+            raise RuntimeError(f"the {driver} server did not count every push")
+        cpu, wall = (float(word) for word in done.split()[1:3])
         return cpu / len(pushes), len(pushes) / wall
     finally:
         proc.stdin.write("stop\n")
@@ -309,7 +381,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
     parser.add_argument("--requests", type=int, default=5000)
     parser.add_argument("--connections", type=int, default=4)
-    parser.add_argument("--only", default="", help="comma-separated: " + ",".join(DRIVERS))
+    parser.add_argument("--only", default="",
+                        help="comma-separated: " + ",".join((*DRIVERS, COMPETITOR)))
     parser.add_argument("--repeat", type=int, default=1,
                         help="runs per server row; the least CPU per request is kept")
     parser.add_argument("--check", action="store_true", help="exit 1 when a target fails")
@@ -336,27 +409,44 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print_profile(path)
         return 0
     floor_us = floor(pushes) * 1e6
-    rows = [["floor (Ed25519 verify + json.loads)", f"{floor_us:.1f}", "-", "1.00x", "-",
+    rows = [["floor (Ed25519 verify + json.loads)", f"{floor_us:.1f}", "-", "1.00x", "-", "-",
              "in this process"]]
     failed = False
-    drivers = [d for d in (args.only.split(",") if args.only else DRIVERS) if d]
-    results = best_runs(["floor", *drivers], pushes, args.connections, args.repeat)
+    names = [d for d in (args.only.split(",") if args.only else [*DRIVERS, COMPETITOR]) if d]
+    drivers = [d for d in names if d != COMPETITOR]
+    runnable = ["floor", *drivers]
+    missing = _competitor_missing() if COMPETITOR in names else None
+    if COMPETITOR in names and missing is None:
+        runnable.append(COMPETITOR)
+    results = best_runs(runnable, pushes, args.connections, args.repeat)
     socket = results["floor"]
     socket_us: float | None = None
     if isinstance(socket, Exception):  # the verdict falls back to the in-process floor
-        rows.append(["socket floor (+ read, write)", "-", "-", "-", "-",
+        rows.append(["socket floor (+ read, write)", "-", "-", "-", "-", "-",
                      f"failed: {socket}"[:70]])
     else:
         socket_cpu, socket_rate = socket
         socket_us = socket_cpu * 1e6
         rows.append(["socket floor (+ read, write)", f"{socket_cpu * 1e6:.1f}",
                      f"{socket_rate:,.0f}", f"{socket_cpu * 1e6 / floor_us:.2f}x", "1.00x",
-                     "worker process"])
+                     "-", "worker process"])
     unit = socket_us if socket_us is not None else floor_us
+    rival = results.get(COMPETITOR)
+    rival_us = rival[0] * 1e6 if isinstance(rival, tuple) else None
+    if COMPETITOR in names:
+        label = "nonebot-adapter-qq (FastAPI, uvicorn)"
+        if isinstance(rival, tuple):
+            rows.append([label, f"{rival[0] * 1e6:.1f}", f"{rival[1]:,.0f}",
+                         f"{rival[0] * 1e6 / floor_us:.2f}x",
+                         "-" if socket_us is None else f"{rival[0] * 1e6 / socket_us:.2f}x",
+                         "1.00x", "competitor"])
+        else:
+            rows.append([label, "-", "-", "-", "-", "-",
+                         missing or f"failed: {rival}"[:70]])
     for driver in drivers:
         result = results[driver]
         if isinstance(result, Exception):
-            rows.append([driver, "-", "-", "-", "-", f"failed: {result}"[:70]])
+            rows.append([driver, "-", "-", "-", "-", "-", f"failed: {result}"[:70]])
             failed = True
             continue
         cpu, rate = result
@@ -366,15 +456,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows.append([f"qqproto {driver} WebhookBot", f"{cpu * 1e6:.1f}", f"{rate:,.0f}",
                      f"{cpu * 1e6 / floor_us:.2f}x",
                      "-" if socket_us is None else f"{cpu * 1e6 / socket_us:.2f}x",
+                     "-" if rival_us is None else f"{cpu * 1e6 / rival_us:.2f}x",
                      f"{'PASS' if ok else 'FAIL'} (<= {TARGET}x "
                      f"{'socket ' if socket_us is not None else ''}floor)"])
     print(f"webhook throughput: {args.requests} signed C2C pushes over {args.connections} "
-          "keep-alive connections\n")
+          f"keep-alive connections, best of {args.repeat}\n")
     print(_common.format_table(["row", "CPU us/request", "requests/s", "x floor",
-                                "x socket floor", "verdict"], rows, "<>>>><"))
-    print("\ncompetitors: not driven here (their webhook receivers, where they have one, "
-          "need their own servers)")
+                                "x socket floor", "x competitor", "verdict"], rows,
+                               "<>>>>><"))
+    print("\nqq-botpy and qqbot-agent-sdk have no webhook receiver; nonebot-adapter-qq "
+          "answers 200 before its handlers run, qqproto after them (op 12).")
     return 1 if args.check and failed else 0
+
+
+def _competitor_missing() -> str | None:
+    import importlib.util
+
+    for module in ("nonebot", "nonebot.adapters.qq", "fastapi", "uvicorn"):
+        try:
+            if importlib.util.find_spec(module) is None:
+                raise ImportError(module)
+        except (ImportError, ValueError):
+            return f"not installed ({module}: pip install -e '.[bench]')"
+    return None
 
 
 if __name__ == "__main__":
