@@ -51,6 +51,9 @@ class _WebhookConn:
         #: waited for request bytes since ``since`` (its last answer, or its accept).
         self.busy = False
         self.since = time.monotonic()
+        self.timeout: float | None = None  # the socket's, as last set
+        self.draining = False
+        self.ready: list[tuple[Delivery, bool]] = []
         self.thread = threading.Thread(target=self.serve, name="qqproto-webhook-conn",
                                        daemon=True)
 
@@ -77,17 +80,32 @@ class _WebhookConn:
             self.sock.do_handshake()
         while True:
             if data := rx.data_to_send():
-                self.sock.settimeout(WRITE_TIMEOUT)
+                self._timeout(WRITE_TIMEOUT)
                 self.sock.sendall(data)
                 self.since = time.monotonic()
-            if self.bot._core.drain(rx, self.post_ack, self.run_ticket):
+            self.draining = True
+            try:
+                finished = self.bot._core.drain(rx, self.post_ack, self.run_ticket)
+            finally:
+                self.draining = False
+            if finished:
                 return
+            if self.ready:  # acks of handlers that ran just now, on this thread
+                ready, self.ready = self.ready, []
+                for delivery, ok in ready:
+                    rx.acknowledge(delivery, ok)
+                continue
             self.busy = not (rx.state is WebhookReceiverState.OPEN and not rx.reading_paused)
             timer = rx.get_timer()
             timeout = None if timer is None else max(0.0, timer - time.monotonic())
             try:
                 if rx.state is WebhookReceiverState.OPEN and not rx.reading_paused:
-                    self.sock.settimeout(timeout)  # nothing is owed while reading
+                    # Nothing is owed while reading.  A read waits at most WRITE_TIMEOUT, the
+                    # writes' own limit, so that reads and writes share one socket timeout
+                    # (no system call to switch per request); an early wake-up finds no
+                    # timer due and reads again.
+                    self._timeout(WRITE_TIMEOUT if timeout is None or timeout >= WRITE_TIMEOUT
+                                  else timeout)
                     self._feed(self.sock.recv(65536))
                 elif isinstance(item := self.inbox.get(timeout=timeout), tuple):
                     rx.acknowledge(*item)
@@ -102,7 +120,16 @@ class _WebhookConn:
         with contextlib.suppress(RemoteProtocolError):  # the 400 is queued; it closes
             self.rx.receive_data(data, now=time.monotonic(), unix_now=time.time())
 
+    def _timeout(self, seconds: float) -> None:
+        """Set the socket's timeout unless it is set so already (a system call each)."""
+        if seconds != self.timeout:
+            self.sock.settimeout(seconds)
+            self.timeout = seconds
+
     def post_ack(self, delivery: Delivery, ok: bool) -> None:
+        if self.draining:  # from a handler this thread runs inside drain()
+            self.ready.append((delivery, ok))
+            return
         with self.lock:
             if not self.done:
                 self.inbox.put((delivery, ok))
