@@ -126,7 +126,7 @@ class BotApi:
     def _nothing_runs(self, event: Event) -> bool:
         """Whether :meth:`_plan_delivery` would plan nothing for ``event``: no handler
         is registered and the gate has nothing to decide (no tap to ACK, no policy)."""
-        return not self.handlers and not (
+        return not self.handlers.any and not (
             isinstance(event, Dispatch) and self.questions.gate.needs_model(event.type))
 
     def _plan_delivery(self, event: Event, now: float) -> Plan:

@@ -298,7 +298,7 @@ class BotCore(BotApi):
                     put(None)
             except Exception:  # a closed channel, a closed loop: drop the subscriber
                 hub._unsubscribe(put)
-        if self._nothing_runs(event):
+        if not self.handlers.any and self._nothing_runs(event):
             return  # no handler, nothing for the gate: no clock read, no plan
         for handler, argument in self._plan_delivery(event, self._now()):
             self._run_handler(handler, argument)

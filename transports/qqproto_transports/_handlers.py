@@ -109,6 +109,8 @@ class Handlers:
     def __init__(self) -> None:
         self._registrations: list[Registration] = []
         self._cache: dict[tuple[type, str | None], tuple[Registration, ...]] = {}
+        #: Whether any handler is registered (read once per event: a plain attribute).
+        self.any = False
 
     def on(self, what: type | str | None = None) -> Callable[[H], H]:
         """Register the decorated function for ``what`` (see the module docstring)."""
@@ -119,6 +121,7 @@ class Handlers:
                 raise TypeError(f"a handler must be callable, not {handler!r}")
             self._registrations.append(Registration(handler, kind, target))
             self._cache.clear()
+            self.any = True
             return handler
 
         return register
