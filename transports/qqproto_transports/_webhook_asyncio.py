@@ -76,15 +76,16 @@ class _Conn(asyncio.Protocol):
 
     def _post_ack(self, delivery: Delivery, ok: bool) -> None:
         # Later, on the loop (never re-entering the receiver), from any thread.  From a
-        # handler that finished inside _after's drain: applied by _after itself, right
-        # after the drain (no callback, the answer leaves in the same write).
-        if self.draining:
-            self.ready.append((delivery, ok))
-            return
+        # handler that finished inside _after's drain (on the loop, so never racing it):
+        # applied by _after itself, right after the drain (no callback, the answer leaves
+        # in the same write).
         try:
             here = asyncio.get_running_loop() is self.loop
         except RuntimeError:
             here = False
+        if here and self.draining:
+            self.ready.append((delivery, ok))
+            return
         (self.loop.call_soon if here else self.loop.call_soon_threadsafe)(self._ack, delivery, ok)
 
     def _ack(self, delivery: Delivery, ok: bool) -> None:

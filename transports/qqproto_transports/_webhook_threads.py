@@ -127,8 +127,8 @@ class _WebhookConn:
             self.timeout = seconds
 
     def post_ack(self, delivery: Delivery, ok: bool) -> None:
-        if self.draining:  # from a handler this thread runs inside drain()
-            self.ready.append((delivery, ok))
+        if self.draining and threading.get_ident() == self.thread.ident:
+            self.ready.append((delivery, ok))  # a handler this thread runs inside drain()
             return
         with self.lock:
             if not self.done:
