@@ -659,6 +659,22 @@ def _parse(argv: Sequence[str]) -> argparse.Namespace:
     return args
 
 
+def profile_worker(name: str, run: Callable[[str], Sample],
+                   where: str = "the handler's thread") -> None:
+    """``run(path)`` one worker with cProfile saving to ``path``; print where its time
+    went (``where``: the thread profiled)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = str(Path(tmp) / "worker.pstats")
+        sample = run(path)
+        print(f"{name}: {sample.events} events, {sample.cpu_us_per_event:.1f} us CPU/event "
+              f"({sample.status}); cProfile (which slows it) of {where}, first to last "
+              "event:")
+        if Path(path).exists():
+            print_profile(path)
+
+
 def print_profile(path: str, limit: int = 30) -> None:
     import pstats
 
@@ -677,15 +693,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0  # not reached: the worker leaves with os._exit
 
     if args.profile:
-        import tempfile
-        with tempfile.TemporaryDirectory() as tmp:
-            path = str(Path(tmp) / "worker.pstats")
-            sample = run_once(BY_NAME[args.profile], args.events, None, path)
-            print(f"{args.profile}: {sample.events} events, "
-                  f"{sample.cpu_us_per_event:.1f} us CPU/event ({sample.status}); "
-                  "cProfile (which slows it) of the handler's thread, first to last event:")
-            if Path(path).exists():
-                print_profile(path)
+        profile_worker(args.profile, lambda path: run_once(BY_NAME[args.profile],
+                                                           args.events, None, path))
         return 0
 
     selected = [BY_NAME[n] for n in args.names]

@@ -168,17 +168,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                             timeout=args.timeout, profile=args.profile_out or None)
         return 0  # not reached: the worker leaves with os._exit
     if args.profile:
-        import tempfile
+        from gateway_throughput import profile_worker
 
-        from gateway_throughput import print_profile
-        with tempfile.TemporaryDirectory() as tmp:
-            path = str(Path(tmp) / "worker.pstats")
-            sample = run_once(args.profile, args.events, None, path)
-            print(f"{args.profile}: {sample.events} events, "
-                  f"{sample.cpu_us_per_event:.1f} us CPU/event ({sample.status}); "
-                  "cProfile (which slows it) of the printing thread, first to last event:")
-            if Path(path).exists():
-                print_profile(path)
+        profile_worker(args.profile, lambda path: run_once(args.profile, args.events, None,
+                                                           path), "the printing thread")
         return 0
     digest = _common.burst_digest(_common.burst_simulator(args.events)[1])
     runs: dict[str, list[Sample]] = {name: [] for name in names}

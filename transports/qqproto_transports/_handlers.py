@@ -236,19 +236,8 @@ def handler_failed(handler: Handler, argument: Any, exc: BaseException,
 
 async def settle(handler: Handler, awaitable: Awaitable[Any], argument: Any,
                  log: BotLogger) -> bool:
-    """Await what :func:`start_handler` returned; False (and a log record) on failure."""
-    try:
-        await awaitable
-    except Exception:
-        log.exception("handler %s failed on %s", _name(handler), _what(argument))
-        return False
-    return True
-
-
-async def finish_handler(awaitable: Awaitable[Any], handler: Handler, argument: Any,
-                         log: BotLogger) -> bool:
-    """Await what :func:`begin_handler` left to run; False (and a log record) when it
-    raised."""
+    """Await what :func:`start_handler` (or :func:`begin_handler`) left to run; False (and
+    a log record) on failure."""
     try:
         await awaitable
     except Exception:

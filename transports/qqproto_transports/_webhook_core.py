@@ -70,7 +70,7 @@ from ._handlers import (
     begin_handler,
     call_handler,
     call_handler_async,
-    finish_handler,
+    settle,
 )
 from ._media_api import configure_media
 from ._webhook_gate import WebhookGate, open_webhook_gate
@@ -306,7 +306,7 @@ class WebhookCore:
 
     async def _finish(self, awaitable: Awaitable[Any], handler: Handler, argument: Event,
                       ticket: Ticket) -> None:
-        self.handler_done(ticket, await finish_handler(awaitable, handler, argument, self.log))
+        self.handler_done(ticket, await settle(handler, awaitable, argument, self.log))
 
     async def run_ticket_async(self, ticket: Ticket) -> None:
         """Run ``ticket`` (claiming it off the loop first when gated) on asyncio or trio."""
