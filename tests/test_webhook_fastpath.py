@@ -97,7 +97,7 @@ def check(data: bytes) -> None:
     assert h11_read(data) == (fast.method, fast.target, fast.headers, fast.body, fast.end)
 
 
-@settings(max_examples=1500, deadline=None)
+@settings(max_examples=600, deadline=None)
 @given(requests())
 def test_what_the_fast_reader_accepts_h11_reads_alike(data: bytes) -> None:
     check(data)
