@@ -8,7 +8,15 @@ before the first was created) and the process CPU spent while they only heartbea
 simulator's heartbeat interval is shortened (``--heartbeat-ms``) so that an idle window
 of a few seconds holds several heartbeats per bot; CPU per heartbeat is printed too.
 
-    python bench/idle_bots.py [--bots N] [--idle S] [--heartbeat-ms MS]
+The competitor row runs qq-botpy the same way in a fresh process: one ``botpy.Client``
+whose app the simulator tells to open as many shards as there are bots (botpy opens
+every shard ``/gateway/bot`` recommends, each its own session and connection; one
+simulator, so at most 50), measured alike, per connection.  botpy heartbeats every
+30 s whatever interval the server's Hello gives, so its simulator does not close
+connections for missed heartbeats (``heartbeat_timeout_factor=None``); its CPU figure is
+therefore that of fewer heartbeats than qqproto answers.
+
+    python bench/idle_bots.py [--bots N] [--idle S] [--heartbeat-ms MS] [--only qqproto]
 """
 
 from __future__ import annotations
@@ -17,7 +25,10 @@ import argparse
 import asyncio
 import contextlib
 import gc
+import importlib.util
+import json
 import resource
+import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -97,28 +108,137 @@ async def _run(count: int, idle: float, heartbeat_ms: int) -> dict[str, Any]:
             "idle_s": idle, "idle_cpu_s": cpu, "heartbeats": beats}
 
 
+async def _run_botpy(count: int, idle: float, heartbeat_ms: int) -> dict[str, Any]:
+    """qq-botpy: one client opening ``count`` shards (each a session and a connection)."""
+    import botpy
+    from gateway_throughput import aim_botpy_at
+
+    from qqproto.simulator import Simulator
+    from qqproto_transports.simulator import SimulatorThread
+
+    count = min(count, SHARDS_PER_SIMULATOR)
+    model = Simulator(heartbeat_interval_ms=heartbeat_ms, heartbeat_timeout_factor=None,
+                      recommended_shards=count, max_connections=4 * count + 16,
+                      max_sessions=count + 16)
+    # botpy 1.2 fails to start more than two shards when max_concurrency exceeds half of
+    # them (it pops its session list by a growing index); the simulator does not pace
+    # identifies, so with 1 every shard still connects at once.
+    model.max_concurrency = 1
+    with SimulatorThread(model, lifetime=600) as sim:
+        aim_botpy_at(sim.env())
+        gc.collect()
+        before = _rss_mb()
+        all_ready = asyncio.Event()
+        ready = 0
+
+        class Client(botpy.Client):  # type: ignore[misc]
+            async def on_ready(self) -> None:
+                nonlocal ready
+                ready += 1
+                if ready == count:
+                    all_ready.set()
+
+        client = Client(intents=botpy.Intents(public_messages=True), bot_log=False,
+                        ext_handlers=False)
+
+        async def run() -> None:
+            async with client:
+                await client.start(appid=sim.env()["QQBOT_APP_ID"],
+                                   secret=sim.env()["QQBOT_CLIENT_SECRET"])
+
+        task = asyncio.ensure_future(run())
+        started = time.perf_counter()
+        try:
+            await asyncio.wait_for(all_ready.wait(), 60)
+        except TimeoutError:
+            raise RuntimeError(f"{ready} of {count} botpy shards READY") from None
+        connect_s = time.perf_counter() - started
+        gc.collect()
+        beats_before = sim.counters().heartbeats
+        cpu0, rss_ready = time.process_time(), _rss_mb()
+        await asyncio.sleep(idle)
+        cpu = time.process_time() - cpu0
+        beats = sim.counters().heartbeats - beats_before
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+    return {"bots": count, "connect_s": connect_s, "rss_added_mb": rss_ready - before,
+            "idle_s": idle, "idle_cpu_s": cpu, "heartbeats": beats}
+
+
+def _measure_in_a_fresh_process(row: str, args: argparse.Namespace,
+                                count: int) -> dict[str, Any]:
+    """One row in its own interpreter (memory figures must not share a heap)."""
+    done = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve()), "--row", row, "--bots", str(count),
+         "--idle", str(args.idle), "--heartbeat-ms", str(args.heartbeat_ms)],
+        capture_output=True, text=True, timeout=args.idle + 180, check=False)
+    for line in done.stdout.splitlines():
+        if line.startswith("@@row "):
+            return json.loads(line[len("@@row "):])  # type: ignore[no-any-return]
+    tail = (done.stderr.strip().splitlines() or ["no output"])[-1]
+    return {"error": f"failed: {tail}"[:90]}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else "")
     parser.add_argument("--bots", type=int, default=100)
     parser.add_argument("--idle", type=float, default=10.0, help="seconds measured idle")
     parser.add_argument("--heartbeat-ms", type=int, default=2000,
                         help="the simulator's heartbeat interval")
+    parser.add_argument("--only", default="", help="comma-separated: qqproto,botpy")
+    parser.add_argument("--row", default="", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    r = asyncio.run(_run(args.bots, args.idle, args.heartbeat_ms))
-    per_bot_kb = r["rss_added_mb"] * 1e3 / r["bots"]
-    cpu_per_bot_s = r["idle_cpu_s"] / r["bots"] / r["idle_s"]
-    per_beat_us = r["idle_cpu_s"] / max(1, r["heartbeats"]) * 1e6
-    print(f"{r['bots']} idle asyncio bots in one process, simulator heartbeat "
-          f"{args.heartbeat_ms} ms, measured over {r['idle_s']:g} s\n")
+    if args.row:  # one row, in this fresh process
+        run = _run if args.row == "qqproto" else _run_botpy
+        print("@@row " + json.dumps(asyncio.run(run(args.bots, args.idle, args.heartbeat_ms))))
+        return 0
+    rows = [r for r in (args.only.split(",") if args.only else ["qqproto", "botpy"]) if r]
+    results: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        if row == "botpy" and importlib.util.find_spec("botpy") is None:
+            results[row] = {"error": "not installed (pip install -e '.[bench]')"}
+            continue
+        # Twice, at half the bots and at all of them, each in a fresh process: the
+        # difference is what one more bot costs, with nothing paid once per process
+        # (modules imported on first use, a trust store) spread over the bots.
+        count = args.bots if row == "qqproto" else min(args.bots, SHARDS_PER_SIMULATOR)
+        half = _measure_in_a_fresh_process(row, args, max(1, count // 2))
+        full = _measure_in_a_fresh_process(row, args, count)
+        bad = half.get("error") or full.get("error")
+        results[row] = {"error": bad} if bad else {**full, "half": half}
+    rival = results.get("botpy", {})
+    rival_kb = _marginal_kb(rival) if "bots" in rival else None
+    table = []
+    for row, r in results.items():
+        label = "qqproto asyncio bots" if row == "qqproto" else "qq-botpy shards"
+        if "error" in r:
+            table.append([label, "-", "-", "-", "-", "-", "-", "-", "-", str(r["error"])])
+            continue
+        marginal_kb = _marginal_kb(r)
+        per_bot_kb = r["rss_added_mb"] * 1e3 / r["bots"]
+        cpu_per_bot_us = r["idle_cpu_s"] / r["bots"] / r["idle_s"] * 1e6
+        per_beat_us = r["idle_cpu_s"] / max(1, r["heartbeats"]) * 1e6
+        ratio = "-" if rival_kb is None else f"{marginal_kb / rival_kb:.2f}x"
+        table.append([label, f"{r['half']['bots']}/{r['bots']}", f"{r['connect_s']:.2f}",
+                      f"{marginal_kb:.0f}", ratio, f"{per_bot_kb:.0f}",
+                      f"{cpu_per_bot_us:.0f}", f"{r['heartbeats']}", f"{per_beat_us:.0f}", ""])
+    print(f"idle bots in one process, simulator heartbeat {args.heartbeat_ms} ms, measured "
+          f"over {args.idle:g} s, each figure from a fresh process\n")
     print(_common.format_table(
-        ["figure", "value"],
-        [["all READY after", f"{r['connect_s']:.2f} s"],
-         ["resident memory added", f"{r['rss_added_mb']:.1f} MB ({per_bot_kb:.0f} kB per bot)"],
-         ["idle CPU", f"{r['idle_cpu_s']:.3f} s ({cpu_per_bot_s * 1e6:.0f} us per bot per s)"],
-         ["heartbeats answered", f"{r['heartbeats']} ({per_beat_us:.0f} us CPU each, the "
-                                 "simulator's included)"]], "<<"))
-    print("\nthe simulator runs in the same process: its share is in the CPU figure")
+        ["row", "bots", "READY after s", "kB per more bot", "x qq-botpy", "kB per bot (all)",
+         "CPU us/bot/s", "heartbeats", "us CPU/heartbeat", "note"], table, "<>>>>>>>><"))
+    print("\nkB per more bot: (memory added by all the bots - by half of them) / the other "
+          "half; the simulator runs in the same process: its share is in the memory and "
+          "CPU figures; qq-botpy's shards share one client (one token, one HTTP session); "
+          "it heartbeats every 30 s whatever the server asks, so it answers fewer")
     return 0
+
+
+def _marginal_kb(result: dict[str, Any]) -> float:
+    half = result["half"]
+    extra = result["bots"] - half["bots"]
+    return float((result["rss_added_mb"] - half["rss_added_mb"]) * 1e3 / max(1, extra))
 
 
 if __name__ == "__main__":
