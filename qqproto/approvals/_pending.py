@@ -56,6 +56,11 @@ __all__ = [
     "Resolved",
 ]
 
+#: The question keys' generator when none is given: one for the process (a
+#: ``random.Random`` holds 2.5 kB of state, and a host runs many bots; the keys only
+#: need to differ, the operator check is what guards a question).
+_SHARED_RNG: Final = random.Random()
+
 DEFAULT_CONFIRMATION_TIMEOUT: Final = 60.0
 
 
@@ -251,7 +256,7 @@ class PendingApprovals:
             raise ValueError("max_open must be at least 1 and remember at least 0")
         self.max_open = max_open
         self.remember = remember
-        self._rng = rng if rng is not None else random.Random()
+        self._rng = rng if rng is not None else _SHARED_RNG
         self._log = bot_logger("qqproto.approvals", app_id)
         self._open: dict[str, _Entry] = {}
         self._closed: OrderedDict[str, _Entry] = OrderedDict()

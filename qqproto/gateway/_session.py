@@ -67,6 +67,10 @@ from ._snapshot import SessionSnapshot
 # ReconnectPolicy is re-exported: drivers and docs import it from here.
 __all__ = ["TRANSITIONS", "GatewaySession", "ReconnectPolicy", "SessionState"]
 
+#: The reconnect jitter's generator when none is given: one for the process (a
+#: ``random.Random`` holds 2.5 kB of state, and a host runs many bots).
+_SHARED_JITTER: Final = random.Random()
+
 
 class SessionState(enum.Enum):
     """Where the supervisor is."""
@@ -166,7 +170,7 @@ class GatewaySession:
         self._discovery = Discovery(token_state, self.endpoints, app_id=self.app_id,
                                     use_gateway_bot=use_gateway_bot, shard_count=shard[1],
                                     log=self._log, shard_id=shard[0], pacer=identify_pacer)
-        self._attempts = Attempts(self.policy, rng or random.Random(), self._log)
+        self._attempts = Attempts(self.policy, rng or _SHARED_JITTER, self._log)
         self._connector = Connector(self._commands, self._new_id, app_id=self.app_id,
                                     proxy_env=proxy_env or {}, proxy=proxy)
 
