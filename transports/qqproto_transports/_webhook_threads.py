@@ -97,7 +97,10 @@ class _WebhookConn:
                 continue
             self.busy = not (rx.state is WebhookReceiverState.OPEN and not rx.reading_paused)
             timer = rx.get_timer()
-            timeout = None if timer is None else max(0.0, timer - time.monotonic())
+            timeout = None if timer is None else timer - time.monotonic()
+            if timeout is not None and timeout <= 0:  # due now: a zero socket timeout
+                rx.handle_timer(time.monotonic())  # would be non-blocking, not a wait
+                continue
             try:
                 if rx.state is WebhookReceiverState.OPEN and not rx.reading_paused:
                     # Nothing is owed while reading.  A read waits at most WRITE_TIMEOUT, the
