@@ -470,6 +470,15 @@ def test_a_partial_request_gets_408_when_its_timer_runs_out(server: Harness) -> 
         assert client.at_eof()
 
 
+def test_a_request_whose_timer_is_already_due_still_gets_its_408(server: Harness) -> None:
+    # The deadline passes before the server next waits: it must answer, not drop.
+    server.start(receiver_options={"request_timeout": 1e-6})
+    with RawClient(server.port) as client:
+        client.send(request(dispatch("E1"))[:40])
+        answer = client.answer()
+        assert (answer.status, answer.body, answer.closes) == (408, b"request timeout", True)
+
+
 def test_an_idle_connection_is_closed_by_its_timer(server: Harness) -> None:
     server.start(receiver_options={"idle_timeout": 0.3})
     with RawClient(server.port) as client:
