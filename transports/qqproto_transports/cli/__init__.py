@@ -58,6 +58,9 @@ def cmd_listen(args: argparse.Namespace, env: Mapping[str, str], out: TextIO,
     budget = [args.max_events]
 
     def handle(event: Event, now: float) -> Reaction | None:
+        if type(event) is Dispatch and budget[0] is None:  # most events: print, go on
+            print_dispatch(event, out, jsonl=args.jsonl, flush=False)
+            return None
         if _news(event, now, err) and not args.jsonl:
             return None  # READY/RESUMED: on stderr only, unless --jsonl wants them
         if not isinstance(event, Dispatch):
