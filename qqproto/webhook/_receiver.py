@@ -1,7 +1,8 @@
 """The server side of one webhook HTTP/1.1 connection, sans-IO (gateway.md §9).
 
 :class:`WebhookReceiver` takes raw bytes from an accepted TCP (or TLS) connection, parses
-them with h11, runs every complete request through
+them with h11 (a whole request of the platform's usual shape by :mod:`._fastpath`, which
+reads it as h11 would), runs every complete request through
 :func:`~qqproto.webhook.handle_webhook_request`, and writes the answers into an internal
 buffer in request order.  A verified dispatch becomes a :class:`WebhookDispatch` event;
 its answer (op 12) is written once the application calls :meth:`WebhookReceiver.acknowledge`.
