@@ -146,7 +146,11 @@ class _WebhookConn:
         # While a send is under way its sender writes what comes and then calls this.
         busy = self.acks or (not self.sending and (self.finished or (self.out and not reader)))
         self.wake_at = -math.inf if busy else math.inf if timer is None else timer
-        if self.scope.deadline != self.wake_at:  # trio re-files a deadline on every set
+        # trio re-files a deadline on every change: the live scope's is only brought
+        # forward, never pushed back (a keep-alive request moves the idle deadline on);
+        # when an older, earlier one fires, the control task finds nothing due and waits
+        # again until wake_at.
+        if self.wake_at < self.scope.deadline:
             self.scope.deadline = self.wake_at
 
 
