@@ -118,7 +118,9 @@ def test_a_blocking_handler_keeps_the_connection_with_io_thread(driver: str) -> 
 def test_without_io_thread_the_same_handler_costs_the_connection(driver: str) -> None:
     run, got, during = _blocking_run(driver, io_thread=False)
     assert sorted(got) == [f"m{i}" for i in range(5)]  # the resume replays nothing twice
-    assert during[0] == 0  # the blocked loop sent no heartbeat
+    # The blocked loop sent no heartbeat: at most one it wrote just before the handler
+    # blocked is still on its way when the count is taken (with io_thread: six).
+    assert during[0] <= 1
     assert 4009 in [e.close_code for e in run.ends]  # session timed out (§8.1)
     assert run.resumed  # and the bot had to resume
 
