@@ -150,7 +150,7 @@ class _WebhookConn:
         # forward, never pushed back (a keep-alive request moves the idle deadline on);
         # when an older, earlier one fires, the control task finds nothing due and waits
         # again until wake_at.
-        if self.wake_at < self.scope.deadline:
+        if self.wake_at < self.scope.deadline:  # noqa: PLR1730 - min() would set it always
             self.scope.deadline = self.wake_at
 
 
