@@ -40,7 +40,8 @@ _common.ensure_repo_on_path()
 APP_ID: Final = "102000001"
 SECRET: Final = "bench-webhook-secret-0123456789"
 PATH: Final = "/qqbot"
-DRIVERS: Final = ("asyncio", "trio", "threaded")
+#: The servers measured: the three drivers' WebhookBot and the ASGI app under uvicorn.
+DRIVERS: Final = ("asyncio", "trio", "threaded", "asgi")
 #: The competitor with a webhook receiver: nonebot-adapter-qq under nonebot2's FastAPI
 #: driver (qq-botpy and qqbot-agent-sdk have none).  Optional: ``pip install
 #: nonebot2[fastapi] nonebot-adapter-qq``; without them its row says so.
@@ -181,13 +182,59 @@ def hit_counter(expected: int, profile: str = "") -> Any:
     return hit
 
 
+def _free_port() -> int:
+    """A free port for servers that take a number (uvicorn)."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _announce_when_listening(port: int, path: str = "") -> None:
+    """Print ``PORT port [path]`` once the port accepts connections (on a thread)."""
+    import socket
+
+    def wait() -> None:
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        print(f"PORT {port} {path}".rstrip(), flush=True)
+
+    threading.Thread(target=wait, daemon=True).start()
+
+
+def serve_asgi(hit: Any) -> None:
+    """``qqproto_transports.asgi.WebhookApp`` served on its own by uvicorn (it handles
+    the ``lifespan`` protocol itself), a typed ``async def`` handler that counts."""
+    import uvicorn
+
+    from qqproto import Settings
+    from qqproto.models import C2CMessageCreate
+    from qqproto_transports.asgi import WebhookApp
+
+    settings = Settings.from_env({"QQBOT_APP_ID": APP_ID, "QQBOT_CLIENT_SECRET": SECRET})
+    app = WebhookApp(settings, env={})
+
+    async def on_message(event: C2CMessageCreate) -> None:
+        hit()
+
+    app.on(C2CMessageCreate)(on_message)
+    port = _free_port()
+    _announce_when_listening(port)
+    threading.Thread(target=lambda: (sys.stdin.readline(), os._exit(0)), daemon=True).start()
+    uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+
+
 def serve_nonebot(hit: Any) -> None:
     """nonebot-adapter-qq's webhook (``POST /qq/webhook``) under nonebot2's FastAPI
     driver and uvicorn, as its documentation sets it up, with signature checks on
     (``qq_verify_webhook``, its default) and a matcher for C2C messages that counts.
     Its first push asks ``/users/@me``: a simulator in this process answers that (and
     the token), before the clock starts."""
-    import socket
 
     import nonebot
     from nonebot.adapters.qq import Adapter, C2CMessageCreateEvent
@@ -197,9 +244,7 @@ def serve_nonebot(hit: Any) -> None:
 
     sim = SimulatorThread(Simulator(app_id=APP_ID, secret=SECRET)).start()
     env = sim.env()
-    with socket.socket() as probe:  # a free port for uvicorn, which takes a number
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = _free_port()
     nonebot.init(driver="~fastapi+~httpx", host="127.0.0.1", port=port,
                  log_level="WARNING", qq_api_base=env["QQBOT_API_BASE"].rstrip("/") + "/",
                  qq_auth_base=env["QQBOT_TOKEN_URL"],
@@ -211,16 +256,7 @@ def serve_nonebot(hit: Any) -> None:
 
     nonebot.on_type(C2CMessageCreateEvent).handle()(on_message)
 
-    def announce() -> None:
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.05)
-        print(f"PORT {port} /qq/webhook", flush=True)
-
-    threading.Thread(target=announce, daemon=True).start()
+    _announce_when_listening(port, "/qq/webhook")
     threading.Thread(target=lambda: (sys.stdin.readline(), os._exit(0)), daemon=True).start()
     nonebot.run()
 
@@ -237,6 +273,9 @@ def serve(driver: str, expected: int, profile: str = "") -> None:
     hit = hit_counter(expected, profile)
     if driver == COMPETITOR:
         serve_nonebot(hit)
+        return
+    if driver == "asgi":
+        serve_asgi(hit)
         return
     settings = Settings.from_env({"QQBOT_APP_ID": APP_ID, "QQBOT_CLIENT_SECRET": SECRET})
 
@@ -453,7 +492,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         ratio = cpu * 1e6 / unit
         ok = ratio <= TARGET
         failed |= not ok
-        rows.append([f"qqproto {driver} WebhookBot", f"{cpu * 1e6:.1f}", f"{rate:,.0f}",
+        label = ("qqproto WebhookApp (ASGI, uvicorn)" if driver == "asgi"
+                 else f"qqproto {driver} WebhookBot")
+        rows.append([label, f"{cpu * 1e6:.1f}", f"{rate:,.0f}",
                      f"{cpu * 1e6 / floor_us:.2f}x",
                      "-" if socket_us is None else f"{cpu * 1e6 / socket_us:.2f}x",
                      "-" if rival_us is None else f"{cpu * 1e6 / rival_us:.2f}x",

@@ -301,6 +301,44 @@ def test_on_trio_a_coroutine_handler_runs_and_the_answer_is_d0() -> None:
     assert seen == ["T1"] and app.stopped is not None
 
 
+def test_a_handler_that_cannot_suspend_runs_in_the_requests_own_task() -> None:
+    """No task group and no task per request for an ``async def`` without ``await``
+    (as on the drivers); raising is still ``d = 1``; one that awaits gets a task."""
+    app = WebhookApp(settings(), env={})
+    seen: list[tuple[str, bool]] = []
+    request_task: list[asyncio.Task[Any] | None] = []
+
+    @app.on("C2C_MESSAGE_CREATE")
+    async def at_once(event: C2CMessageCreate) -> None:
+        seen.append(("at once", asyncio.current_task() is request_task[0]))
+        if event.event_id == "FAIL":
+            raise RuntimeError("on purpose")
+
+    @app.on("GROUP_AT_MESSAGE_CREATE")
+    async def suspends(event: Any) -> None:
+        await asyncio.sleep(0)
+        seen.append(("suspends", asyncio.current_task() is request_task[0]))
+
+    group = {"id": "m", "content": "hi", "group_openid": "G",
+             "author": {"id": "U", "member_openid": "U"}}
+
+    async def one(body: bytes) -> bytes:
+        request_task[:] = [asyncio.current_task()]
+        sent = await _call(app, _scope(headers=_signed(body)),
+                           [{"type": "http.request", "body": body}])
+        return bytes(sent[1]["body"])
+
+    async def main() -> list[bytes]:
+        answers = [await one(dispatch("OK")), await one(dispatch("FAIL", seq=2)),
+                   await one(dispatch("G1", seq=3, event_type="GROUP_AT_MESSAGE_CREATE",
+                                      d=group))]
+        await app.aclose()
+        return answers
+
+    assert asyncio.run(main()) == [ACK_OK, ACK_RETRY, ACK_OK]
+    assert seen == [("at once", True), ("at once", True), ("suspends", False)]
+
+
 def test_a_client_that_disconnects_mid_body_gets_nothing() -> None:
     app = WebhookApp(settings(), env={})
     sent = asyncio.run(_call(app, _scope(), [

@@ -30,7 +30,7 @@ import os
 import queue
 import ssl
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator, Mapping
 from concurrent.futures import Future
 from typing import Any, Final
 
@@ -289,7 +289,8 @@ class WebhookCore:
         return self.accept(pending.dispatch, ack)
 
     def start_ticket(self, ticket: Ticket,
-                     spawn: Callable[[Callable[[], Awaitable[None]]], object]) -> None:
+                     spawn: Callable[[Callable[[], Coroutine[Any, Any, None]]], object],
+                     ) -> None:
         """Run ``ticket`` on asyncio or trio with no task where none is needed: handlers
         that cannot suspend (plain functions, ``async def`` without ``await``) finish
         here, as on the gateway (docs/asyncio.rst); each of the others runs in a task

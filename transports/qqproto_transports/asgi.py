@@ -27,7 +27,14 @@ import contextlib
 import ssl
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Coroutine,
+    Mapping,
+    MutableMapping,
+)
 from typing import Any, Final
 
 import anyio
@@ -234,9 +241,16 @@ class WebhookApp(AsyncBotApi):
         else:
             ticket = core.accept(decision.dispatch, ack)
         try:
-            async with anyio.create_task_group() as group:
-                for call in ticket.to_run:
-                    group.start_soon(self._core.handle_async, call, ticket)
+            # Handlers that cannot suspend finish here (as on the drivers); a task group
+            # only for those that can.
+            later: list[Callable[[], Coroutine[Any, Any, None]]] = []
+            core.start_ticket(ticket, later.append)
+            if later:
+                async with anyio.create_task_group() as group:
+                    for start in later:
+                        group.start_soon(start)
+                    await answered.wait()
+            elif not answered.is_set():  # it waits for a mark (events() in manual mode)
                 await answered.wait()
         except BaseException:  # cancelled (server shutdown): let a redelivery through
             self._core.discard(ticket)
