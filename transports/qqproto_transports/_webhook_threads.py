@@ -88,13 +88,14 @@ class _WebhookConn:
                 finished = self.bot._core.drain(rx, self.post_ack, self.run_ticket)
             finally:
                 self.draining = False
-            if finished:
-                return
             if self.ready:  # acks of handlers that ran just now, on this thread
                 ready, self.ready = self.ready, []
-                for delivery, ok in ready:
+                for delivery, ok in ready:  # after a close too: the replay cache learns
                     rx.acknowledge(delivery, ok)
-                continue
+                if not finished:
+                    continue
+            if finished:
+                return
             self.busy = not (rx.state is WebhookReceiverState.OPEN and not rx.reading_paused)
             timer = rx.get_timer()
             timeout = None if timer is None else timer - time.monotonic()

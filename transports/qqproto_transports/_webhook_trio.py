@@ -43,7 +43,7 @@ class _WebhookConn:
         self.wake_at = -math.inf
         self.scope = trio.CancelScope()  # replaced by the control task's live scope
         self.resume = trio.Event()
-        self.eof = self.finished = self.sending = self.broken = False
+        self.eof = self.finished = self.sending = self.broken = self.draining = False
 
     async def serve(self) -> None:
         async with trio.open_nursery() as nursery:
@@ -95,7 +95,8 @@ class _WebhookConn:
             self.rx.acknowledge(delivery, ok)
             return
         self.acks.append((delivery, ok))
-        self.wake_at = self.scope.deadline = -math.inf  # wakes the control task
+        if not self.draining:  # inside _after's drain, _after applies it: no wake-up
+            self.wake_at = self.scope.deadline = -math.inf  # wakes the control task
 
     async def _control(self) -> None:
         """Applies acks and timers and writes the answers; returns once finished."""
@@ -133,13 +134,19 @@ class _WebhookConn:
         if not self.finished:
             while True:
                 self.out += self.rx.data_to_send()
-                self.finished = self.bot._core.drain(self.rx, self.post_ack,
-                                                     self.bot._run_ticket)
-                if not self.acks or self.finished:
+                self.draining = True
+                try:
+                    self.finished = self.bot._core.drain(self.rx, self.post_ack,
+                                                         self.bot._run_ticket)
+                finally:
+                    self.draining = False
+                if not self.acks:
                     break
                 acks, self.acks = self.acks, []
-                for delivery, ok in acks:
+                for delivery, ok in acks:  # after a close too: the replay cache learns
                     self.rx.acknowledge(delivery, ok)
+                if self.finished:
+                    break
             if not self.rx.reading_paused:
                 self.resume.set()
         timer = self.rx.get_timer()
