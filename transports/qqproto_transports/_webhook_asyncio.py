@@ -39,8 +39,7 @@ class _Conn(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.timer: asyncio.TimerHandle | None = None
         self.timer_at: float | None = None
-        self.paused = self.eof = self.finished = self.draining = False
-        self.ready: list[tuple[Delivery, bool]] = []
+        self.paused = self.eof = self.finished = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -75,17 +74,11 @@ class _Conn(asyncio.Protocol):
         self._after()
 
     def _post_ack(self, delivery: Delivery, ok: bool) -> None:
-        # Later, on the loop (never re-entering the receiver), from any thread.  From a
-        # handler that finished inside _after's drain (on the loop, so never racing it):
-        # applied by _after itself, right after the drain (no callback, the answer leaves
-        # in the same write).
+        # Later, on the loop (never re-entering the receiver), from any thread.
         try:
             here = asyncio.get_running_loop() is self.loop
         except RuntimeError:
             here = False
-        if here and self.draining:
-            self.ready.append((delivery, ok))
-            return
         (self.loop.call_soon if here else self.loop.call_soon_threadsafe)(self._ack, delivery, ok)
 
     def _ack(self, delivery: Delivery, ok: bool) -> None:
@@ -105,27 +98,13 @@ class _Conn(asyncio.Protocol):
     def _after(self) -> None:
         rx, transport = self.rx, self.transport
         assert transport is not None
-        while True:
-            data = rx.data_to_send()
-            if data:
-                transport.write(data)
-            self.draining = True
-            try:
-                finished = self.bot._core.drain(rx, self._post_ack, self.bot._run_ticket)
-            finally:
-                self.draining = False
-            if finished:
-                self.finished = True
-                for delivery, ok in self.ready:  # nothing goes out; the cache learns
-                    rx.acknowledge(delivery, ok)
-                self.ready.clear()
-                transport.close()  # after the answers already written
-                break
-            if not self.ready:
-                break
-            ready, self.ready = self.ready, []
-            for delivery, ok in ready:
-                rx.acknowledge(delivery, ok)
+        finished = self.bot._core.drain(rx, self._post_ack, self.bot._run_ticket)
+        data = rx.data_to_send()
+        if data:
+            transport.write(data)
+        if finished:
+            self.finished = True
+            transport.close()  # after the answers already written
         # A timer is armed only when the receiver needs an earlier one than the armed
         # timer: an answer owed (no deadline) or a later idle deadline keep the one there
         # (when it fires early, the receiver finds nothing due), so a keep-alive request

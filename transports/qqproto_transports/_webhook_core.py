@@ -230,24 +230,47 @@ class WebhookCore:
               run_handlers: Callable[[Ticket], object]) -> bool:
         """Hand every event of ``receiver`` on; True once the connection is finished.
 
-        ``post_ack(delivery, ok)`` must arrange for ``receiver.acknowledge`` on the
-        receiver's own thread or task, later (it may be called from inside this loop).
+        Call it on the receiver's own thread or task, then send ``data_to_send()``.  A
+        handler that finishes while this runs (one that cannot suspend) has its answer
+        applied here, before this returns: no hand-off, no wake-up per request.  Any
+        other acknowledgement goes to ``post_ack(delivery, ok)``, which must arrange for
+        ``receiver.acknowledge`` on the receiver's own thread or task, later.
         """
+        here = threading.get_ident()
+        ready: list[tuple[Delivery, bool]] = []  # the answers of handlers run inline
+        active = True
+
+        def ack_for(delivery: Delivery) -> Callable[[bool], None]:
+            def ack(ok: bool) -> None:
+                if active and threading.get_ident() == here:
+                    ready.append((delivery, ok))
+                else:
+                    post_ack(delivery, ok)
+            return ack
+
         closed = False
-        while (event := receiver.next_event()) is not None:
-            if isinstance(event, WebhookDispatch):
-                ack = functools.partial(post_ack, event.delivery)
-                key = self.gate.key(event.dispatch) if self.gate is not None else None
-                if key is not None:
-                    run_handlers(Ticket(event.dispatch, ack, [], False, gate_key=key))
-                    continue
-                ticket = self.accept(event.dispatch, ack)
-                if ticket.to_run:
-                    run_handlers(ticket)
-            else:
-                closed = closed or isinstance(event, WebhookConnectionClosed)
-                self.observe(event)
-        return closed
+        try:
+            while True:
+                while (event := receiver.next_event()) is not None:
+                    if isinstance(event, WebhookDispatch):
+                        ack = ack_for(event.delivery)
+                        key = self.gate.key(event.dispatch) if self.gate is not None else None
+                        if key is not None:
+                            run_handlers(Ticket(event.dispatch, ack, [], False, gate_key=key))
+                            continue
+                        ticket = self.accept(event.dispatch, ack)
+                        if ticket.to_run:
+                            run_handlers(ticket)
+                    else:
+                        closed = closed or isinstance(event, WebhookConnectionClosed)
+                        self.observe(event)
+                if not ready:
+                    return closed
+                answered, ready[:] = list(ready), []
+                for delivery, ok in answered:  # after a close too: the replay cache learns
+                    receiver.acknowledge(delivery, ok)  # (and may let more requests in)
+        finally:
+            active = False
 
     def observe(self, event: Event) -> None:
         """Connection-level events (validation, rejections, closes) go to observers only:

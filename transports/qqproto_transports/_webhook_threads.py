@@ -52,8 +52,6 @@ class _WebhookConn:
         self.busy = False
         self.since = time.monotonic()
         self.timeout: float | None = None  # the socket's, as last set
-        self.draining = False
-        self.ready: list[tuple[Delivery, bool]] = []
         self.thread = threading.Thread(target=self.serve, name="qqproto-webhook-conn",
                                        daemon=True)
 
@@ -79,21 +77,11 @@ class _WebhookConn:
                                                     do_handshake_on_connect=False)
             self.sock.do_handshake()
         while True:
+            finished = self.bot._core.drain(rx, self.post_ack, self.run_ticket)
             if data := rx.data_to_send():
                 self._timeout(WRITE_TIMEOUT)
                 self.sock.sendall(data)
                 self.since = time.monotonic()
-            self.draining = True
-            try:
-                finished = self.bot._core.drain(rx, self.post_ack, self.run_ticket)
-            finally:
-                self.draining = False
-            if self.ready:  # acks of handlers that ran just now, on this thread
-                ready, self.ready = self.ready, []
-                for delivery, ok in ready:  # after a close too: the replay cache learns
-                    rx.acknowledge(delivery, ok)
-                if not finished:
-                    continue
             if finished:
                 return
             self.busy = not (rx.state is WebhookReceiverState.OPEN and not rx.reading_paused)
@@ -131,9 +119,6 @@ class _WebhookConn:
             self.timeout = seconds
 
     def post_ack(self, delivery: Delivery, ok: bool) -> None:
-        if self.draining and threading.get_ident() == self.thread.ident:
-            self.ready.append((delivery, ok))  # a handler this thread runs inside drain()
-            return
         with self.lock:
             if not self.done:
                 self.inbox.put((delivery, ok))

@@ -43,7 +43,7 @@ class _WebhookConn:
         self.wake_at = -math.inf
         self.scope = trio.CancelScope()  # replaced by the control task's live scope
         self.resume = trio.Event()
-        self.eof = self.finished = self.sending = self.broken = self.draining = False
+        self.eof = self.finished = self.sending = self.broken = False
 
     async def serve(self) -> None:
         async with trio.open_nursery() as nursery:
@@ -94,9 +94,8 @@ class _WebhookConn:
         if self.finished:  # nothing goes on the wire; the replay cache still learns
             self.rx.acknowledge(delivery, ok)
             return
-        self.acks.append((delivery, ok))
-        if not self.draining:  # inside _after's drain, _after applies it: no wake-up
-            self.wake_at = self.scope.deadline = -math.inf  # wakes the control task
+        self.acks.append((delivery, ok))  # from a handler task: the control task applies it
+        self.wake_at = self.scope.deadline = -math.inf  # wakes the control task
 
     async def _control(self) -> None:
         """Applies acks and timers and writes the answers; returns once finished."""
@@ -128,25 +127,15 @@ class _WebhookConn:
         self._after()  # wake the control task if it has to finish now
 
     def _after(self, *, reader: bool = False) -> None:
-        """Collect answers and hand events on; acks posted meanwhile by handlers that
-        finished at delivery are applied here, with no wake-up of the control task.
-        ``reader``: the reader task writes what is owed itself (no wake-up for that)."""
+        """Apply the acks of handler tasks, hand events on (the answers of handlers that
+        finish at delivery are applied by the drain), collect the answers.  ``reader``:
+        the reader task writes what is owed itself (no wake-up for that)."""
         if not self.finished:
-            while True:
-                self.out += self.rx.data_to_send()
-                self.draining = True
-                try:
-                    self.finished = self.bot._core.drain(self.rx, self.post_ack,
-                                                         self.bot._run_ticket)
-                finally:
-                    self.draining = False
-                if not self.acks:
-                    break
-                acks, self.acks = self.acks, []
-                for delivery, ok in acks:  # after a close too: the replay cache learns
-                    self.rx.acknowledge(delivery, ok)
-                if self.finished:
-                    break
+            acks, self.acks = self.acks, []
+            for delivery, ok in acks:
+                self.rx.acknowledge(delivery, ok)
+            self.finished = self.bot._core.drain(self.rx, self.post_ack, self.bot._run_ticket)
+            self.out += self.rx.data_to_send()
             if not self.rx.reading_paused:
                 self.resume.set()
         timer = self.rx.get_timer()
