@@ -37,7 +37,7 @@ from qqproto.gateway import (
     StartTls,
     Stop,
 )
-from qqproto.rest import HttpResponse, TokenState
+from qqproto.rest import GatewayInfo, HttpResponse, RestCall, TokenState
 from qqproto.stores import StoreKeys, parse_store_url
 from qqproto.voice import Transcriber
 
@@ -155,6 +155,14 @@ class BotCore(BotApi):
                                            done_ttl=ttl.processed)
         self._snapshots = SnapshotWriter(self._slot) if self._slot is not None else None
         self._store = store
+
+    def _shard_count_call(self) -> RestCall[GatewayInfo] | None:
+        """``/gateway/bot``, when ``shards="auto"`` waits for the platform's count
+        (gateway.md §2.2); ``None`` otherwise.  Run it, then :meth:`_use_shard_count`."""
+        return self.rest.get_gateway_bot() if self.settings.shards == "auto" else None
+
+    def _use_shard_count(self, info: GatewayInfo) -> None:
+        self.settings = self.settings.with_recommended_shards(info.shards)
 
     def _leased(self) -> bool:
         """Whether this group divides its shards with other processes (a shared store)."""

@@ -132,9 +132,8 @@ class Bot(AsyncBotCore):
 
     async def _run_shards(self, loop: asyncio.AbstractEventLoop, handle_signals: bool) -> Stop:
         """Run every shard on this loop until all stopped."""
-        if self.settings.shards == "auto":  # gateway.md §2.2: the platform's count
-            info = await self.call(self.rest.get_gateway_bot())
-            self.settings = self.settings.with_recommended_shards(info.shards)
+        if (count := self._shard_count_call()) is not None:
+            self._use_shard_count(await self.call(count))
         signals = _install_signals(loop, self.close, handle_signals)
         try:
             if self._leased():

@@ -122,9 +122,8 @@ class Bot(SyncBotApi, BotCore):
 
     def _run_shards(self, handle_signals: bool) -> Stop:
         """Run every shard on its own I/O thread until all stopped."""
-        if self.settings.shards == "auto":  # gateway.md §2.2: the platform's count
-            info = self.call(self.rest.get_gateway_bot())
-            self.settings = self.settings.with_recommended_shards(info.shards)
+        if (count := self._shard_count_call()) is not None:
+            self._use_shard_count(self.call(count))
         with _close_on_signals(lambda: self.close(timeout=0), handle_signals):
             if self._leased():
                 stop = self._run_leased()
