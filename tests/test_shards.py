@@ -48,6 +48,20 @@ def test_two_shards_share_one_token_and_each_gets_its_guilds(driver: str) -> Non
     assert sessions == [(0, 2), (1, 2)]
 
 
+@pytest.mark.parametrize("driver", ["asyncio", "threads", "trio"])
+def test_auto_shards_run_as_many_shards_as_the_platform_recommends(driver: str) -> None:
+    sim = Simulator(heartbeat_interval_ms=1000, max_concurrency=3, recommended_shards=3)
+    with SimulatorThread(sim, lifetime=60) as server:
+        runner = RunningBot(driver, settings_for(server, shards="auto"))
+        ready: list[Ready] = []
+        runner.bot.on(Ready)(ready.append)
+        runner.start()
+        wait_until(lambda: len(ready) == 3, what="three shards READY")
+        stop = runner.stop()
+    assert sorted(tuple(r.shard) for r in ready) == [(0, 3), (1, 3), (2, 3)]
+    assert not stop.fatal
+
+
 def test_identifies_are_paced_by_max_concurrency_per_five_seconds() -> None:
     sim = Simulator(heartbeat_interval_ms=1000, max_concurrency=2)
     with SimulatorThread(sim, lifetime=60) as server:
