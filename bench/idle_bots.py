@@ -53,6 +53,41 @@ def _rss_mb() -> float:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e3
 
 
+class _Readiness:
+    """Counts READY callbacks (``ready``); :meth:`wait` until ``count`` came."""
+
+    def __init__(self, count: int, what: str) -> None:
+        self.count, self.what, self.seen = count, what, 0
+        self._all = asyncio.Event()
+
+    def ready(self, *_: object) -> None:
+        self.seen += 1
+        if self.seen == self.count:
+            self._all.set()
+
+    async def wait(self) -> float:
+        """Seconds until every one was READY (60 at most, else an error)."""
+        started = time.perf_counter()
+        try:
+            await asyncio.wait_for(self._all.wait(), 60)
+        except TimeoutError:
+            raise RuntimeError(f"{self.seen} of {self.count} {self.what} READY") from None
+        return time.perf_counter() - started
+
+
+async def _idle_figures(sims: list[Any], count: int, idle: float, before: float,
+                        connect_s: float) -> dict[str, Any]:
+    """Memory added since ``before``, and the CPU and heartbeats of ``idle`` seconds."""
+    gc.collect()
+    beats_before = sum(sim.counters().heartbeats for sim in sims)
+    cpu0, rss_ready = time.process_time(), _rss_mb()
+    await asyncio.sleep(idle)
+    cpu = time.process_time() - cpu0
+    beats = sum(sim.counters().heartbeats for sim in sims) - beats_before
+    return {"bots": count, "connect_s": connect_s, "rss_added_mb": rss_ready - before,
+            "idle_s": idle, "idle_cpu_s": cpu, "heartbeats": beats}
+
+
 async def _run(count: int, idle: float, heartbeat_ms: int) -> dict[str, Any]:
     from qqproto import Settings
     from qqproto.events import Ready
@@ -73,39 +108,19 @@ async def _run(count: int, idle: float, heartbeat_ms: int) -> dict[str, Any]:
             sims.append(stack.enter_context(SimulatorThread(model, lifetime=600)))
         gc.collect()
         before = _rss_mb()
-        ready = 0
-        all_ready = asyncio.Event()
-
-        def on_ready(event: Ready) -> None:
-            nonlocal ready
-            ready += 1
-            if ready == count:
-                all_ready.set()
-
+        readiness = _Readiness(count, "bots")
         bots = []
         for sim, size in zip(sims, sizes, strict=True):
             for n in range(size):
                 bot = Bot(Settings.from_env(sim.env()).replace(shard=(n, size)), env={})
-                bot.on(Ready)(on_ready)
+                bot.on(Ready)(readiness.ready)
                 bots.append(bot)
         runs = [asyncio.ensure_future(bot.run(handle_signals=False)) for bot in bots]
-        started = time.perf_counter()
-        try:
-            await asyncio.wait_for(all_ready.wait(), 60)
-        except TimeoutError:
-            raise RuntimeError(f"{ready} of {count} bots READY") from None
-        connect_s = time.perf_counter() - started
-        gc.collect()
-        beats_before = sum(sim.counters().heartbeats for sim in sims)
-        cpu0, rss_ready = time.process_time(), _rss_mb()
-        await asyncio.sleep(idle)
-        cpu = time.process_time() - cpu0
-        beats = sum(sim.counters().heartbeats for sim in sims) - beats_before
+        figures = await _idle_figures(sims, count, idle, before, await readiness.wait())
         for bot in bots:
             bot.close()
         await asyncio.wait_for(asyncio.gather(*runs), 60)
-    return {"bots": count, "connect_s": connect_s, "rss_added_mb": rss_ready - before,
-            "idle_s": idle, "idle_cpu_s": cpu, "heartbeats": beats}
+    return figures
 
 
 async def _run_botpy(count: int, idle: float, heartbeat_ms: int) -> dict[str, Any]:
@@ -128,15 +143,11 @@ async def _run_botpy(count: int, idle: float, heartbeat_ms: int) -> dict[str, An
         aim_botpy_at(sim.env())
         gc.collect()
         before = _rss_mb()
-        all_ready = asyncio.Event()
-        ready = 0
+        readiness = _Readiness(count, "botpy shards")
 
         class Client(botpy.Client):  # type: ignore[misc]
             async def on_ready(self) -> None:
-                nonlocal ready
-                ready += 1
-                if ready == count:
-                    all_ready.set()
+                readiness.ready()
 
         client = Client(intents=botpy.Intents(public_messages=True), bot_log=False,
                         ext_handlers=False)
@@ -147,23 +158,11 @@ async def _run_botpy(count: int, idle: float, heartbeat_ms: int) -> dict[str, An
                                    secret=sim.env()["QQBOT_CLIENT_SECRET"])
 
         task = asyncio.ensure_future(run())
-        started = time.perf_counter()
-        try:
-            await asyncio.wait_for(all_ready.wait(), 60)
-        except TimeoutError:
-            raise RuntimeError(f"{ready} of {count} botpy shards READY") from None
-        connect_s = time.perf_counter() - started
-        gc.collect()
-        beats_before = sim.counters().heartbeats
-        cpu0, rss_ready = time.process_time(), _rss_mb()
-        await asyncio.sleep(idle)
-        cpu = time.process_time() - cpu0
-        beats = sim.counters().heartbeats - beats_before
+        figures = await _idle_figures([sim], count, idle, before, await readiness.wait())
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
-    return {"bots": count, "connect_s": connect_s, "rss_added_mb": rss_ready - before,
-            "idle_s": idle, "idle_cpu_s": cpu, "heartbeats": beats}
+    return figures
 
 
 def _measure_in_a_fresh_process(row: str, args: argparse.Namespace,
